@@ -1,0 +1,95 @@
+"""Exact equivalence of SGD + weight decay and SGD with an exponential learning rate.
+
+Li & Arora, "An Exponential Learning Rate Schedule for Deep Learning" (ICLR
+2020): on a scale-invariant network, SGD with momentum γ, weight decay λ_t and
+learning rate η_t follows exactly the same network functions as SGD with the
+same momentum, no weight decay and the learning rate η̃_t = η_t / (c_t c_{t+1}).
+
+Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`,
+:func:`original_lrs`, :func:`alpha_root`, :func:`closed_form_lrs`,
+:func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
+:class:`EquivalentLR`, :func:`convert`, :func:`convert_optimizer`,
+:func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import schedules
+from .closed_form import (
+    alpha_root,
+    closed_form_initial_buffer,
+    closed_form_lrs,
+    log_closed_form_lrs,
+    log_texp_lrs,
+    log_texp_scale_factors,
+    one_minus_alpha,
+    per_epoch_growth,
+    texp_buffer_shifts,
+    texp_deviation,
+    texp_lrs,
+)
+from .exact import (
+    ScaleSequenceError,
+    equivalent_lrs,
+    log_equivalent_lrs,
+    log_original_lrs,
+    log_scale_factors,
+    original_lrs,
+    scale_factors,
+    scale_ratios,
+)
+from .recipe import FORMS, ExpLRSchedule
+
+__version__ = "0.1.0"
+
+_TORCH_NAMES = {
+    "EquivalentLR": "torch_sgd",
+    "PlainSchedule": "torch_sgd",
+    "ConvertedRun": "torch_sgd",
+    "convert": "torch_sgd",
+    "convert_optimizer": "torch_sgd",
+    "lrs_from_scheduler": "torch_sgd",
+    "is_norm_layer": "torch_sgd",
+    "audit": "audit",
+    "AuditReport": "audit",
+    "make_scale_invariant": "audit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-dependent parts lazily, so the schedule maths loads without torch."""
+    mod = _TORCH_NAMES.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{mod}", __name__), name)
+
+
+__all__ = [
+    "FORMS",
+    "ExpLRSchedule",
+    "ScaleSequenceError",
+    "alpha_root",
+    "closed_form_initial_buffer",
+    "closed_form_lrs",
+    "equivalent_lrs",
+    "log_closed_form_lrs",
+    "log_equivalent_lrs",
+    "log_original_lrs",
+    "log_scale_factors",
+    "log_texp_lrs",
+    "log_texp_scale_factors",
+    "one_minus_alpha",
+    "original_lrs",
+    "per_epoch_growth",
+    "scale_factors",
+    "scale_ratios",
+    "schedules",
+    "texp_buffer_shifts",
+    "texp_deviation",
+    "texp_lrs",
+    *_TORCH_NAMES,
+]

@@ -1,0 +1,481 @@
+r"""Driving stock ``torch.optim.SGD`` through the equivalent exponential-LR recipe.
+
+The training loop stays the user's own::
+
+    loss.backward(); optimizer.step(); scheduler.step()
+
+:class:`EquivalentLR` is an ``LRScheduler`` whose ``step()`` also does the
+book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
+
+1. eval-mode BatchNorm (the project's derivation, ``proofs/rescaling.py``):
+   after step t multiply ``running_mean`` by c_t/c_{t+1} and ``running_var`` by
+   (c_t/c_{t+1})², so that the running statistics stay those of the WD run
+   divided by c (mean) and c² (var);
+2. exact rescaling: (θ_S, v_S, η̃, mean, var) → (sθ_S, v_S/s, s²η̃, s·mean,
+   s²·var) leaves every later network function unchanged; with s a power of
+   two it changes no mantissa, so the stored weights stay within [1, 2^R) times
+   the WD run's, and float32 or bfloat16 never overflow;
+3. momentum-buffer shifts of the closed form and of exact TEXP
+   (ṽ ← ṽ + δ_t c_t² θ̃_t at the start of step t).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import SGD, Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from ._checks import as_lr_array, as_weight_decay_array, check_steps
+from .recipe import FORMS, ExpLRSchedule
+from .schedules import materialize
+
+__all__ = [
+    "PlainSchedule",
+    "EquivalentLR",
+    "ConvertedRun",
+    "convert",
+    "convert_optimizer",
+    "lrs_from_scheduler",
+    "is_norm_layer",
+]
+
+_LN2 = math.log(2.0)
+_NORM_TYPES = (nn.modules.batchnorm._NormBase,)
+
+SchedulerSpec = Union[
+    None,
+    LRScheduler,
+    Callable[[Optimizer], LRScheduler],
+    Callable[[Any], Any],
+    Sequence[float],
+    np.ndarray,
+]
+
+
+def is_norm_layer(module: nn.Module) -> bool:
+    """True for modules with running statistics (BatchNorm*, InstanceNorm with tracking)."""
+    return isinstance(module, _NORM_TYPES) and getattr(module, "track_running_stats", False)
+
+
+@dataclass(frozen=True, eq=False)
+class PlainSchedule:
+    """A parameter group that keeps its original recipe: LR η_t and weight decay λ_t per step."""
+
+    lrs: np.ndarray
+    weight_decay: np.ndarray
+
+    @classmethod
+    def make(cls, lrs: Any, weight_decay: Any) -> PlainSchedule:
+        lr = as_lr_array(lrs)
+        return cls(lr, as_weight_decay_array(weight_decay, lr.size))
+
+    @property
+    def steps(self) -> int:
+        return int(self.lrs.size)
+
+
+def _pow2_float(log_value: float, log2_extra: int) -> float:
+    """exp(log_value) · 2^log2_extra, with a mantissa that does not depend on ``log2_extra``.
+
+    Splitting log_value = n ln 2 + f and returning ldexp(exp(f), n + k) makes
+    the rescaled LR exactly 4^k times the unrescaled one (no rounding moves).
+    """
+    n = math.floor(log_value / _LN2)
+    f = log_value - n * _LN2
+    return math.ldexp(math.exp(f), n + log2_extra)
+
+
+class EquivalentLR(LRScheduler):
+    """Sets η̃_t on the scale-invariant groups of a stock ``SGD`` and the original recipe elsewhere.
+
+    Args:
+        optimizer: a ``torch.optim.SGD`` with ``dampening=0``, ``nesterov=False``.
+        schedules: one entry per param group: an :class:`ExpLRSchedule` for a
+            group of scale-invariant parameters (the group's ``weight_decay``
+            must be 0 and its ``momentum`` the schedule's), or a
+            :class:`PlainSchedule` for a group that keeps its LR and WD.
+        norm_layers: modules whose running statistics are corrected for eval
+            mode (their inputs must scale with the invariant group's weights).
+        norm_group: index of the invariant group whose scale the norm layers
+            follow (default: the first ``ExpLRSchedule`` group).
+        rescale_log2: rescale by powers of two so the stored weights stay within
+            [1, 2^rescale_log2) times the WD run's; ``None`` disables it.
+        last_epoch: as for every PyTorch scheduler (-1 to start).
+
+    ``last_epoch`` is the index t of the next optimizer step; it may reach T
+    (after the last step) but not go beyond. ``current_scale(g)`` returns the
+    factor m with stored θ = m · θ_WD for group g.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedules: Sequence[ExpLRSchedule | PlainSchedule],
+        *,
+        norm_layers: Iterable[nn.Module] = (),
+        norm_group: int | None = None,
+        rescale_log2: float | None = 16.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, SGD):
+            raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
+        groups = optimizer.param_groups
+        if len(schedules) != len(groups):
+            raise ValueError(
+                f"schedules has {len(schedules)} entries but the optimizer has {len(groups)} param groups"
+            )
+        self.schedules = list(schedules)
+        steps = {s.steps for s in self.schedules}
+        if len(steps) != 1:
+            raise ValueError(f"all schedules must have the same number of steps, got {sorted(steps)}")
+        self.total_steps = steps.pop()
+        for i, (group, sched) in enumerate(zip(groups, self.schedules)):
+            _check_group(i, group, sched)
+        exp_groups = [i for i, s in enumerate(self.schedules) if isinstance(s, ExpLRSchedule)]
+        self.norm_layers = [m for m in norm_layers]
+        for m in self.norm_layers:
+            if not is_norm_layer(m):
+                raise TypeError(f"norm_layers holds {type(m).__name__}, which has no running statistics")
+        if self.norm_layers and not exp_groups:
+            raise ValueError("norm_layers given but no param group follows an ExpLRSchedule")
+        self.norm_group = exp_groups[0] if norm_group is None and exp_groups else norm_group
+        if rescale_log2 is not None and not (1 <= rescale_log2 <= 512):
+            raise ValueError(f"rescale_log2 = {rescale_log2!r} is outside the valid range [1, 512] (or None)")
+        self.rescale_log2 = rescale_log2
+        self.log2_scale = [0] * len(groups)
+        super().__init__(optimizer, last_epoch)
+
+    # -- the schedule ---------------------------------------------------------------
+    def _target_log2(self, g: int, t: int) -> int:
+        sched = self.schedules[g]
+        if self.rescale_log2 is None or not isinstance(sched, ExpLRSchedule):
+            return 0
+        inv_c = -sched.log_scales[t] / _LN2  # log2(1/c_t)
+        r = self.rescale_log2
+        return -int(math.floor(inv_c / r) * r)
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        t = self.last_epoch
+        t = min(t, self.total_steps - 1)
+        out: list[float] = []
+        for g, sched in enumerate(self.schedules):
+            if isinstance(sched, ExpLRSchedule):
+                out.append(_pow2_float(float(sched.log_lrs[t]), 2 * self.log2_scale[g]))
+            else:
+                out.append(float(sched.lrs[t]))
+        return out
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return self.get_lr()
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        if epoch is not None:
+            raise ValueError("EquivalentLR.step() takes no epoch argument (its LR depends on every step)")
+        t_new = self.last_epoch + 1
+        if t_new > self.total_steps:
+            raise IndexError(
+                f"EquivalentLR was built for {self.total_steps} steps and step {t_new} was requested; "
+                "build the schedule with more steps"
+            )
+        with torch.no_grad():
+            if t_new >= 1:
+                self._correct_norm_layers(t_new - 1)
+            for g in range(len(self.schedules)):
+                k = self._target_log2(g, t_new)
+                if k != self.log2_scale[g]:
+                    self._rescale_group(g, k - self.log2_scale[g])
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+                super().step()
+            for g, sched in enumerate(self.schedules):
+                group = self.optimizer.param_groups[g]
+                if isinstance(sched, PlainSchedule):
+                    group["weight_decay"] = float(sched.weight_decay[min(t_new, sched.steps - 1)])
+                elif t_new in sched.buffer_shifts and group["momentum"] != 0:
+                    self._shift_buffers(g, t_new, sched.buffer_shifts[t_new])
+
+    # -- side effects -------------------------------------------------------------------
+    def _correct_norm_layers(self, t: int) -> None:
+        if not self.norm_layers or self.norm_group is None:
+            return
+        sched = self.schedules[self.norm_group]
+        assert isinstance(sched, ExpLRSchedule)
+        ratio = math.exp(float(sched.log_scales[t] - sched.log_scales[t + 1]))  # c_t / c_{t+1}
+        for m in self.norm_layers:
+            m.running_mean.mul_(ratio)  # type: ignore[union-attr,operator]
+            m.running_var.mul_(ratio * ratio)  # type: ignore[union-attr,operator]
+
+    def _rescale_group(self, g: int, k: int) -> None:
+        """Multiply group g's weights by 2^k, its buffers by 2^−k (LR by 4^k via log2_scale)."""
+        s = math.ldexp(1.0, k)
+        for p in self.optimizer.param_groups[g]["params"]:
+            p.mul_(s)
+            buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                buf.mul_(1.0 / s)
+        if g == self.norm_group:
+            for m in self.norm_layers:
+                m.running_mean.mul_(s)  # type: ignore[union-attr,operator]
+                m.running_var.mul_(s * s)  # type: ignore[union-attr,operator]
+        self.log2_scale[g] += k
+
+    def _shift_buffers(self, g: int, t: int, delta: float) -> None:
+        sched = self.schedules[g]
+        assert isinstance(sched, ExpLRSchedule)
+        # ṽ += δ c_t² θ̃ (unrescaled)  ⇔  v_stored += δ c_t² 4^−k θ_stored
+        coef = delta * math.exp(2.0 * float(sched.log_scales[t]) - 2.0 * self.log2_scale[g] * _LN2)
+        for p in self.optimizer.param_groups[g]["params"]:
+            state = self.optimizer.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                state["momentum_buffer"] = p.detach().clone().mul_(coef)
+            else:
+                buf.add_(p.detach(), alpha=coef)
+
+    # -- inspection -----------------------------------------------------------------------
+    def current_scale(self, group: int | None = None) -> float:
+        """m_t with stored θ = m_t · θ_WD (= 2^k / c_t) at the current step."""
+        g = self.norm_group if group is None else group
+        if g is None:
+            return 1.0
+        return math.exp(self.log_current_scale(g))
+
+    def log_current_scale(self, group: int) -> float:
+        sched = self.schedules[group]
+        if not isinstance(sched, ExpLRSchedule):
+            return 0.0
+        t = self.last_epoch
+        return self.log2_scale[group] * _LN2 - float(sched.log_scales[t])
+
+    # -- checkpointing --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "last_epoch": self.last_epoch,
+            "_step_count": self._step_count,
+            "log2_scale": list(self.log2_scale),
+            "_last_lr": list(self._last_lr),
+            "fingerprints": [_fingerprint(s) for s in self.schedules],
+            "rescale_log2": self.rescale_log2,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        mine = [_fingerprint(s) for s in self.schedules]
+        if state_dict.get("fingerprints") != mine:
+            raise ValueError(
+                "state_dict was saved by an EquivalentLR with different schedules "
+                f"(fingerprints {state_dict.get('fingerprints')} vs {mine})"
+            )
+        if state_dict.get("rescale_log2") != self.rescale_log2:
+            raise ValueError(
+                f"state_dict has rescale_log2 = {state_dict.get('rescale_log2')!r}, "
+                f"this scheduler {self.rescale_log2!r}"
+            )
+        self.last_epoch = int(state_dict["last_epoch"])
+        self._step_count = int(state_dict["_step_count"])
+        self.log2_scale = [int(k) for k in state_dict["log2_scale"]]
+        self._last_lr = list(state_dict["_last_lr"])
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+
+def _fingerprint(s: ExpLRSchedule | PlainSchedule) -> str:
+    if isinstance(s, ExpLRSchedule):
+        return s.fingerprint()
+    import hashlib
+
+    return hashlib.sha256(s.lrs.tobytes() + s.weight_decay.tobytes()).hexdigest()[:16]
+
+
+def _check_group(i: int, group: dict[str, Any], sched: ExpLRSchedule | PlainSchedule) -> None:
+    if group.get("nesterov", False):
+        raise ValueError(
+            f"param_groups[{i}] uses nesterov=True; the equivalence is proved for plain momentum "
+            "(nesterov=False) only"
+        )
+    if group.get("dampening", 0) != 0:
+        raise ValueError(
+            f"param_groups[{i}] has dampening = {group['dampening']!r}; the equivalence needs dampening = 0"
+        )
+    if isinstance(sched, ExpLRSchedule):
+        if group.get("weight_decay", 0) != 0:
+            raise ValueError(
+                f"param_groups[{i}] follows an ExpLRSchedule but has weight_decay = "
+                f"{group['weight_decay']!r}; the exponential-LR run must use weight_decay = 0"
+            )
+        if float(group.get("momentum", 0)) != sched.momentum:
+            raise ValueError(
+                f"param_groups[{i}] has momentum = {group.get('momentum')!r} but its schedule was built "
+                f"for momentum = {sched.momentum!r}"
+            )
+        if group.get("maximize", False):
+            raise ValueError(f"param_groups[{i}] has maximize=True, which the theorem does not cover")
+    elif not isinstance(sched, PlainSchedule):
+        raise TypeError(
+            f"schedules[{i}] must be an ExpLRSchedule or a PlainSchedule, got {type(sched).__name__}"
+        )
+
+
+def lrs_from_scheduler(
+    scheduler: SchedulerSpec, steps: int, base_lrs: Sequence[float] | None = None
+) -> np.ndarray:
+    """Read the per-step LRs a stock PyTorch scheduler would set, as a (steps, groups) array.
+
+    ``scheduler`` may be a live ``LRScheduler`` (read from its current step on,
+    without touching it or its optimizer: it is copied onto dummy parameters),
+    a factory ``optimizer -> LRScheduler`` (applied to a dummy SGD whose groups
+    have ``base_lrs``), a pure schedule function of the step, a per-step array,
+    or ``None`` (constant ``base_lrs``).
+    """
+    n = check_steps(steps)
+    if scheduler is None or isinstance(scheduler, (Sequence, np.ndarray)) and not callable(scheduler):
+        if base_lrs is None and scheduler is None:
+            raise ValueError("base_lrs is needed when scheduler is None")
+        if scheduler is None:
+            assert base_lrs is not None
+            return np.tile(np.asarray(base_lrs, dtype=np.float64), (n, 1))
+        return materialize(scheduler, n)[:, None]  # type: ignore[arg-type]
+    if isinstance(scheduler, LRScheduler):
+        opt = scheduler.optimizer
+        memo: dict[int, Any] = {id(p): torch.zeros(1) for grp in opt.param_groups for p in grp["params"]}
+        memo[id(opt.state)] = {}
+        sched = copy.deepcopy(scheduler, memo)
+    else:
+        if base_lrs is None:
+            raise ValueError("base_lrs is needed to apply a scheduler factory")
+        dummy = SGD([{"params": [torch.zeros(1)], "lr": float(lr)} for lr in base_lrs], lr=float(base_lrs[0]))
+        made = scheduler(dummy)  # type: ignore[call-arg]
+        if not isinstance(made, LRScheduler):
+            # a pure schedule function of the step
+            return materialize(scheduler, n)[:, None]  # type: ignore[arg-type]
+        sched = made
+    out = np.empty((n, len(sched.optimizer.param_groups)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for t in range(n):
+            out[t] = [float(g["lr"]) for g in sched.optimizer.param_groups]
+            if t + 1 < n:
+                sched.step()
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ConvertedRun:
+    """The equivalent run: a stock SGD, the scheduler that drives it, and the schedules used."""
+
+    optimizer: SGD
+    scheduler: EquivalentLR
+    schedules: list[ExpLRSchedule | PlainSchedule]
+
+
+def convert(
+    params: Iterable[Any],
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    steps: int,
+    invariant: Iterable[torch.Tensor],
+    lr_scheduler: SchedulerSpec = None,
+    weight_decay_schedule: Sequence[float] | np.ndarray | None = None,
+    norm_layers: Iterable[nn.Module] = (),
+    form: str = "general",
+    rescale_log2: float | None = 16.0,
+) -> ConvertedRun:
+    """Build the exponential-LR equivalent of ``SGD(params, lr, momentum, weight_decay)`` + a schedule.
+
+    ``params`` is what you would pass to ``torch.optim.SGD`` (tensors or group
+    dicts with their own ``lr``/``weight_decay``); ``lr_scheduler`` is a
+    stock scheduler factory such as ``lambda opt: MultiStepLR(opt, [...])``,
+    a pure schedule, a per-step array or ``None``; ``invariant`` are the
+    parameters in which the loss is (jointly) scale invariant (see
+    :func:`equivalence.audit`). Each group is split in two: its invariant
+    parameters get η̃_t (``form``: general theorem, closed form or TEXP) and no
+    weight decay; the others keep η_t and λ_t, which stays exact because their
+    gradients depend only on the network function. Returns the new optimizer
+    and its :class:`EquivalentLR`.
+    """
+    if form not in FORMS:
+        raise ValueError(f"form = {form!r} is not one of {FORMS}")
+    n = check_steps(steps)
+    ref = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
+    inv_ids = {id(p) for p in invariant}
+    base_lrs = [float(g["lr"]) for g in ref.param_groups]
+    lr_table = lrs_from_scheduler(lr_scheduler, n, base_lrs)
+    if lr_table.shape[1] == 1 and len(base_lrs) > 1:
+        # a single per-step schedule applied multiplicatively to each group's base LR
+        lr_table = lr_table * (np.asarray(base_lrs) / base_lrs[0])[None, :]
+    new_groups: list[dict[str, Any]] = []
+    schedules: list[ExpLRSchedule | PlainSchedule] = []
+    found = set()
+    for gi, group in enumerate(ref.param_groups):
+        lam = group["weight_decay"]
+        wd = (
+            as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule") * (lam / weight_decay)
+            if weight_decay_schedule is not None and weight_decay != 0
+            else np.full(n, float(lam))
+        )
+        inv = [p for p in group["params"] if id(p) in inv_ids]
+        rest = [p for p in group["params"] if id(p) not in inv_ids]
+        found.update(id(p) for p in inv)
+        extra = {k: group[k] for k in ("dampening", "nesterov", "maximize") if k in group}
+        if inv:
+            sched = ExpLRSchedule.build(form, lr_table[:, gi], wd, group["momentum"])
+            new_groups.append(
+                {"params": inv, "lr": float(np.exp(sched.log_lrs[0])), "momentum": group["momentum"],
+                 "weight_decay": 0.0, **extra}
+            )
+            schedules.append(sched)
+        if rest:
+            new_groups.append(
+                {"params": rest, "lr": float(lr_table[0, gi]), "momentum": group["momentum"],
+                 "weight_decay": float(wd[0]), **extra}
+            )
+            schedules.append(PlainSchedule.make(lr_table[:, gi], wd))
+    missing = inv_ids - found
+    if missing:
+        raise ValueError(f"{len(missing)} tensor(s) in invariant are not among params")
+    opt = SGD(new_groups, lr=lr, momentum=momentum)
+    scheduler = EquivalentLR(opt, schedules, norm_layers=norm_layers, rescale_log2=rescale_log2)
+    return ConvertedRun(opt, scheduler, schedules)
+
+
+def convert_optimizer(
+    optimizer: SGD,
+    *,
+    steps: int,
+    invariant: Iterable[torch.Tensor],
+    lr_scheduler: SchedulerSpec = None,
+    norm_layers: Iterable[nn.Module] = (),
+    form: str = "general",
+    rescale_log2: float | None = 16.0,
+) -> ConvertedRun:
+    """:func:`convert` for an existing ``torch.optim.SGD``: same parameters, groups and hyper-parameters.
+
+    A live ``lr_scheduler`` attached to ``optimizer`` is read from its current
+    step on (it is not modified).
+    """
+    if not isinstance(optimizer, SGD):
+        raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
+    groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in optimizer.param_groups]
+    d = optimizer.defaults
+    return convert(
+        groups,
+        lr=d["lr"] if isinstance(d["lr"], float) else float(groups[0]["lr"]),
+        momentum=d.get("momentum", 0.0),
+        weight_decay=d.get("weight_decay", 0.0),
+        steps=steps,
+        invariant=invariant,
+        lr_scheduler=lr_scheduler,
+        norm_layers=norm_layers,
+        form=form,
+        rescale_log2=rescale_log2,
+    )
