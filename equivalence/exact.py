@@ -221,12 +221,14 @@ def log_original_lrs(
     Given η̃_t (or log η̃_t with ``log=True``), λ_t and γ, solve step by step
     (the project's derivation, ``proofs/reverse_map.py``)::
 
-        κ_0 = −λ_0,   κ_t = γ (1 − c_{t−1}/c_t) / η_{t−1} − λ_t
+        κ_0 = −λ_0,   κ_t = γ (1 − c_{t−1}/c_t) / η_{t−1} − λ_t = γ e_{t−1} κ_{t−1} / η_{t−1} − λ_t
         e_t = η̃_t c_t²,   η_t = e_t / (1 − e_t κ_t),   c_{t+1}/c_t = 1 / (1 − e_t κ_t)
 
-    A WD recipe exists iff 1 − e_t κ_t > 0 at every step; otherwise a
-    ``ValueError`` names the first step where it fails. ``forward ∘ reverse``
-    is the identity (tested).
+    A WD recipe exists iff 1 − e_t κ_t > 0 at every step. For λ_t ≥ 0 that
+    always holds: κ_0 = −λ_0 ≤ 0, and κ_t ≤ 0 makes c_{t+1}/c_t ≤ 1 and so
+    κ_{t+1} ≤ 0; every positive schedule therefore has a WD recipe (the check
+    stays as a guard against rounding). ``forward ∘ reverse`` is the identity
+    (tested).
     """
     if log:
         arr = np.asarray(equivalent, dtype=np.float64)
@@ -240,11 +242,12 @@ def log_original_lrs(
     out = np.empty(log_eq.size)
     logc = 0.0
     prev_lr = 1.0
-    prev_q = 1.0
+    prev_ek = 0.0  # e_{t−1} κ_{t−1} = 1 − c_{t−1}/c_t, kept exactly to avoid 1 − 1/q cancelling
     for t, le in enumerate(log_eq.tolist()):
-        kappa = -wd[t] if t == 0 else g * (1.0 - 1.0 / prev_q) / prev_lr - wd[t]
+        kappa = -wd[t] if t == 0 else g * prev_ek / prev_lr - wd[t]
         e = math.exp(le + 2.0 * logc)
-        denom = 1.0 - e * kappa
+        ek = e * kappa
+        denom = 1.0 - ek
         if not denom > 0.0:
             raise ValueError(
                 f"no weight-decay recipe reproduces this schedule at step {t}: it needs "
@@ -253,9 +256,8 @@ def log_original_lrs(
             )
         lr = e / denom
         out[t] = math.log(lr)
-        q = 1.0 / denom
-        logc -= math.log(denom)
-        prev_lr, prev_q = lr, q
+        logc -= math.log1p(-ek)
+        prev_lr, prev_ek = lr, ek
     return out
 
 

@@ -1,0 +1,5 @@
+"""``python -m equivalence``: see :mod:`equivalence.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())
