@@ -342,9 +342,11 @@ def audit(
 
     eps_alone: dict[str, float] = {}
     if respect_eps:
-        # which failures are due to eps: re-test with eps -> 0
+        # which failures are due to eps: the set found with eps -> 0
         _set_eps(work, _TINY_EPS)
-        eps_alone = {n: violation([n]) for n in trainable if n not in members}
+        ind0 = [n for n in trainable if violation([n]) <= rtol]
+        cand0 = [n for n in trainable if n in ind0 or not _is_gain_or_shift(work, n)]
+        eps_alone = {n: 0.0 for n in _fixed_point(cand0, ind0, violation, rtol) if n not in members}
         _set_eps(work, eps_values)
 
     reasons = _reasons(work, trainable, members, ev, base, eps_alone, eps_values, rtol)
@@ -508,14 +510,16 @@ class _Evaluator:
         s = set(members)
         for pt in points:
             g1 = self.grads(pt, s, 1.0)
-            gnorm = math.sqrt(sum(float(g1[n].pow(2).sum()) for n in members))
+            # measured against the gradient of every trainable tensor, so that a set whose own
+            # gradient is rounding noise (a degenerate normaliser) is not judged on that noise
+            gnorm = math.sqrt(sum(float(g1[n].pow(2).sum()) for n in g1 if self.params[n].requires_grad))
             tnorm = math.sqrt(sum(float(pt[n].pow(2).sum()) for n in members))
             dot = sum(float((g1[n] * pt[n]).sum()) for n in members)
             set_euler = max(set_euler, abs(dot) / max(gnorm * tnorm, 1e-300))
             # a tensor whose gradient is rounding noise (a bias removed by BatchNorm) is measured
             # against the gradient of the whole set, not against its own noise
             for n in individual:
-                gn, tn = max(float(g1[n].norm()), gnorm), float(pt[n].norm())
+                gn, tn = gnorm, float(pt[n].norm())
                 euler_alone[n] = max(euler_alone[n], abs(float((g1[n] * pt[n]).sum())) / max(gn * tn, 1e-300))
             for c in scales:
                 gc = self.grads(pt, s, c)

@@ -51,7 +51,7 @@ __all__ = [
 _LN2 = math.log(2.0)
 _NORM_TYPES = (nn.modules.batchnorm._NormBase,)
 
-SchedulerSpec = Union[
+SchedulerSpec = Union[  # noqa: UP007 - a runtime alias; `|` of these types needs Python 3.10+ objects
     None,
     LRScheduler,
     Callable[[Optimizer], LRScheduler],
@@ -177,7 +177,7 @@ class EquivalentLR(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         return self.get_lr()
 
-    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+    def step(self, epoch: int | None = None) -> None:
         if epoch is not None:
             raise ValueError("EquivalentLR.step() takes no epoch argument (its LR depends on every step)")
         t_new = self.last_epoch + 1
@@ -193,9 +193,13 @@ class EquivalentLR(LRScheduler):
                 k = self._target_log2(g, t_new)
                 if k != self.log2_scale[g]:
                     self._rescale_group(g, k - self.log2_scale[g])
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
-                super().step()
+            # what LRScheduler.step does, minus its per-call warning machinery
+            self._step_count += 1
+            self.last_epoch = t_new
+            values = self.get_lr()
+            for group, lr in zip(self.optimizer.param_groups, values):
+                group["lr"] = lr
+            self._last_lr = values
             for g, sched in enumerate(self.schedules):
                 group = self.optimizer.param_groups[g]
                 if isinstance(sched, PlainSchedule):
@@ -210,9 +214,13 @@ class EquivalentLR(LRScheduler):
         sched = self.schedules[self.norm_group]
         assert isinstance(sched, ExpLRSchedule)
         ratio = math.exp(float(sched.log_scales[t] - sched.log_scales[t + 1]))  # c_t / c_{t+1}
-        for m in self.norm_layers:
-            m.running_mean.mul_(ratio)  # type: ignore[union-attr,operator]
-            m.running_var.mul_(ratio * ratio)  # type: ignore[union-attr,operator]
+        means, variances = self._norm_stats()
+        torch._foreach_mul_(means, ratio)
+        torch._foreach_mul_(variances, ratio * ratio)
+
+    def _norm_stats(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        pairs = [_stats(m) for m in self.norm_layers]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _rescale_group(self, g: int, k: int) -> None:
         """Multiply group g's weights by 2^k, its buffers by 2^−k (LR by 4^k via log2_scale)."""
@@ -222,10 +230,10 @@ class EquivalentLR(LRScheduler):
             buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
             if buf is not None:
                 buf.mul_(1.0 / s)
-        if g == self.norm_group:
-            for m in self.norm_layers:
-                m.running_mean.mul_(s)  # type: ignore[union-attr,operator]
-                m.running_var.mul_(s * s)  # type: ignore[union-attr,operator]
+        if g == self.norm_group and self.norm_layers:
+            means, variances = self._norm_stats()
+            torch._foreach_mul_(means, s)
+            torch._foreach_mul_(variances, s * s)
         self.log2_scale[g] += k
 
     def _shift_buffers(self, g: int, t: int, delta: float) -> None:
@@ -287,6 +295,12 @@ class EquivalentLR(LRScheduler):
             group["lr"] = lr
 
 
+def _stats(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    mean, var = m.running_mean, m.running_var
+    assert isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)
+    return mean, var
+
+
 def _fingerprint(s: ExpLRSchedule | PlainSchedule) -> str:
     if isinstance(s, ExpLRSchedule):
         return s.fingerprint()
@@ -342,7 +356,7 @@ def lrs_from_scheduler(
         if scheduler is None:
             assert base_lrs is not None
             return np.tile(np.asarray(base_lrs, dtype=np.float64), (n, 1))
-        return materialize(scheduler, n)[:, None]  # type: ignore[arg-type]
+        return materialize(scheduler, n)[:, None]
     if isinstance(scheduler, LRScheduler):
         opt = scheduler.optimizer
         memo: dict[int, Any] = {id(p): torch.zeros(1) for grp in opt.param_groups for p in grp["params"]}
@@ -352,10 +366,10 @@ def lrs_from_scheduler(
         if base_lrs is None:
             raise ValueError("base_lrs is needed to apply a scheduler factory")
         dummy = SGD([{"params": [torch.zeros(1)], "lr": float(lr)} for lr in base_lrs], lr=float(base_lrs[0]))
-        made = scheduler(dummy)  # type: ignore[call-arg]
+        made = scheduler(dummy)
         if not isinstance(made, LRScheduler):
             # a pure schedule function of the step
-            return materialize(scheduler, n)[:, None]  # type: ignore[arg-type]
+            return materialize(scheduler, n)[:, None]
         sched = made
     out = np.empty((n, len(sched.optimizer.param_groups)))
     with warnings.catch_warnings():
@@ -415,7 +429,7 @@ def convert(
         lr_table = lr_table * (np.asarray(base_lrs) / base_lrs[0])[None, :]
     new_groups: list[dict[str, Any]] = []
     schedules: list[ExpLRSchedule | PlainSchedule] = []
-    found = set()
+    found: set[int] = set()
     for gi, group in enumerate(ref.param_groups):
         lam = group["weight_decay"]
         wd = (
@@ -426,7 +440,7 @@ def convert(
         inv = [p for p in group["params"] if id(p) in inv_ids]
         rest = [p for p in group["params"] if id(p) not in inv_ids]
         found.update(id(p) for p in inv)
-        extra = {k: group[k] for k in ("dampening", "nesterov", "maximize") if k in group}
+        extra: dict[str, Any] = {k: group[k] for k in ("dampening", "nesterov", "maximize") if k in group}
         if inv:
             sched = ExpLRSchedule.build(form, lr_table[:, gi], wd, group["momentum"])
             new_groups.append(

@@ -1,0 +1,556 @@
+"""Kernel-checked proofs: compile the Coq formalisation and audit its axioms.
+
+The Coq sources under ``proofs/coq/`` formalise the main results of Li & Arora,
+"An Exponential Learning Rate Schedule for Deep Learning" (ICLR 2020) over an
+abstract parameter space with a gradient map homogeneous of degree -1:
+
+==================  ==========================================================
+SymPy module        Coq theorem (kernel-checked)
+==================  ==========================================================
+no_momentum         main theorem without momentum
+general_schedule    general theorem, momentum, any LR / WD schedule
+closed_form         the paper's closed form eta~_t = eta alpha^(-2t-1)
+toy_lemma           toy counterexample's lemma (g + lambda theta = 0 => 0)
+rescaling           exact rescaling (theta, v, eta~) -> (s theta, v/s, s^2 eta~)
+==================  ==========================================================
+
+``check_all`` compiles every ``proofs/coq/*.v`` in dependency order inside a
+temporary directory (no ``.vo`` file is written next to the sources), then runs
+``Print Assumptions`` on each main theorem.  A theorem is accepted when its
+file compiles, its sources contain no ``Admitted``/``admit``/``Axiom``/
+``Parameter`` (Section ``Variable``/``Hypothesis`` are allowed: they become
+explicit premises when the Section closes) and every assumption Coq reports is
+in :data:`ALLOWED_AXIOMS`.
+
+What is honest to allow: Coq's standard library builds the real numbers on
+the two axioms of ``ClassicalDedekindReals`` (``sig_forall_dec``,
+``sig_not_dec``) and uses ``functional_extensionality_dep`` in that
+construction, so even ``Rle_0_sqr`` of the standard library depends on them.
+Those, and functional extensionality (which the vector equalities use), are
+allowed; anything else, including ``Classical_Prop.classic``, is reported as a
+failure.
+
+``check_negative_controls`` compiles each file under ``proofs/coq/negative/``
+and requires coqc to reject it inside the proof of its wrong theorem (not with
+a syntax or name-lookup error), and requires the same file to compile once
+its single line marked ``(* FIX: ... *)`` is replaced by the right statement.
+
+Needs coqc >= 8.16 (the proofs use the total forms of ``Rinv_inv`` and
+``Rinv_mult``).  Standard library only.  ``python -m proofs.coq_check`` prints
+a table and returns 0 when everything is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+COQ_DIR: Path = Path(__file__).resolve().parent / "coq"
+NEGATIVE_DIR: Path = COQ_DIR / "negative"
+LOGICAL_ROOT = "ExpLR"
+
+#: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
+MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
+    ("NoMomentum.v", "no_momentum_equivalence"),
+    ("GeneralSchedule.v", "general_schedule_equivalence"),
+    ("ClosedForm.v", "closed_form_equivalence"),
+    ("ToyLemma.v", "toy_stationary_point_zero"),
+    ("Rescaling.v", "rescale_step_commutes"),
+    ("Rescaling.v", "rescale_run"),
+    ("Momentum.v", "step_invariant"),
+    ("Refutation.v", "wrong_lr_refuted"),
+)
+
+#: SymPy module name -> the Coq theorem that proves the same result.
+KERNEL_CHECKED: dict[str, str] = {
+    "no_momentum": "NoMomentum.v: no_momentum_equivalence",
+    "general_schedule": "GeneralSchedule.v: general_schedule_equivalence",
+    "closed_form": "ClosedForm.v: closed_form_equivalence",
+    "toy_lemma": "ToyLemma.v: toy_stationary_point_zero",
+    "rescaling": "Rescaling.v: rescale_step_commutes",
+}
+
+#: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
+NEGATIVE_CONTROLS: dict[str, str] = {
+    "WrongLR.v": "wrong_lr_equivalence",
+}
+
+#: Axioms of Coq's standard-library reals, plus functional extensionality.
+ALLOWED_AXIOMS: frozenset[str] = frozenset(
+    {
+        "ClassicalDedekindReals.sig_forall_dec",
+        "ClassicalDedekindReals.sig_not_dec",
+        "FunctionalExtensionality.functional_extensionality_dep",
+    }
+)
+
+#: A standard-library lemma about R whose assumptions show the Reals baseline.
+REALS_BASELINE_LEMMA = "Coq.Reals.RIneq.Rle_0_sqr"
+
+_FORBIDDEN = re.compile(
+    r"\b(Admitted|admit|give_up|Axiom|Axioms|Parameter|Parameters|Conjecture)\b"
+    r"|Unset\s+(Guard|Positivity|Universe)\s+Checking|bypass_check"
+)
+_SECTION_ONLY = re.compile(r"\b(Variable|Variables|Hypothesis|Hypotheses|Context)\b")
+_IMPORT = re.compile(rf"From\s+{LOGICAL_ROOT}\s+Require\s+(?:Import\s+|Export\s+)?([^.]*)\.")
+_FIX = re.compile(r"^(?P<indent>.*?)(?P<wrong>\S.*?)\s*\(\*\s*FIX:\s*(?P<fix>.*?)\s*\*\)\s*$")
+_LOCATION = re.compile(r'File "[^"]*", line (\d+), characters')
+_NOT_A_PROOF_FAILURE = re.compile(
+    r"Syntax error|was not found in the current environment|Unable to locate library"
+    r"|Cannot find a physical path|The reference .* was not found|Unknown interpretation"
+)
+
+
+@dataclass(frozen=True)
+class CoqResult:
+    """Outcome of checking one Coq theorem (or one negative control)."""
+
+    file: str
+    theorem: str
+    ok: bool
+    assumptions: tuple[str, ...]
+    seconds: float
+    message: str
+
+
+def coq_available() -> bool:
+    """True when a working ``coqc`` is on the PATH."""
+    exe = shutil.which("coqc")
+    if exe is None:
+        return False
+    try:
+        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def coq_version() -> str:
+    """The first line of ``coqc --version`` (empty when coqc is absent)."""
+    exe = shutil.which("coqc")
+    if exe is None:
+        return ""
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    return proc.stdout.splitlines()[0] if proc.stdout else ""
+
+
+# --------------------------------------------------------------------------
+# Source audit
+
+
+def strip_comments(text: str) -> str:
+    """Remove (nested) Coq comments and string literals, keeping line breaks."""
+    out: list[str] = []
+    depth = 0
+    i = 0
+    in_string = False
+    while i < len(text):
+        two = text[i : i + 2]
+        ch = text[i]
+        if in_string:
+            if ch == '"':
+                in_string = False
+            out.append("\n" if ch == "\n" else " ")
+            i += 1
+        elif two == "(*":
+            depth += 1
+            out.append("  ")
+            i += 2
+        elif two == "*)" and depth > 0:
+            depth -= 1
+            out.append("  ")
+            i += 2
+        elif depth > 0:
+            out.append("\n" if ch == "\n" else " ")
+            i += 1
+        elif ch == '"':
+            in_string = True
+            out.append(" ")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def audit_source(path: Path) -> list[str]:
+    """Problems in one .v file: admitted proofs, axioms, or section-only
+    declarations (Variable/Hypothesis) outside a Section."""
+    problems: list[str] = []
+    code = strip_comments(path.read_text(encoding="utf-8"))
+    sections: list[str] = []
+    for lineno, line in enumerate(code.splitlines(), start=1):
+        for match in _FORBIDDEN.finditer(line):
+            problems.append(f"{path.name}:{lineno}: forbidden '{match.group(0)}'")
+        opened = re.match(r"\s*Section\s+(\w+)\s*\.", line)
+        if opened:
+            sections.append(opened.group(1))
+        closed = re.match(r"\s*End\s+(\w+)\s*\.", line)
+        if closed and sections and sections[-1] == closed.group(1):
+            sections.pop()
+        if _SECTION_ONLY.search(line) and not sections:
+            word = _SECTION_ONLY.search(line)
+            assert word is not None
+            problems.append(f"{path.name}:{lineno}: '{word.group(0)}' outside a Section")
+    if sections:
+        problems.append(f"{path.name}: Section {sections[-1]} is never closed")
+    return problems
+
+
+def source_files() -> list[Path]:
+    """The positive Coq sources, proofs/coq/*.v."""
+    return sorted(COQ_DIR.glob("*.v"))
+
+
+def negative_files() -> list[Path]:
+    """The negative controls, proofs/coq/negative/*.v."""
+    return sorted(NEGATIVE_DIR.glob("*.v"))
+
+
+def audit_sources() -> list[str]:
+    """Problems found by :func:`audit_source` in every positive source."""
+    return [p for path in source_files() for p in audit_source(path)]
+
+
+# --------------------------------------------------------------------------
+# Building
+
+
+def imports(path: Path) -> list[str]:
+    """Project modules a .v file imports (``From ExpLR Require Import ...``)."""
+    code = strip_comments(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for match in _IMPORT.finditer(code):
+        names.extend(match.group(1).split())
+    return names
+
+
+def dependency_order(paths: Sequence[Path]) -> list[Path]:
+    """Topological order of ``paths`` by their project imports."""
+    by_name = {p.stem: p for p in paths}
+    order: list[Path] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise ValueError(f"import cycle among Coq files: {' -> '.join(chain + (name,))}")
+        if name not in by_name:
+            raise ValueError(f"{chain[-1]}.v imports {LOGICAL_ROOT}.{name}, which has no .v file")
+        state[name] = 1
+        for dep in imports(by_name[name]):
+            visit(dep, chain + (name,))
+        state[name] = 2
+        order.append(by_name[name])
+
+    for name in sorted(by_name):
+        visit(name, ())
+    return order
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    ok: bool
+    seconds: float
+    output: str
+
+
+def _run_coqc(build: Path, vfile: Path, timeout: float) -> _Compiled:
+    exe = shutil.which("coqc")
+    if exe is None:
+        return _Compiled(False, 0.0, "coqc not found")
+    if timeout <= 0:
+        return _Compiled(False, 0.0, "time budget exhausted before this file")
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [exe, "-q", "-Q", str(build), LOGICAL_ROOT, str(vfile)],
+            cwd=build,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return _Compiled(False, time.perf_counter() - start, f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - start
+    return _Compiled(proc.returncode == 0, seconds, (proc.stdout + proc.stderr).strip())
+
+
+def _needed(roots: Sequence[Path]) -> set[str]:
+    """Stems of the positive sources that ``roots`` import, transitively."""
+    by_name = {p.stem: p for p in source_files()}
+    needed: set[str] = set()
+    todo = [name for root in roots for name in imports(root)]
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in by_name:
+            continue
+        needed.add(name)
+        todo.extend(imports(by_name[name]))
+    return needed
+
+
+def _build_all(build: Path, deadline: float, only: set[str] | None = None) -> dict[str, _Compiled]:
+    """Copy the positive sources into ``build`` and compile them in order
+    (only the stems in ``only`` and what they import, when given)."""
+    results: dict[str, _Compiled] = {}
+    for path in dependency_order(source_files()):
+        if only is not None and path.stem not in only:
+            continue
+        target = build / path.name
+        shutil.copyfile(path, target)
+        failed = [d for d in imports(path) if not results[f"{d}.v"].ok]
+        if failed:
+            results[path.name] = _Compiled(False, 0.0, f"dependency failed: {', '.join(failed)}")
+            continue
+        results[path.name] = _run_coqc(build, target, deadline - time.perf_counter())
+    return results
+
+
+def parse_assumptions(output: str) -> tuple[str, ...] | None:
+    """Names listed by one ``Print Assumptions`` (None if not recognised)."""
+    lines = output.strip().splitlines()
+    if not lines:
+        return None
+    if lines[0].startswith("Closed under the global context"):
+        return ()
+    names: list[str] = []
+    seen_header = False
+    for line in lines:
+        if not line.strip() or line[0].isspace():
+            continue  # a continuation of a type
+        if re.fullmatch(r"[A-Z][A-Za-z ]*:", line.strip()):
+            seen_header = True  # "Axioms:", "Section Variables:", ...
+            continue
+        names.append(line.split(" :", 1)[0].strip())
+    return tuple(names) if seen_header else None
+
+
+def _print_assumptions(
+    build: Path, theorems: Sequence[str], deadline: float
+) -> tuple[dict[str, tuple[str, ...] | None], str]:
+    """Run ``Print Assumptions`` on fully qualified ``theorems`` in one coqc."""
+    modules = sorted({t.rsplit(".", 2)[1] for t in theorems})
+    lines = [f"From {LOGICAL_ROOT} Require {' '.join(modules)}."]
+    for name in theorems:
+        lines.append(f'Goal True. idtac "@@BEGIN {name}". Abort.')
+        lines.append(f"Print Assumptions {name}.")
+    script = build / "AuditAssumptions.v"
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compiled = _run_coqc(build, script, deadline - time.perf_counter())
+    found: dict[str, tuple[str, ...] | None] = {name: None for name in theorems}
+    if compiled.ok:
+        chunks = compiled.output.split("@@BEGIN ")[1:]
+        for chunk in chunks:
+            name, _, body = chunk.partition("\n")
+            found[name.strip()] = parse_assumptions(body)
+    return found, compiled.output
+
+
+def reals_baseline(timeout: float = 60.0) -> tuple[str, ...]:
+    """Axioms behind a plain standard-library lemma about R (informational)."""
+    with tempfile.TemporaryDirectory(prefix="coq_baseline_") as tmp:
+        build = Path(tmp)
+        script = build / "Baseline.v"
+        script.write_text(
+            f"From Coq Require Import Reals.\nPrint Assumptions {REALS_BASELINE_LEMMA}.\n",
+            encoding="utf-8",
+        )
+        compiled = _run_coqc(build, script, timeout)
+        parsed = parse_assumptions(compiled.output) if compiled.ok else None
+    return parsed or ()
+
+
+def check_all(timeout: float = 120.0) -> list[CoqResult]:
+    """Compile every proofs/coq/*.v and audit each main theorem's axioms.
+
+    ``timeout`` bounds the whole check (seconds).  One :class:`CoqResult` per
+    entry of :data:`MAIN_THEOREMS`; ``seconds`` is the compile time of the
+    theorem's file.
+    """
+    deadline = time.perf_counter() + timeout
+    if not coq_available():
+        return [CoqResult(f, t, False, (), 0.0, "coqc is not available") for f, t in MAIN_THEOREMS]
+    with tempfile.TemporaryDirectory(prefix="coq_check_") as tmp:
+        build = Path(tmp)
+        compiled = _build_all(build, deadline)
+        qualified = {
+            (f, t): f"{LOGICAL_ROOT}.{Path(f).stem}.{t}"
+            for f, t in MAIN_THEOREMS
+            if compiled.get(f) is not None and compiled[f].ok
+        }
+        assumptions, pa_output = _print_assumptions(build, list(qualified.values()), deadline)
+        if qualified and not any(v is not None for v in assumptions.values()):
+            # The combined audit failed (e.g. a theorem is missing): redo one by one.
+            for name in qualified.values():
+                single, _ = _print_assumptions(build, [name], deadline)
+                assumptions[name] = single[name]
+    audit = {path.name: audit_source(path) for path in source_files()}
+    results: list[CoqResult] = []
+    for file, theorem in MAIN_THEOREMS:
+        comp = compiled.get(file)
+        if comp is None:
+            results.append(CoqResult(file, theorem, False, (), 0.0, "no such file"))
+            continue
+        if not comp.ok:
+            results.append(CoqResult(file, theorem, False, (), comp.seconds, comp.output[-2000:]))
+            continue
+        names = assumptions.get(qualified[(file, theorem)])
+        problems = list(audit.get(file, []))
+        if names is None:
+            problems.append(f"Print Assumptions gave no parsable answer: {pa_output[-500:]}")
+            names = ()
+        extra = sorted(set(names) - ALLOWED_AXIOMS)
+        if extra:
+            problems.append(f"axioms beyond stdlib Reals + functional extensionality: {extra}")
+        ok = not problems
+        message = "kernel-checked" if ok else "; ".join(problems)
+        results.append(CoqResult(file, theorem, ok, tuple(names), comp.seconds, message))
+    return results
+
+
+def _theorem_line(text: str, theorem: str) -> int | None:
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"\s*(Theorem|Lemma)\s+{re.escape(theorem)}\b", line):
+            return lineno
+    return None
+
+
+def _apply_fix(text: str) -> str | None:
+    """Replace the line marked ``(* FIX: right *)`` by the right statement."""
+    lines = text.splitlines()
+    marked = [i for i, line in enumerate(lines) if "(* FIX:" in line]
+    if len(marked) != 1:
+        return None
+    match = _FIX.match(lines[marked[0]])
+    if match is None:
+        return None
+    wrong = match.group("wrong")
+    # The wrong line is "<prefix> := <wrong value>." ; keep the prefix.
+    prefix, sep, _ = wrong.partition(":=")
+    if not sep:
+        return None
+    lines[marked[0]] = f"{match.group('indent')}{prefix}:= {match.group('fix')}"
+    return "\n".join(lines) + "\n"
+
+
+def check_negative_controls(timeout: float = 120.0) -> list[CoqResult]:
+    """Each negative control must be rejected inside its wrong theorem, and
+    compile once its marked line is fixed.  ``ok`` means "behaved as a
+    negative control should"."""
+    deadline = time.perf_counter() + timeout
+    if not coq_available():
+        return [
+            CoqResult(f"negative/{f}", t, False, (), 0.0, "coqc is not available")
+            for f, t in NEGATIVE_CONTROLS.items()
+        ]
+    results: list[CoqResult] = []
+    with tempfile.TemporaryDirectory(prefix="coq_negative_") as tmp:
+        build = Path(tmp)
+        compiled = _build_all(build, deadline, only=_needed(negative_files()))
+        broken = [name for name, comp in compiled.items() if not comp.ok]
+        for file, theorem in NEGATIVE_CONTROLS.items():
+            label = f"negative/{file}"
+            source = NEGATIVE_DIR / file
+            if broken:
+                results.append(
+                    CoqResult(label, theorem, False, (), 0.0, f"positive files fail: {broken}")
+                )
+                continue
+            if not source.exists():
+                results.append(CoqResult(label, theorem, False, (), 0.0, "no such file"))
+                continue
+            text = source.read_text(encoding="utf-8")
+            decl = _theorem_line(text, theorem)
+            target = build / f"Negative{source.stem}.v"
+            target.write_text(text, encoding="utf-8")
+            wrong = _run_coqc(build, target, deadline - time.perf_counter())
+            problems: list[str] = []
+            if wrong.ok:
+                problems.append("coqc ACCEPTED the wrong statement")
+            else:
+                where = _LOCATION.search(wrong.output)
+                line = int(where.group(1)) if where else None
+                if _NOT_A_PROOF_FAILURE.search(wrong.output):
+                    problems.append(
+                        f"rejected for a non-mathematical reason: {wrong.output[-300:]}"
+                    )
+                elif decl is None:
+                    problems.append(f"theorem {theorem} not declared in {file}")
+                elif line is None or line < decl:
+                    problems.append(f"rejected at line {line}, before {theorem} (line {decl})")
+            fixed_text = _apply_fix(text)
+            if fixed_text is None:
+                problems.append("no single line marked (* FIX: ... *)")
+            else:
+                fixed = build / f"Fixed{source.stem}.v"
+                fixed.write_text(fixed_text, encoding="utf-8")
+                repaired = _run_coqc(build, fixed, deadline - time.perf_counter())
+                if not repaired.ok:
+                    problems.append(f"the FIXed file does not compile: {repaired.output[-300:]}")
+            error = wrong.output.strip().splitlines()[-1] if wrong.output.strip() else ""
+            message = f"rejected as expected ({error})" if not problems else "; ".join(problems)
+            results.append(CoqResult(label, theorem, not problems, (), wrong.seconds, message))
+    return results
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+def _table(results: Sequence[CoqResult]) -> str:
+    rows = [("file", "theorem", "ok", "seconds", "assumptions / message")]
+    for r in results:
+        if r.ok and r.assumptions:
+            detail = ", ".join(r.assumptions)
+        else:
+            detail = r.message.splitlines()[0] if r.message else ""
+        rows.append((r.file, r.theorem, "yes" if r.ok else "NO", f"{r.seconds:.2f}", detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4] for row in rows
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m proofs.coq_check``: compile, audit, print a table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m proofs.coq_check",
+        description="Compile the Coq proofs (Li & Arora, ICLR 2020) and audit their axioms.",
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds for each phase")
+    parser.add_argument("--no-negative", action="store_true", help="skip the negative controls")
+    args = parser.parse_args(argv)
+    if not coq_available():
+        print("coqc not found: install Coq >= 8.16 (e.g. apt-get install coq)", file=sys.stderr)
+        return 2
+    print(coq_version())
+    start = time.perf_counter()
+    results = check_all(timeout=args.timeout)
+    checked = time.perf_counter() - start
+    print(_table(results))
+    print(f"\ncompiled and audited {len(source_files())} files in {checked:.1f} s")
+    print(f"allowed axioms: {', '.join(sorted(ALLOWED_AXIOMS))}")
+    print(f"stdlib Reals baseline ({REALS_BASELINE_LEMMA}): {', '.join(reals_baseline())}")
+    negatives: list[CoqResult] = []
+    if not args.no_negative:
+        negatives = check_negative_controls(timeout=args.timeout)
+        print("\nnegative controls (must be rejected):")
+        print(_table(negatives))
+    print("\nSymPy module -> Coq theorem:")
+    for module, where in KERNEL_CHECKED.items():
+        print(f"  {module:<17} {where}")
+    return 0 if all(r.ok for r in results + negatives) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Kernel-checked proofs: the Coq formalisation under proofs/coq/.
+
+What is checked (Li & Arora, ICLR 2020; see proofs/coq_check.py):
+- the sources contain no Admitted/admit/Axiom/Parameter, and Section-only
+  declarations (Variable/Hypothesis) appear only inside Sections (runs
+  without coqc);
+- with coqc: every file compiles, every main theorem's ``Print Assumptions``
+  lists only the axioms of Coq's standard-library reals and functional
+  extensionality, and each negative control is rejected inside its wrong
+  theorem while its FIXed twin compiles.
+The compile-based tests skip when coqc is absent.  Budget: about 20-40 s on
+one core (two builds plus the assumption audit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proofs import coq_check
+
+SYMPY_MODULES = {"no_momentum", "general_schedule", "closed_form", "toy_lemma", "rescaling"}
+
+needs_coqc = pytest.mark.skipif(
+    not coq_check.coq_available(), reason="coqc not installed (apt-get install coq)"
+)
+
+
+# ---------------------------------------------------------------- no coqc
+
+
+def test_every_sympy_module_has_a_kernel_checked_theorem() -> None:
+    assert set(coq_check.KERNEL_CHECKED) == SYMPY_MODULES
+    audited = set(coq_check.MAIN_THEOREMS)
+    for module, where in coq_check.KERNEL_CHECKED.items():
+        file, _, theorem = where.partition(": ")
+        assert (file, theorem) in audited, where
+        text = (coq_check.COQ_DIR / file).read_text(encoding="utf-8")
+        assert coq_check._theorem_line(text, theorem) is not None, where
+        # the header comment names the corresponding SymPy module
+        header = text.split("*)", 1)[0]
+        assert f"proofs/{module}.py" in header, (file, module)
+
+
+def test_every_source_has_a_header_naming_its_result() -> None:
+    for path in coq_check.source_files() + coq_check.negative_files():
+        text = path.read_text(encoding="utf-8")
+        label = f"negative/{path.name}" if path.parent == coq_check.NEGATIVE_DIR else path.name
+        assert text.startswith(f"(* {label} -- "), path
+        assert "Li & Arora" in text.split("*)", 1)[0], path
+
+
+def test_sources_have_no_admitted_or_axioms() -> None:
+    assert coq_check.audit_sources() == []
+
+
+def test_audit_catches_admitted_axioms_and_stray_hypotheses(tmp_path: Path) -> None:
+    bad = tmp_path / "Bad.v"
+    bad.write_text(
+        "(* Admitted in a comment (* nested Axiom *) is fine *)\n"
+        'Definition s := "admit".\n'
+        "Axiom cheat : False.\n"
+        "Hypothesis stray : False.\n"
+        "Section S.\nVariable x : nat.\nHypothesis ok : x = x.\nEnd S.\n"
+        "Lemma l : False. Proof. admit. Admitted.\n",
+        encoding="utf-8",
+    )
+    problems = coq_check.audit_source(bad)
+    assert any("'Axiom'" in p and ":3:" in p for p in problems), problems
+    assert any("'Hypothesis' outside a Section" in p and ":4:" in p for p in problems), problems
+    assert any("'admit'" in p for p in problems), problems
+    assert any("'Admitted'" in p and ":9:" in p for p in problems), problems
+    assert not any(":1:" in p or ":2:" in p or ":6:" in p or ":7:" in p for p in problems)
+
+
+def test_dependency_order_puts_imports_first() -> None:
+    order = [p.stem for p in coq_check.dependency_order(coq_check.source_files())]
+    for path in coq_check.source_files():
+        for dep in coq_check.imports(path):
+            assert order.index(dep) < order.index(path.stem), (dep, path.stem)
+
+
+def test_parse_assumptions() -> None:
+    closed = "Closed under the global context\n"
+    assert coq_check.parse_assumptions(closed) == ()
+    axioms = (
+        "Axioms:\nClassicalDedekindReals.sig_forall_dec\n  : forall P : nat -> Prop,\n"
+        "    {n : nat | ~ P n} + {forall n : nat, P n}\n"
+        "Classical_Prop.classic : forall P : Prop, P \\/ ~ P\n"
+    )
+    assert coq_check.parse_assumptions(axioms) == (
+        "ClassicalDedekindReals.sig_forall_dec",
+        "Classical_Prop.classic",
+    )
+    assert coq_check.parse_assumptions("Error: nonsense") is None
+
+
+def test_negative_controls_have_one_fix_line() -> None:
+    files = {p.name for p in coq_check.negative_files()}
+    assert files == set(coq_check.NEGATIVE_CONTROLS)
+    for name in files:
+        text = (coq_check.NEGATIVE_DIR / name).read_text(encoding="utf-8")
+        fixed = coq_check._apply_fix(text)
+        assert fixed is not None and fixed != text
+        assert "(* FIX:" not in fixed
+
+
+# ------------------------------------------------------------- with coqc
+
+
+@pytest.fixture(scope="module")
+def results() -> list[coq_check.CoqResult]:
+    return coq_check.check_all(timeout=120.0)
+
+
+@needs_coqc
+def test_all_main_theorems_are_kernel_checked(results: list[coq_check.CoqResult]) -> None:
+    assert [(r.file, r.theorem) for r in results] == list(coq_check.MAIN_THEOREMS)
+    failed = [(r.file, r.theorem, r.message) for r in results if not r.ok]
+    assert failed == []
+
+
+@needs_coqc
+def test_assumptions_are_stdlib_reals_and_funext_only(
+    results: list[coq_check.CoqResult],
+) -> None:
+    for r in results:
+        assert r.assumptions, f"{r.theorem}: Print Assumptions not parsed"
+        assert set(r.assumptions) <= coq_check.ALLOWED_AXIOMS, (r.theorem, r.assumptions)
+        assert not any("classic" in a.lower().split(".")[-1] for a in r.assumptions)
+
+
+@needs_coqc
+def test_no_build_products_in_the_source_tree(results: list[coq_check.CoqResult]) -> None:
+    assert results
+    leftovers = [
+        p
+        for pattern in ("*.vo", "*.vok", "*.vos", "*.glob", ".*.aux")
+        for p in coq_check.COQ_DIR.rglob(pattern)
+    ]
+    assert leftovers == []
+
+
+@needs_coqc
+def test_negative_controls_are_rejected() -> None:
+    negatives = coq_check.check_negative_controls(timeout=120.0)
+    assert len(negatives) == len(coq_check.NEGATIVE_CONTROLS)
+    for r in negatives:
+        assert r.ok, (r.file, r.message)
+        assert "rejected as expected" in r.message
+
+
+@needs_coqc
+def test_main_prints_the_table(
+    results: list[coq_check.CoqResult],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Reuse the fixture's results rather than compiling everything again.
+    monkeypatch.setattr(coq_check, "check_all", lambda timeout=120.0: results)
+    monkeypatch.setattr(coq_check, "reals_baseline", lambda timeout=60.0: ())
+    assert coq_check.main(["--no-negative"]) == 0
+    out = capsys.readouterr().out
+    for where in coq_check.KERNEL_CHECKED.values():
+        assert where.split(": ")[1] in out

@@ -1,0 +1,389 @@
+"""Tests of the proofs package: every derivation checks, every negative control fails,
+the checks are not vacuous, the symbolic mappings agree with the numeric library
+``equivalence`` at random rational points (rtol 1e-12), and the CLI writes LaTeX
+that pdflatex compiles.
+
+Tolerance: the exact side is SymPy/Fraction/mpmath (40 digits); the numeric side is
+float64 over at most a few dozen steps, whose rounding error is a few ulps per step,
+far below rtol 1e-12.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import types
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import proofs
+from proofs import _core
+from proofs._core import MODULE_NAMES, ProofError, Step
+
+RTOL = 1e-12
+SEED = 20200401
+
+
+@pytest.fixture(scope="module", params=MODULE_NAMES)
+def module(request):
+    return _core.load(request.param)
+
+
+# ---------------------------------------------------------------------------
+# Every proof checks; every negative control fails
+# ---------------------------------------------------------------------------
+
+
+def test_module_interface(module):
+    for attr in (
+        "RESULT",
+        "STATEMENT",
+        "ASSUMPTIONS",
+        "derive",
+        "verify",
+        "negative_control",
+        "check_negative_control",
+        "to_latex",
+    ):
+        assert hasattr(module, attr), attr
+    assert module.__doc__ and "Paper result" in module.__doc__
+
+
+def test_verify(module):
+    steps = module.verify()
+    assert len(steps) >= 3
+    assert all(isinstance(s, Step) for s in steps)
+    assert len({s.name for s in steps}) == len(steps)
+
+
+def test_negative_control_fails(module):
+    claim = module.negative_control()
+    assert isinstance(claim, Step)
+    outcome = module.check_negative_control()
+    assert claim.name in outcome
+    if claim.check is not None:
+        assert claim.check() is False
+    else:
+        assert not _core.equal(claim.lhs, claim.rhs)
+
+
+def test_negative_control_through_verify_raises(module):
+    claim = module.negative_control()
+    with pytest.raises(ProofError, match="step"):
+        _core.verify_steps(module.__name__, [claim])
+
+
+def test_to_latex_marks_every_equation(module):
+    text = module.to_latex()
+    n_eq = text.count(r"\begin{equation*}") + text.count(r"\begin{multline*}")
+    assert n_eq == len(module.derive()) + 1  # + the negative control
+    assert text.count("proofs." + module.__name__.rsplit(".", 1)[-1].replace("_", r"\_")) >= n_eq
+
+
+def test_run_all():
+    results = proofs.run_all()
+    assert [r.name for r in results] == list(MODULE_NAMES)
+    bad = [(r.name, r.error) for r in results if not r.ok]
+    assert not bad
+    assert all(r.seconds >= 0 and r.steps > 0 for r in results)
+
+
+# ---------------------------------------------------------------------------
+# The checks are not vacuous
+# ---------------------------------------------------------------------------
+
+
+def test_false_step_is_caught_and_named():
+    x = sp.Symbol("x", positive=True)
+    steps = [
+        Step("fine", (x + 1) ** 2, x**2 + 2 * x + 1, "expand"),
+        Step("wrong", (x + 1) ** 2, x**2 + 1, "bad expand"),
+    ]
+    with pytest.raises(ProofError, match="'wrong'"):
+        _core.verify_steps("demo", steps)
+
+
+def test_vector_linearity_enforced():
+    a, b = _core.vec("a"), _core.vec("b")
+    with pytest.raises(ValueError):
+        _core.vector_coefficients(a * b)
+    assert _core.equal(2 * a + b - a, a + b)
+    assert not _core.equal(a, b)
+
+
+def test_homogeneity_rewrite_requires_positive_scale():
+    from proofs._sgd import G, homogeneous
+
+    th = _core.vec("th")
+    c = sp.Symbol("c", positive=True)
+    assert _core.equal(homogeneous(G(th / c)), c * G(th))
+    r = sp.Symbol("r", real=True)
+    with pytest.raises(ValueError, match="positive"):
+        homogeneous(G(r * th))
+
+
+def test_z3_bridge_finds_counterexamples():
+    x, y = sp.symbols("x y", real=True)
+    assert _core.z3_prove([x > 0, y > x], y > 0)
+    assert not _core.z3_prove([y > x], y > 0)
+
+
+def test_scale_invariance_check_rejects_non_invariant_function():
+    from proofs import scale_invariance as si
+
+    invariant = si.L_SPHERE
+    not_invariant = si.TH[0] / si.r  # homogeneous of degree 0 ... times r: see below
+    assert si._identities_hold(invariant, si.S_NORM, si.TH)
+    assert not si._identities_hold(not_invariant * si.r**2, si.S_NORM, si.TH)  # degree 1
+
+
+def test_general_schedule_wrong_recurrence_fails():
+    from proofs import general_schedule as gs
+
+    wrong = (1 + gs.gamma - gs.eta * gs.lam) * gs.c - gs.gamma * gs.c_prev  # r_t dropped
+    assert not _core.equal(wrong, gs.C_NEXT)
+
+
+def test_closed_form_larger_root_zero_buffer_is_also_not_exact():
+    """Only the initial buffer makes c_t = α^t exact; a zero buffer fails for either root."""
+    from proofs import closed_form as cf
+    from proofs._sgd import torch_step
+
+    th_e, _ = torch_step(cf.theta0, sp.S.Zero, cf.eta / cf.ALPHA, 0, cf.gamma)
+    th_w, _ = torch_step(cf.theta0, sp.S.Zero, cf.eta, cf.lam, cf.gamma)
+    claim = Step("larger root, zero buffer", th_e, th_w / cf.ALPHA, "")
+    assert "!= 0" in _core.refute("closed_form", claim, cf.NEGATIVE_WITNESS)
+
+
+# ---------------------------------------------------------------------------
+# Cross-check against the numeric library at random rational points
+# ---------------------------------------------------------------------------
+
+
+def _rationals(rng, lo, hi, n, den=1000):
+    return [Fraction(int(k), den) for k in rng.integers(int(lo * den), int(hi * den), size=n)]
+
+
+def _close(a, b, rtol=RTOL):
+    a = np.asarray([float(x) for x in a], dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(b, a, rtol=rtol, atol=0)
+
+
+@pytest.fixture(scope="module")
+def equivalence():
+    return pytest.importorskip("equivalence")
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_general_schedule_matches_equivalence(equivalence, trial):
+    from proofs import general_schedule as gs
+
+    rng = np.random.default_rng(SEED + trial)
+    n = 30
+    lrs = _rationals(rng, 0.001, 0.5, n)
+    wds = _rationals(rng, 0.0001, 0.01, n, den=100000)
+    mom = Fraction(int(rng.integers(0, 95)), 100)
+    cs = gs.scale_factors_exact(lrs, wds, mom)
+    f = [float(x) for x in lrs]
+    _close(cs, equivalence.scale_factors(f, [float(x) for x in wds], float(mom)))
+    et = gs.equivalent_lrs_exact(lrs, wds, mom)
+    _close(et, equivalence.equivalent_lrs(f, [float(x) for x in wds], float(mom)))
+    # Constant WD given as a float.
+    cs1 = gs.scale_factors_exact(lrs, wds[0], mom)
+    _close(cs1, equivalence.scale_factors(f, float(wds[0]), float(mom)))
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_reverse_map_matches_equivalence(equivalence, trial):
+    from proofs import reverse_map as rm
+
+    rng = np.random.default_rng(SEED + 100 + trial)
+    n = 25
+    et = _rationals(rng, 0.01, 0.5, n)
+    wd = Fraction(int(rng.integers(1, 100)), 10000)
+    mom = Fraction(int(rng.integers(0, 95)), 100)
+    lrs = rm.original_lrs_mp(et, wd, mom)
+    _close(lrs, equivalence.original_lrs([float(x) for x in et], float(wd), float(mom)))
+
+
+@pytest.mark.parametrize(
+    ("lr", "wd", "mom"),
+    [
+        (Fraction(1, 10), Fraction(5, 10000), Fraction(9, 10)),  # the paper's recipe
+        (Fraction(1, 20), Fraction(1, 1000), Fraction(1, 2)),
+        (Fraction(3, 10), Fraction(1, 10000), Fraction(98, 100)),  # ηλ < (1 - √γ)² holds
+        (Fraction(1, 10), Fraction(1, 100), Fraction(0)),
+    ],
+)
+def test_closed_form_matches_equivalence(equivalence, lr, wd, mom):
+    from proofs import closed_form as cf
+
+    subs = {cf.eta: sp.Rational(lr), cf.lam: sp.Rational(wd), cf.gamma: sp.Rational(mom)}
+    alpha = cf.ALPHA.subs(subs)
+    a_num = float(sp.N(alpha, 40))
+    assert equivalence.alpha_root(float(lr), float(wd), float(mom)) == pytest.approx(
+        a_num, rel=RTOL
+    )
+    steps = 40
+    exact = [
+        sp.N(cf.ETA_TILDE.subs(subs).subs({cf.alpha: alpha, cf.t: t}), 40) for t in range(steps)
+    ]
+    _close(exact, equivalence.closed_form_lrs(float(lr), float(wd), float(mom), steps))
+    if mom > 0:
+        b = sp.N(cf.BUFFER.subs(subs).subs(cf.alpha, alpha), 40)
+        got = equivalence.closed_form_initial_buffer(float(lr), float(wd), float(mom))
+        assert got == pytest.approx(float(b), rel=RTOL)
+
+
+def test_no_momentum_matches_equivalence(equivalence):
+    from proofs import no_momentum as nm
+
+    lr, wd, steps = Fraction(1, 10), Fraction(1, 100), 50
+    subs = {nm.eta: sp.Rational(lr), nm.lam: sp.Rational(wd)}
+    exact = [nm.ETA_TILDE.subs(subs).subs(nm.t, t) for t in range(steps)]
+    _close(exact, equivalence.equivalent_lrs([float(lr)] * steps, float(wd), 0.0))
+    _close(exact, equivalence.closed_form_lrs(float(lr), float(wd), 0.0, steps))
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_texp_matches_equivalence(equivalence, trial):
+    from proofs import texp
+
+    rng = np.random.default_rng(SEED + 200 + trial)
+    phases = [
+        (Fraction(int(rng.integers(1, 300)), 1000), int(rng.integers(3, 12))) for _ in range(3)
+    ]
+    lrs = [lr for lr, n in phases for _ in range(n)]
+    wd = Fraction(5, 10000)
+    mom = Fraction(9, 10)
+    exact = texp.texp_lrs_exact(lrs, wd, mom)
+    _close(exact, equivalence.texp_lrs([float(x) for x in lrs], float(wd), float(mom)))
+
+
+def test_texp_buffer_shifts_match_equivalence(equivalence):
+    """δ_I of proofs.texp (and the initial −(1−α)/(αη)) against equivalence.texp_buffer_shifts."""
+    from proofs import texp
+
+    if not hasattr(equivalence, "texp_buffer_shifts"):
+        pytest.skip("equivalence.texp_buffer_shifts not provided")
+    lrs = [Fraction(1, 10)] * 4 + [Fraction(1, 100)] * 3
+    wd, mom = Fraction(5, 10000), Fraction(9, 10)
+    shifts = equivalence.texp_buffer_shifts([float(x) for x in lrs], float(wd), float(mom))
+
+    def root(lr):
+        e = sp.Rational(lr) * sp.Rational(wd)
+        b = 1 + sp.Rational(mom) - e
+        return (b + sp.sqrt(b**2 - 4 * sp.Rational(mom))) / 2
+
+    a1, a2 = root(lrs[0]), root(lrs[-1])
+    subs = {
+        texp.a_p: a1,
+        texp.a_n: a2,
+        texp.eta_p: sp.Rational(lrs[0]),
+        texp.eta_n: sp.Rational(lrs[-1]),
+    }
+    delta = float(sp.N(texp.DELTA.subs(subs), 40))
+    assert shifts[4] == pytest.approx(delta, rel=1e-9)  # a difference of two close terms
+    init = float(sp.N(-(1 - a1) / (a1 * sp.Rational(lrs[0])), 40))
+    assert shifts[0] == pytest.approx(init, rel=RTOL)
+
+
+# ---------------------------------------------------------------------------
+# CLI, LaTeX, PDF, Coq marking
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_out(tmp_path_factory):
+    from proofs.__main__ import main
+
+    out = tmp_path_factory.mktemp("proofs")
+    args = ["--out", str(out), "--no-coq"]
+    if shutil.which("pdflatex"):
+        args.append("--pdf")
+    assert main(args) == 0
+    return out
+
+
+def test_cli_writes_tex(cli_out):
+    for name in MODULE_NAMES:
+        text = (cli_out / f"{name}.tex").read_text()
+        assert r"\section" in text and "Negative control" in text
+    doc = (cli_out / "proofs.tex").read_text()
+    assert doc.startswith(r"\documentclass") and doc.rstrip().endswith(r"\end{document}")
+    for name in MODULE_NAMES:
+        assert rf"\input{{{name}}}" in doc
+    assert "Coq check skipped" in doc
+    record = json.loads((cli_out / "proofs.json").read_text())
+    assert all(r["ok"] for r in record["results"])
+
+
+def test_pdflatex_compiles(cli_out):
+    if not shutil.which("pdflatex"):
+        pytest.skip("pdflatex not installed")
+    assert (cli_out / "proofs.pdf").stat().st_size > 10_000
+    log = (cli_out / "proofs.log").read_text(errors="replace")
+    assert "! " not in log  # no TeX error
+
+
+def test_cli_exit_status_on_failure(tmp_path, monkeypatch):
+    from proofs import __main__ as cli
+
+    def broken(names=None):
+        return [_core.ProofResult("no_momentum", False, 0.0, "ProofError: demo")]
+
+    monkeypatch.setattr(cli, "run_all", broken)
+    assert cli.main(["--out", str(tmp_path), "--no-coq", "--only", "no_momentum"]) == 1
+
+
+def _fake_coq(available=True, ok=True):
+    mod = types.ModuleType("proofs.coq_check")
+
+    class CoqResult:
+        def __init__(self, file, theorem, ok):
+            self.file, self.theorem, self.ok = file, theorem, ok
+            self.assumptions, self.seconds, self.message = (), 0.1, ""
+
+    mod.KERNEL_CHECKED = {"no_momentum": "NoMomentum.v: no_momentum_equivalence"}
+    mod.coq_available = lambda: available
+    mod.check_all = lambda timeout=120.0: [CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
+    return mod
+
+
+def test_coq_marking(tmp_path, monkeypatch, capsys):
+    from proofs.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq())
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert "NoMomentum.v: no_momentum_equivalence" in capsys.readouterr().out
+    assert "Kernel-checked" in (tmp_path / "no_momentum.tex").read_text()
+
+
+def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
+    from proofs.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(ok=False))
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert "Kernel-checked" not in (tmp_path / "no_momentum.tex").read_text()
+
+
+def test_coq_not_installed(tmp_path, monkeypatch, capsys):
+    from proofs.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(available=False))
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert "Coq not installed" in capsys.readouterr().out
+
+
+def test_coq_module_missing(tmp_path, monkeypatch, capsys):
+    from proofs.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "proofs.coq_check", None)  # import raises ImportError
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert "Coq check unavailable" in capsys.readouterr().out
