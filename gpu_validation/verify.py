@@ -233,6 +233,11 @@ def _loss_grad(net, params, base, x, y, c: float):
     return loss, torch.autograd.grad(loss, params, create_graph=True)
 
 
+def _steps(cfg: VerifyConfig) -> int:
+    """Training steps of each network comparison (the reduced mode runs a third)."""
+    return 100 if cfg.quick else 300
+
+
 def check_lemmas(cfg: VerifyConfig) -> tuple[float, str]:
     import torch
 
@@ -266,14 +271,14 @@ def check_lemmas(cfg: VerifyConfig) -> tuple[float, str]:
 def check_no_momentum(cfg: VerifyConfig) -> tuple[float, str]:
     # η = 0.05, λ = 1e-3: a non-chaotic regime (the floor stays at rounding level), so this
     # check is effectively held to TOL itself
-    res = [_train_pair(net, 300, cfg.seed, _sgd(0.05, 0.0, 1e-3),
+    res = [_train_pair(net, _steps(cfg), cfg.seed, _sgd(0.05, 0.0, 1e-3),
                        dict(lr=0.05, momentum=0.0, weight_decay=1e-3, form="closed_form"))
            for _, net in _nets(cfg.seed + 1)]
-    return (*_summarise(res), "η̃_t = η(1−ηλ)^(−2t−1), η=0.05, λ=1e-3, 300 steps, 3 networks")
+    return (*_summarise(res), f"η̃_t = η(1−ηλ)^(−2t−1), η=0.05, λ=1e-3, {_steps(cfg)} steps, 3 networks")
 
 
 def check_closed_form(cfg: VerifyConfig) -> tuple[float, str]:
-    res = [_train_pair(net, 300, cfg.seed, _sgd(0.1, 0.9, 5e-4),
+    res = [_train_pair(net, _steps(cfg), cfg.seed, _sgd(0.1, 0.9, 5e-4),
                        dict(lr=0.1, momentum=0.9, weight_decay=5e-4, form="closed_form"))
            for _, net in _nets(cfg.seed + 2)]
     return (*_summarise(res), "η̃_t = η α^(−2t−1) with ṽ_0 = −(1−α)θ_0/(αη), η=0.1, λ=5e-4, γ=0.9")
@@ -282,7 +287,7 @@ def check_closed_form(cfg: VerifyConfig) -> tuple[float, str]:
 def check_general(cfg: VerifyConfig) -> tuple[float, str]:
     from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, MultiStepLR, SequentialLR
 
-    steps = 300 if cfg.quick else 600
+    steps = 2 * _steps(cfg)
     def warm_cos(o):
         return SequentialLR(o, [LinearLR(o, 0.1, total_iters=50),
                                 CosineAnnealingLR(o, steps - 49, 1e-3)], milestones=[50])
@@ -302,10 +307,12 @@ def check_general(cfg: VerifyConfig) -> tuple[float, str]:
 def check_texp(cfg: VerifyConfig) -> tuple[float, str]:
     from torch.optim.lr_scheduler import MultiStepLR
 
-    def multi(o):
-        return MultiStepLR(o, [150, 225], 0.1)
+    steps = _steps(cfg)
 
-    res = [_train_pair(net, 300, cfg.seed + i, _sgd(0.1, 0.9, 5e-4, multi),
+    def multi(o):
+        return MultiStepLR(o, [steps // 2, 3 * steps // 4], 0.1)
+
+    res = [_train_pair(net, steps, cfg.seed + i, _sgd(0.1, 0.9, 5e-4, multi),
                        dict(lr=0.1, momentum=0.9, weight_decay=5e-4, lr_scheduler=multi, form="texp"))
            for i, (_, net) in enumerate(_nets(cfg.seed + 4))]
     import equivalence as eq
@@ -360,11 +367,11 @@ def check_rescaling(cfg: VerifyConfig) -> tuple[float, str]:
     (m1, r1), (m2, r2) = runs
     k = r1.scheduler.log2_scale[0]
     worst = 0.0
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        if p1.requires_grad:
-            worst = max(worst, float((p1 - torch.ldexp(p2, torch.tensor(k))).abs().max() / p1.abs().max()))
     m1.eval(), m2.eval()
     with torch.no_grad():
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):
+            if p1.requires_grad:
+                worst = max(worst, float((p1 - torch.ldexp(p2, torch.tensor(k))).abs().max() / p1.abs().max()))
         xe = torch.randn(8, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
         worst = max(worst, float((m1(xe) - m2(xe)).abs().max()))
     if k > -10:
