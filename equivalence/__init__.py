@@ -52,9 +52,9 @@ _TORCH_NAMES = {
     "convert_optimizer": "torch_sgd",
     "lrs_from_scheduler": "torch_sgd",
     "is_norm_layer": "torch_sgd",
-    "audit": "audit",
-    "AuditReport": "audit",
-    "make_scale_invariant": "audit",
+    "audit": "invariance",
+    "AuditReport": "invariance",
+    "make_scale_invariant": "invariance",
 }
 
 
@@ -65,7 +65,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{mod}", __name__), name)
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
 
 
 __all__ = [

@@ -5,7 +5,7 @@ convention. For constant η, λ, γ let α be the larger root of
 
     x² − (1 + γ − ηλ) x + γ = 0,
 
-real iff ηλ ≤ (1 − √γ)² (then √γ < α < 1 and α ≈ 1 − ηλ/(1 − γ)). SGD with
+real iff ηλ ≤ (1 − √γ)² (then √γ ≤ α < 1, with α = √γ only at equality, and α ≈ 1 − ηλ/(1 − γ)). SGD with
 no weight decay, learning rate η̃_t = η α^{−2t−1} and initial momentum buffer
 ṽ_0 = −(1 − α) θ_0 / (α η) gives θ̃_t = α^{−t} θ_t exactly.
 

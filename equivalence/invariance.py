@@ -307,7 +307,6 @@ def audit(
     # trainable tensors other than normaliser scales/shifts and weight-norm gains
     candidates = [n for n in trainable if n in individual or not _is_gain_or_shift(work, n)]
     members = _fixed_point(candidates, individual, violation, rtol)
-    joint = [n for n in members if n not in individual]
 
     # the three checks on the final set, at both points
     set_loss = violation(members) if members else float("nan")
@@ -777,16 +776,3 @@ def make_scale_invariant(model: nn.Module, *, last_layer: str | None = "auto") -
                 p.requires_grad_(False)
                 frozen.append(f"{last_layer}.{pn}" if last_layer else pn)
     return frozen
-
-
-class _CallableModule(type(math)):  # type: ignore[misc]
-    """``equivalence.audit`` may resolve to this module (the submodule shares the function's
-    name once imported); calling it calls :func:`audit`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AuditReport:
-        return audit(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,137 @@
+"""Hypothesis profiles, shared fixtures and the float64 error record of the property suite.
+
+Profiles (choose with ``HYPOTHESIS_PROFILE``; default ``ci``):
+
+- ``dev``: few examples, quick feedback;
+- ``ci``: derandomized, no deadline, failing examples printed as blobs;
+- ``fuzz``: ``ci`` with 10x the examples and fresh randomness.
+
+Each property test sets its own ``max_examples`` for ``ci``; the profile's
+multiplier :data:`EXAMPLE_FACTOR` scales it (``dev`` 0.2, ``fuzz`` 10).
+
+The worst float64 relative error (and its ratio to the error-model tolerance)
+seen by the equivalence tests is recorded through the ``error_log`` fixture,
+printed at the end of the session and written to the pytest cache
+(``.pytest_cache/v/equivalence/worst_errors``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+EXAMPLE_FACTOR = {"dev": 0.2, "ci": 1.0, "fuzz": 10.0}.get(PROFILE, 1.0)
+
+
+def examples(n: int) -> int:
+    """``n`` examples under ``ci``, scaled by the active profile (at least 2)."""
+    return max(2, int(round(n * EXAMPLE_FACTOR)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running tests (more than about 20 s)")
+
+
+class ErrorLog:
+    """Worst relative error per property, with the tolerance it was held to."""
+
+    def __init__(self) -> None:
+        self.worst: dict[str, dict[str, float]] = {}
+        self.margins: dict[str, float] = {}
+        self.figures: dict[str, float] = {}
+
+    def record(self, name: str, error: float, tol: float) -> None:
+        cur = self.worst.get(name)
+        ratio = error / tol if tol > 0 else float("inf")
+        if cur is None or ratio > cur["ratio"] or error > cur["error"]:
+            self.worst[name] = {
+                "error": max(error, cur["error"]) if cur else error,
+                "tol": tol,
+                "ratio": max(ratio, cur["ratio"]) if cur else ratio,
+            }
+
+    def margin(self, name: str, ratio: float) -> None:
+        """Smallest (divergence / tolerance) ratio of a negative control."""
+        self.margins[name] = min(ratio, self.margins.get(name, float("inf")))
+
+    def figure(self, name: str, value: float) -> None:
+        self.figures[name] = value
+
+    def as_dict(self) -> dict[str, object]:
+        worst = max((v["error"] for v in self.worst.values()), default=float("nan"))
+        return {
+            "profile": PROFILE,
+            "worst_float64_relative_error": worst,
+            "per_property": self.worst,
+            "negative_control_margins": self.margins,
+            "figures": self.figures,
+        }
+
+
+_LOG = ErrorLog()
+
+
+@pytest.fixture(scope="session")
+def error_log() -> ErrorLog:
+    return _LOG
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny float64 networks run fastest (and reproducibly) on one thread."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if not (_LOG.worst or _LOG.margins or _LOG.figures):
+        return
+    tr = terminalreporter
+    tr.section("scale-invariance property suite: error record")
+    for name, v in sorted(_LOG.worst.items()):
+        tr.write_line(f"{name:45s} worst rel err {v['error']:.3e}  worst err/tol {v['ratio']:.3e}")
+    for name, r in sorted(_LOG.margins.items()):
+        tr.write_line(f"negative control {name:28s} divergence/tol >= {r:.3e}")
+    for name, val in sorted(_LOG.figures.items()):
+        tr.write_line(f"{name:45s} {val:.4e}")
+    d = _LOG.as_dict()
+    tr.write_line(f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not (_LOG.worst or _LOG.margins or _LOG.figures):
+        return
+    cache = getattr(session.config, "cache", None)
+    if cache is not None:
+        cache.set("equivalence/worst_errors", _LOG.as_dict())
