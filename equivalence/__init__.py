@@ -65,7 +65,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    try:
+        module = importlib.import_module(f".{mod}", __name__)
+    except ImportError as exc:  # e.g. torch missing: hasattr() must still answer False
+        raise AttributeError(f"module 'equivalence' has no attribute {name!r} ({exc})") from exc
+    value = getattr(module, name)
     globals()[name] = value  # later look-ups skip this hook
     return value
 
