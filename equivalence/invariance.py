@@ -327,7 +327,7 @@ def audit(
                 f"[{min(scale_list):.3g}, {max(scale_list):.3g}] (small when c*|θ_S| keeps the normalisers' "
                 "input variance far above eps)"
             )
-    degrees = ev.norm_degrees(members, base) if members else {
+    degrees: dict[str, float | None] = ev.norm_degrees(members, base) if members else {
         n: 0.0 for n, m in work.named_modules() if _has_running_stats(m)
     }
     for n, d in degrees.items():
@@ -723,11 +723,12 @@ def _set_eps(work: nn.Module, value: float | Mapping[str, float] | None) -> dict
     found: dict[str, float] = {}
     for name, m in work.named_modules():
         if isinstance(m, _NORM_CLASSES) and isinstance(getattr(m, "eps", None), float):
-            found[name] = float(m.eps)  # type: ignore[arg-type]
+            norm: Any = m  # eps is a plain float attribute of every normaliser class
+            found[name] = float(norm.eps)
             if isinstance(value, Mapping):
-                m.eps = value[name]
+                norm.eps = value[name]
             elif value is not None:
-                m.eps = value
+                norm.eps = value
     return found
 
 

@@ -199,7 +199,7 @@ class EquivalentLR(LRScheduler):
             values = self.get_lr()
             for group, lr in zip(self.optimizer.param_groups, values):
                 group["lr"] = lr
-            self._last_lr = values
+            self._last_lr = list[float | torch.Tensor](values)
             for g, sched in enumerate(self.schedules):
                 group = self.optimizer.param_groups[g]
                 if isinstance(sched, PlainSchedule):

@@ -17,6 +17,7 @@ printed at the end of the session and written to the pytest cache
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -85,6 +86,12 @@ class ErrorLog:
 
     def figure(self, name: str, value: float) -> None:
         self.figures[name] = value
+
+    def figure_max(self, name: str, value: float) -> None:
+        self.figures[name] = max(value, self.figures.get(name, -math.inf))
+
+    def count(self, name: str) -> None:
+        self.figures[name] = self.figures.get(name, 0) + 1
 
     def as_dict(self) -> dict[str, object]:
         worst = max((v["error"] for v in self.worst.values()), default=float("nan"))

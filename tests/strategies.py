@@ -112,8 +112,20 @@ def net_specs(
     families: tuple[str, ...] = ("mlp", "cnn", "resnet"),
     norms: tuple[str, ...] | None = None,
     max_width: int = 8,
+    second_order: bool = False,
 ) -> NetSpec:
-    """A random tiny scale-invariant network (see :class:`NetSpec`)."""
+    """A random tiny scale-invariant network (see :class:`NetSpec`).
+
+    ``second_order``: the network's second derivatives are taken (Hessian
+    properties), so no ReLU sits right before a normaliser. A ReLU there can zero
+    a whole normalisation group (a dead group: GroupNorm/InstanceNorm over a few
+    pixels of one sample, or BatchNorm over a small batch), whose variance is then
+    0, so (var + eps)^(-1/2) = 1e150 with eps = 1e-300. First derivatives stay
+    finite (the ReLU's zero mask multiplies that 1e150), but the double backward
+    carries (var + eps)^(-3/2) = inf, and inf · 0 = NaN. This degenerate case
+    (a constant input to a normaliser) is left out; leaky ReLU and the identity
+    keep the act-then-norm order covered.
+    """
     family = draw(st.sampled_from(families))
     allowed = {
         "mlp": ("bn", "ln", "gn", "wn"),
@@ -139,6 +151,16 @@ def net_specs(
         # a ReLU before a LayerNorm over 3-8 features often leaves one live feature, whose
         # normalised value is a constant: the gradient would be rounding noise
         act_pool = ("leaky_relu", "identity")
+    if second_order and order == "act_norm":
+        act_pool = tuple(a for a in act_pool if a != "relu")
+    affine = draw(st.sampled_from(("trainable", "frozen", "none")))
+    if family == "mlp" and norm == "bn" and affine == "trainable" and depth > 1:
+        # BN(affine) → Linear → identity → BN: the next BatchNorm removes the per-feature
+        # constant W·β and the scale γ feeds only its (invariant) input, so these affine
+        # parameters are scale invariant on their own. The constructed S would then not be
+        # maximal (the audit rightly adds them, making the next BN's input inhomogeneous
+        # in S); this degenerate linear case is left out.
+        act_pool = tuple(a for a in act_pool if a != "identity")
     act = draw(st.sampled_from(act_pool))
     # eps = 0 needs a nonzero variance; a ReLU in front of the normaliser can
     # leave a whole channel at zero, so there eps stays at the tiny 1e-300.
@@ -153,7 +175,7 @@ def net_specs(
         width=width,
         act=act,
         bias=draw(st.booleans()),
-        affine=draw(st.sampled_from(("trainable", "frozen", "none"))),
+        affine=affine,
         head=draw(st.sampled_from(("trainable", "frozen"))),
         eps=draw(st.sampled_from(eps_pool)),
         in_dim=draw(st.integers(1, 3)) if family != "mlp" else draw(st.integers(2, 6)),
@@ -247,7 +269,7 @@ def _mlp(spec: NetSpec) -> tuple[nn.Module, list[str], list[str]]:
     inv: list[str] = []
     indiv: list[str] = []
     prev = spec.in_dim
-    for i in range(spec.depth):
+    for _ in range(spec.depth):
         layers.append(nn.Linear(prev, spec.width, bias=spec.bias))
         lin = f"{len(layers) - 1}"
         if spec.norm == "wn":
@@ -381,17 +403,12 @@ def build(spec: NetSpec) -> Net:
         ren = {n: n.rsplit(".", 1)[0] + ".parametrizations.weight.original1" for n in inv}
         inv = [ren[n] for n in inv]
         indiv = [ren.get(n, n) for n in indiv]
-    frozen: set[str] = set()
-    for name, mod in model.named_modules():
+    for mod in model.modules():
         if isinstance(mod, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
             if spec.affine == "frozen":
-                for pn, p in mod.named_parameters(recurse=False):
-                    p.requires_grad_(False)
-                    frozen.add(f"{name}.{pn}")
-    head = _head_name(model)
+                mod.requires_grad_(False)
     if spec.head == "frozen":
-        for pn, p in model.get_submodule(head).named_parameters():
-            p.requires_grad_(False)
+        model.get_submodule(_head_name(model)).requires_grad_(False)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     rest = [n for n in trainable if n not in inv]
     return Net(model, spec, inv, indiv, rest)
@@ -480,12 +497,13 @@ def _stock_lrs(factory: Callable[[Any], Any], lr: float, steps: int) -> np.ndarr
 
 
 KINDS = ("constant", "step", "cosine", "warmup", "warmup_step", "random")
+DEFAULT_STEPS = st.integers(20, 60)
 
 
 @st.composite
 def recipes(
     draw: Any,
-    steps: int | st.SearchStrategy[int] = st.integers(20, 60),
+    steps: int | st.SearchStrategy[int] = DEFAULT_STEPS,
     kinds: tuple[str, ...] = KINDS,
     momentum: st.SearchStrategy[float] | None = None,
     vary_wd: bool | None = None,
@@ -607,6 +625,9 @@ class Trace:
     eval_out: list[float] = field(default_factory=list)  # eval-mode outputs on a probe batch
     scales: list[float] = field(default_factory=list)  # m_t (stored θ̃ = m_t θ_WD)
     exp_params: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    # the reference (stock WD) run stayed finite: a recipe that makes training itself blow up
+    # (a weight-norm gain or free head under a large ηλ) leaves nothing to compare
+    finite: bool = True
 
     def worst(self) -> float:
         return max([*self.param, *self.train_out, *self.eval_out], default=0.0)
@@ -633,6 +654,8 @@ def run_pair(
     exp_side: str = "convert",
     dtype: torch.dtype = DTYPE,
     perturb_ulp: int = 0,
+    permute_seed: int | None = None,
+    jitter_seed: int | None = None,
     keep_params: bool = False,
     eval_every: int = 1,
 ) -> Trace:
@@ -643,7 +666,13 @@ def run_pair(
     ``"lr_inside"`` (the general form's η̃_t placed inside the velocity,
     v ← γv + η̃_t g, θ ← θ − v: a negative control), or ``"stock"`` (the
     stock WD run again, its initial weights moved by one ulp up (``perturb_ulp=1``)
-    or down (``-1``): the noise floor).
+    or down (``-1``), and/or (``permute_seed``) the samples of every batch fed to
+    it in a seeded random order, which changes only the order of the floating-point
+    sums over the batch (its outputs are put back in order before comparing),
+    and/or (``jitter_seed``) every trainable weight moved by one ulp in a seeded
+    random direction after every step, a fresh rounding-sized perturbation of
+    every update as the equivalent run receives: the noise floors, see
+    :func:`noise_floor`).
     """
     import warnings
 
@@ -703,6 +732,13 @@ def run_pair(
     else:
         raise ValueError(exp_side)
 
+    if permute_seed is not None and exp_side != "stock":
+        raise ValueError("permute_seed applies to the noise-floor twin (exp_side='stock') only")
+    perm_gen = torch.Generator().manual_seed(permute_seed) if permute_seed is not None else None
+    if jitter_seed is not None and exp_side != "stock":
+        raise ValueError("jitter_seed applies to the noise-floor twin (exp_side='stock') only")
+    jitter_gen = torch.Generator().manual_seed(jitter_seed) if jitter_seed is not None else None
+
     named_w = dict(net_w.model.named_parameters())
     named_e = dict(net_e.model.named_parameters())
     trainable = net_w.trainable_names()
@@ -721,14 +757,23 @@ def run_pair(
                     g["weight_decay"] = float(recipe.wds[t])
             out_w = net_w.model(x)
             opt_w.zero_grad()
-            lf(out_w, y).backward()
+            loss_w = lf(out_w, y)
+            tr.finite = tr.finite and bool(torch.isfinite(loss_w))
+            loss_w.backward()
             opt_w.step()
             if sch_w is not None:
                 sch_w.step()
 
-            out_e = net_e.model(x)
-            opt_e.zero_grad()
-            lf(out_e, y).backward()
+            if perm_gen is not None:
+                perm = torch.randperm(x.shape[0], generator=perm_gen)
+                out_e = net_e.model(x[perm])
+                opt_e.zero_grad()
+                lf(out_e, y[perm]).backward()
+                out_e = out_e[torch.argsort(perm)]
+            else:
+                out_e = net_e.model(x)
+                opt_e.zero_grad()
+                lf(out_e, y).backward()
             if exp_side == "convert":
                 opt_e.step()
                 run.scheduler.step()
@@ -742,6 +787,11 @@ def run_pair(
                 opt_e.step()
                 if sch_e is not None:
                     sch_e.step()
+                if jitter_gen is not None:
+                    with torch.no_grad():
+                        for p in net_e.trainable():
+                            up = torch.randint(0, 2, p.shape, generator=jitter_gen, dtype=torch.bool)
+                            p.copy_(torch.nextafter(p, torch.where(up, math.inf, -math.inf).to(p.dtype)))
                 m = 1.0
             else:
                 opt_e.param_groups[0]["lr"] = float(eq_lrs[t])
@@ -775,7 +825,67 @@ def run_pair(
                     tr.eval_out.append(rel_err(net_e.model(probe), net_w.model(probe)))
                 net_w.model.train()
                 net_e.model.train()
+    tr.finite = tr.finite and all(bool(torch.isfinite(p).all()) for p in net_w.model.parameters())
     return tr
+
+
+def noise_floor(
+    spec: NetSpec | Net,
+    recipe: Recipe,
+    *,
+    batch: int = 8,
+    data_seed: int = 0,
+    dtype: torch.dtype = DTYPE,
+    ulps: tuple[int, ...] = (1,),
+    permute: bool = True,
+    jitter: bool = True,
+    eval_every: int = 1,
+) -> Trace:
+    """The measured noise floor of the stock WD run: per step, the larger divergence of its perturbed twins.
+
+    Twins: the same run with its initial weights one ulp away (one per entry of
+    ``ulps``: +1 up, −1 down), and (``permute``) the same run fed the samples of
+    every batch in another order. Neither changes the mathematics: the first
+    is one rounding at step 0, the second a different rounding of every sum
+    over the batch (batch statistics, the mean loss, weight gradients) at
+    every step, and (``jitter``) the same run with every weight moved by one ulp
+    in a random direction after every step: a fresh rounding-sized change of
+    every update, which is what the equivalent run carries (θ̃_t c_t is not
+    bit-exact, and each of its updates rounds differently). How far such
+    rounding grows over the run is the amplification of the dynamics,
+    measured rather than assumed. Three jitter twins (seeds apart) are run, and
+    the floor at each step is the median over all twins: a single twin that a
+    rounding-sized nudge happens to tip across a discrete event (a ReLU or a
+    dead unit switching) can diverge to O(1), which would make a max vacuous.
+    """
+    runs = [
+        run_pair(spec, recipe, exp_side="stock", perturb_ulp=d, batch=batch, data_seed=data_seed,
+                 dtype=dtype, eval_every=eval_every)
+        for d in ulps
+    ]
+    if permute:
+        runs.append(
+            run_pair(spec, recipe, exp_side="stock", permute_seed=data_seed + 7919, batch=batch,
+                     data_seed=data_seed, dtype=dtype, eval_every=eval_every)
+        )
+    if jitter:
+        runs += [
+            run_pair(spec, recipe, exp_side="stock", jitter_seed=data_seed + 104_729 + k, batch=batch,
+                     data_seed=data_seed, dtype=dtype, eval_every=eval_every)
+            for k in range(3)
+        ]
+    out = Trace()
+    for what in ("param", "train_out", "eval_out"):
+        setattr(out, what, [float(np.median(v)) for v in zip(*(getattr(r, what) for r in runs))])
+    return out
+
+
+def running_max(xs: list[float]) -> list[float]:
+    out, m = [], 0.0
+    for x in xs:
+        m = max(m, x)
+        out.append(m)
+    return out
 
 
 def copy_net(net: Net) -> Net:

@@ -10,15 +10,31 @@ optimizer for random schedules and time-varying WD). The other side is
 - the networks compute the same function: train mode on the step's batch,
   eval mode (running statistics corrected through ``norm_layers``) on a probe.
 
-Error model (float64, u = 2^-53): the two runs round differently at every step
-(the WD run adds λθ to the gradient, the other multiplies by an LR that is
+Error model (float64, u = 2^-53). The two runs round differently at every
+step (the WD run adds λθ to the gradient, the other multiplies by an LR that is
 c_t c_{t+1} times larger; m_t is exp of a rounded log). Each step injects a
 few ulps of relative error into the iterate (≈ 4u from the update arithmetic),
 and on a short, non-chaotic run these add up linearly: err_t ≤ K·u·(t+1). The
 comparison of outputs multiplies that by the condition number of the network
 function (depth ≤ 7 normalised layers, reductions over ≤ 16·200 terms).
 K = 2^10 = 4 ulps per step × 2^8 for that condition number; the ci profile
-observes err_t/(u(t+1)) below ~60 (recorded in the session summary).
+observes err_t/(u(t+1)) far below K (recorded in the session summary).
+
+Training can be chaotic (large ηλ/(1−γ), tiny batches): the dynamics then
+amplify every rounding exponentially and no linear model holds (fuzzing found
+runs at ~11x K·u·(t+1)). Such a run is judged against its own measured float64
+noise floor F_t: the larger divergence, at step t, of two re-runs of the stock
+WD run that differ from it only by rounding, (i) its initial weights one ulp
+away and (ii) the samples of every batch in another order (a different
+rounding of every sum over the batch at every step, as the equivalent run
+has). The bound is
+
+    err_t ≤ max(K·u·(t+1), 3 · max_{s≤t} F_s),
+
+the factor 3 allowing for the equivalent run's own per-step rounding being a
+few times the permuted run's. F is measured only when an error exceeds the
+first term (the max is then needed; the verdict is the same as measuring it
+always), so non-chaotic runs cost one run pair.
 """
 
 from __future__ import annotations
@@ -35,9 +51,11 @@ from strategies import (
     NetSpec,
     build,
     net_specs,
+    noise_floor,
     paper_recipe,
     recipes,
     run_pair,
+    running_max,
     trajectory_tol,
 )
 
@@ -49,12 +67,36 @@ PAPER_NET = NetSpec("resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen
 PAPER_MLP = NetSpec("mlp", "bn", "norm_act", 2, 6, "relu", True, "trainable", "trainable", 1e-300, 4, 3, 3, True, 1)
 
 
-def check_trace(tr, name, error_log, k=K):
-    for series, what in ((tr.param, "params"), (tr.train_out, "train-mode output"), (tr.eval_out, "eval-mode output")):
-        for t, err in enumerate(series):
-            tol = trajectory_tol(t, k)
+FLOOR_FACTOR = 3.0
+
+
+def check_trace(tr, name, error_log, floor=None, k=K):
+    """Every step within max(K·u·(t+1), 3 × running max of the noise floor) (see the module docstring).
+
+    ``floor``: a callable returning the noise-floor :class:`Trace`, called only when an
+    error exceeds K·u·(t+1).
+    """
+    assume(tr.finite)  # the reference run itself blew up: nothing to compare
+    measured = None
+    for series, what in (("param", "params"), ("train_out", "train-mode output"), ("eval_out", "eval-mode output")):
+        errs = getattr(tr, series)
+        lin = [trajectory_tol(t, k) for t in range(len(errs))]
+        tols = lin
+        if floor is not None and any(e > tol for e, tol in zip(errs, lin)):
+            if measured is None:
+                measured = floor()
+                error_log.count(f"{name}: runs judged against the noise floor")
+            env = running_max(getattr(measured, series))
+            tols = [max(a, FLOOR_FACTOR * f) for a, f in zip(lin, env)]
+            error_log.figure_max(f"{name}: {what}: max noise floor / (u(t+1))",
+                                 max(f / (U64 * (t + 1)) for t, f in enumerate(env)))
+        for t, (err, tol) in enumerate(zip(errs, tols)):
             error_log.record(f"{name}: {what}", err, tol)
-            assert err <= tol, f"{what} diverge at step {t}: {err:.3e} > {tol:.3e}"
+            assert err <= tol, f"{what} diverge at step {t}: {err:.3e} > {tol:.3e} (K·u·(t+1) = {lin[t]:.3e})"
+
+
+def _floor(spec, recipe, batch):
+    return lambda: noise_floor(spec, recipe, batch=batch)
 
 
 @settings(max_examples=examples(50))
@@ -63,7 +105,8 @@ def check_trace(tr, name, error_log, k=K):
 @example(spec=PAPER_MLP, recipe=paper_recipe(40, "step"), batch=8)
 def test_general_form_equivalence(spec, recipe, batch, error_log):
     """General theorem: any schedule (step, cosine, warm-up, random, time-varying WD), zero buffers."""
-    check_trace(run_pair(spec, recipe, form="general", batch=batch), "general form", error_log)
+    tr = run_pair(spec, recipe, form="general", batch=batch)
+    check_trace(tr, "general form", error_log, _floor(spec, recipe, batch))
 
 
 @settings(max_examples=examples(50))
@@ -75,7 +118,8 @@ def test_general_form_equivalence(spec, recipe, batch, error_log):
 @example(spec=PAPER_NET, recipe=paper_recipe(40), batch=8)
 def test_closed_form_equivalence(spec, recipe, batch, error_log):
     """The paper's η α^(−2t−1) with its initial buffer ṽ_0 = −(1−α)θ_0/(αη): c_t = α^t exactly."""
-    check_trace(run_pair(spec, recipe, form="closed_form", batch=batch), "closed form", error_log)
+    tr = run_pair(spec, recipe, form="closed_form", batch=batch)
+    check_trace(tr, "closed form", error_log, _floor(spec, recipe, batch))
 
 
 @settings(max_examples=examples(50))
@@ -83,7 +127,8 @@ def test_closed_form_equivalence(spec, recipe, batch, error_log):
 @example(spec=PAPER_NET, recipe=paper_recipe(40, "step"), batch=8)
 def test_texp_equivalence(spec, recipe, batch, error_log):
     """TEXP with the buffer corrections (closed-form buffer at 0, a shift at each phase change)."""
-    check_trace(run_pair(spec, recipe, form="texp", batch=batch), "TEXP", error_log)
+    tr = run_pair(spec, recipe, form="texp", batch=batch)
+    check_trace(tr, "TEXP", error_log, _floor(spec, recipe, batch))
 
 
 # a recipe whose scale c_t falls by more than 2 within the run, so rescale_log2=1 fires
@@ -102,6 +147,9 @@ def test_power_of_two_rescaling_is_exact(spec, recipe, form, batch, error_log):
         assume(recipe.kind == "constant" and not recipe.wd_varies)
     a = run_pair(spec, recipe, form=form, rescale_log2=1.0, batch=batch, keep_params=True)
     b = run_pair(spec, recipe, form=form, rescale_log2=None, batch=batch, keep_params=True)
+    # a strongly shrinking recipe can make the stock run itself blow up (a weight-norm gain or a
+    # free head trained at ηλ up to 0.9): NaN compares unequal to itself, so nothing is testable
+    assume(a.finite and b.finite)
     net = build(spec)
     inv = set(net.invariant)
     rescaled = 0
