@@ -235,7 +235,7 @@ def _loss_grad(net, params, base, x, y, c: float):
 
 def _steps(cfg: VerifyConfig) -> int:
     """Training steps of each network comparison (the reduced mode runs a third)."""
-    return 100 if cfg.quick else 300
+    return 100 if cfg.quick else 200
 
 
 def check_lemmas(cfg: VerifyConfig) -> tuple[float, str]:
