@@ -6,32 +6,34 @@ is not bit-exact, nor is the update that carries it. Its divergence from the
 stock run is compared with the divergence of the stock run from copies of
 itself that differ from it only by rounding, measured in the same test.
 
-Noise floor F_t (``strategies.noise_floor``): at each step, the median
+Noise floor F_t (``strategies.noise_floor``): at each step, the largest
 divergence of five perturbed re-runs of the stock run, each of which differs
-from it only by rounding:
+from it only by rounding, leaving out a re-run that saturates above 1e-3 (it
+tipped over a discrete event, see below):
 
 - every initial weight moved by one ulp (``torch.nextafter``): one rounding at
   step 0, carried by the dynamics;
 - the samples of every batch fed in another (seeded) order: every sum over the
   batch rounded differently at every step;
-- three runs with every weight moved by one ulp in a random direction after
-  every step: a fresh rounding-sized change of every update, as the equivalent
-  run receives (θ̃_t c_t is not bit-exact and each update rounds differently).
+- three runs with every weight moved by four ulps (``JITTER_ULPS``) in a random
+  direction after every step: a fresh rounding-sized change of every update, as
+  the equivalent run receives (θ̃_t c_t is not bit-exact and each update rounds
+  differently; four ulps is the per-step budget of the float64 error model).
 
 History, kept because it is the reason for this model: against the one-ulp
 floor alone the divergence reached 3.66x (parameters), 2.46x / 2.21x (train- /
 eval-mode outputs) — the initial perturbation is forgotten in this contracting
-regime while the equivalent run keeps receiving fresh rounding. With a max over
-the twins instead of the median, one jitter twin tipped over a discrete event
-near step 500 and diverged to O(1), which would make the test vacuous; the
-median is robust to that one twin.
+regime while the equivalent run keeps receiving fresh rounding. One jitter twin
+tipped over a discrete event near step 500 and diverged to O(1) (0.46): left in,
+it would make the test vacuous, hence the saturation rule.
 
 Envelope E_t = max_{s ≤ t} F_s. The test asserts divergence_t ≤ 2·E_t at every
 one of 1,200 steps, for the parameters (θ̃ vs m_t θ), the train-mode outputs
 and the eval-mode outputs; the factor 2 is the issue's, no constant is tuned.
-Measured (CPU, float32): peak divergence / (2 E_t) = 0.50 (parameters), 0.90
-(train-mode outputs), 0.75 (eval-mode outputs); the floor itself peaks at
-6.2e-6, 7.0e-6, 5.7e-6.
+Measured (CPU, float32): peak divergence / (2 E_t) = 0.12 (parameters), 0.32
+(train-mode outputs), 0.25 (eval-mode outputs); divergences peak at 2.0e-6,
+4.9e-6, 4.2e-6, the floor at 3.6e-5, 7.9e-5, 3.3e-5 (the four-ulp jitter twins
+dominate it; the one-ulp twin alone peaks at 1.4e-6, 4.3e-6, 2.6e-6).
 
 Regime: in a chaotic one (η = 0.1, λ = 5e-3, fresh batches) every divergence
 saturates at O(1) within a few hundred steps, which makes any floor test
@@ -58,6 +60,7 @@ SERIES = ("param", "train_out", "eval_out")
 def test_float32_equivalence_within_noise_floor(error_log):
     f32 = {"dtype": torch.float32, "batch": BATCH}
     floor = noise_floor(NET, RECIPE, batch=BATCH, dtype=torch.float32)
+    assert not floor.saturated  # some twin stays at rounding level in this regime
     ulp = run_pair(NET, RECIPE, exp_side="stock", perturb_ulp=1, **f32)
     eq = run_pair(NET, RECIPE, form="general", rescale_log2=1.0, **f32)
     assert ulp.finite and eq.finite
@@ -74,7 +77,7 @@ def test_float32_equivalence_within_noise_floor(error_log):
         error_log.figure(f"float32 {what}: max divergence/(running-max one-ulp floor)",
                          max(x / v for x, v in zip(e, running_max(f_ulp)) if v > 0))
         error_log.figure(f"float32 {what}: max one-ulp floor", max(f_ulp))
-        error_log.figure(f"float32 {what}: max median floor", max(getattr(floor, what)))
+        error_log.figure(f"float32 {what}: max floor", max(getattr(floor, what)))
         error_log.figure(f"float32 {what}: max divergence", max(e))
         if ratios[worst] > 1.0:
             failures.append(f"{what}: divergence {e[worst]:.3e} is {2 * ratios[worst]:.3g}x the envelope "
