@@ -649,6 +649,10 @@ def _stock_side(net: Net, recipe: Recipe) -> tuple[torch.optim.SGD, Any]:
 #: test_properties_equivalence), so that the twin receives what the equivalent run receives.
 JITTER_ULPS = 4
 
+#: jitter twins per noise floor: their divergences spike at different steps on ill-conditioned
+#: nets, so the floor (their max) needs several to cover the envelope
+JITTER_TWINS = 5
+
 #: a noise-floor twin whose relative divergence passes this has left rounding level for good
 #: (it tipped over a discrete event); see :func:`noise_floor`
 SATURATED = 1e-3
@@ -867,7 +871,7 @@ def noise_floor(
     every update, which is what the equivalent run carries (θ̃_t c_t is not
     bit-exact, and each of its updates rounds differently). How far such
     rounding grows over the run is the amplification of the dynamics,
-    measured rather than assumed. Three jitter twins (seeds apart) are run, and
+    measured rather than assumed. ``JITTER_TWINS`` jitter twins (seeds apart) are run, and
     the floor at each step is the max over the twins, leaving out any twin whose
     divergence saturates above ``SATURATED``: a rounding-sized nudge can tip a
     twin across a discrete event (a ReLU or a dead unit switching) after which it
@@ -890,7 +894,7 @@ def noise_floor(
         runs += [
             run_pair(spec, recipe, exp_side="stock", jitter_seed=data_seed + 104_729 + k, batch=batch,
                      data_seed=data_seed, dtype=dtype, eval_every=eval_every)
-            for k in range(3)
+            for k in range(JITTER_TWINS)
         ]
     out = Trace()
     for what in ("param", "train_out", "eval_out"):
