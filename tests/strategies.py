@@ -840,7 +840,11 @@ def run_pair(
                 net_w.model.eval()
                 net_e.model.eval()
                 with torch.no_grad():
-                    tr.eval_out.append(rel_err(net_e.model(probe), net_w.model(probe)))
+                    ref = net_w.model(probe)
+                    # the reference's own eval output is NaN/inf (e.g. BN without running
+                    # statistics on a probe that leaves a channel constant): nothing to compare
+                    tr.finite = tr.finite and bool(torch.isfinite(ref).all())
+                    tr.eval_out.append(rel_err(net_e.model(probe), ref))
                 net_w.model.train()
                 net_e.model.train()
     tr.finite = tr.finite and all(bool(torch.isfinite(p).all()) for p in net_w.model.parameters())
