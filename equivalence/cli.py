@@ -145,12 +145,11 @@ def _summary(cfg: ScheduleConfig, sched: ExpLRSchedule) -> dict[str, Any]:
         summary["closed_form_growth_per_epoch"] = None
         summary["closed_form_note"] = str(exc)
     if cfg.steps >= 2 * spe:
-        e0 = max(1, min(cfg.epochs - 1, (cfg.milestones[0] if cfg.milestones else cfg.epochs) - 1))
-        e0 = max(1, min(e0, cfg.epochs - 1))
+        # growth over the last whole epoch before the first milestone (at least epoch 1 → 2)
+        first = cfg.milestones[0] if cfg.milestones else cfg.epochs
+        e = max(2, min(cfg.epochs - 1, first - 1))
         summary["measured_growth_per_epoch"] = math.exp(
-            float(sched.log_lrs[e0 * spe - 1] - sched.log_lrs[(e0 - 1) * spe - 1])
-            if e0 >= 2
-            else float(sched.log_lrs[2 * spe - 1] - sched.log_lrs[spe - 1])
+            float(sched.log_lrs[e * spe - 1] - sched.log_lrs[(e - 1) * spe - 1])
         )
     return summary
 
@@ -179,30 +178,28 @@ def _plot(cfg: ScheduleConfig, sched: ExpLRSchedule, path: str) -> None:
     plt.close(fig)
 
 
-def _positive_float(name: str):
+def _float_arg(name: str, *, allow_zero: bool):
+    """argparse type: a finite float > 0 (or >= 0 with ``allow_zero``), errors naming the range."""
+    low = "0 <=" if allow_zero else "0 <"
+
     def parse(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} = {text} is outside the valid range 0 < {name} < inf")
+        if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"{name} = {text} is outside the valid range {low} {name} < inf")
         return v
 
     return parse
+
+
+def _positive_float(name: str):
+    return _float_arg(name, allow_zero=False)
 
 
 def _nonneg_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"{name} = {text} is outside the valid range 0 <= {name} < inf")
-        return v
-
-    return parse
+    return _float_arg(name, allow_zero=True)
 
 
 def _momentum(text: str) -> float:

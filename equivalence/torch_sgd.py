@@ -22,6 +22,7 @@ book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -81,6 +82,10 @@ class PlainSchedule:
     @property
     def steps(self) -> int:
         return int(self.lrs.size)
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the schedule (checked on ``load_state_dict``)."""
+        return hashlib.sha256(self.lrs.tobytes() + self.weight_decay.tobytes()).hexdigest()[:16]
 
 
 def _pow2_float(log_value: float, log2_extra: int) -> float:
@@ -173,9 +178,6 @@ class EquivalentLR(LRScheduler):
             else:
                 out.append(float(sched.lrs[t]))
         return out
-
-    def _get_closed_form_lr(self) -> list[float]:
-        return self.get_lr()
 
     def step(self, epoch: int | None = None) -> None:
         if epoch is not None:
@@ -271,12 +273,12 @@ class EquivalentLR(LRScheduler):
             "_step_count": self._step_count,
             "log2_scale": list(self.log2_scale),
             "_last_lr": list(self._last_lr),
-            "fingerprints": [_fingerprint(s) for s in self.schedules],
+            "fingerprints": [s.fingerprint() for s in self.schedules],
             "rescale_log2": self.rescale_log2,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        mine = [_fingerprint(s) for s in self.schedules]
+        mine = [s.fingerprint() for s in self.schedules]
         if state_dict.get("fingerprints") != mine:
             raise ValueError(
                 "state_dict was saved by an EquivalentLR with different schedules "
@@ -299,14 +301,6 @@ def _stats(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     mean, var = m.running_mean, m.running_var
     assert isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)
     return mean, var
-
-
-def _fingerprint(s: ExpLRSchedule | PlainSchedule) -> str:
-    if isinstance(s, ExpLRSchedule):
-        return s.fingerprint()
-    import hashlib
-
-    return hashlib.sha256(s.lrs.tobytes() + s.weight_decay.tobytes()).hexdigest()[:16]
 
 
 def _check_group(i: int, group: dict[str, Any], sched: ExpLRSchedule | PlainSchedule) -> None:
