@@ -410,6 +410,12 @@ def convert(
     weight decay; the others keep η_t and λ_t, which stays exact because their
     gradients depend only on the network function. Returns the new optimizer
     and its :class:`EquivalentLR`.
+
+    ``weight_decay_schedule`` (per step, for the default ``weight_decay``) is
+    applied to each group as λ_t · group_wd / weight_decay. The invariant set
+    is scaled as a whole, so groups holding invariant parameters must give the
+    same scale sequence c_t (same LR, WD and momentum schedules); otherwise a
+    ``ValueError`` names the groups.
     """
     if form not in FORMS:
         raise ValueError(f"form = {form!r} is not one of {FORMS}")
@@ -451,9 +457,46 @@ def convert(
     missing = inv_ids - found
     if missing:
         raise ValueError(f"{len(missing)} tensor(s) in invariant are not among params")
+    _check_one_scale(ref.param_groups, new_groups, schedules)
     opt = SGD(new_groups, lr=lr, momentum=momentum)
     scheduler = EquivalentLR(opt, schedules, norm_layers=norm_layers, rescale_log2=rescale_log2)
     return ConvertedRun(opt, scheduler, schedules)
+
+
+def _check_one_scale(
+    user_groups: list[dict[str, Any]],
+    new_groups: list[dict[str, Any]],
+    schedules: Sequence[ExpLRSchedule | PlainSchedule],
+) -> None:
+    """Refuse invariant parameters whose groups would scale them by different c_t.
+
+    ``invariant`` is one set S in which the loss is (jointly) scale invariant: the
+    theorem scales all of it by the same c_t. Groups with different LR, WD or momentum
+    schedules give different c_t, and scaling parts of S by different factors changes
+    the network function (a conv weight and its bias in separate groups, the common
+    "no weight decay on biases" recipe) — so it is an error, not a silent mismatch.
+    """
+    exp = [(g, s) for g, s in zip(new_groups, schedules) if isinstance(s, ExpLRSchedule)]
+    if len(exp) < 2:
+        return
+    ref_group, ref_sched = exp[0]
+    for group, sched in exp[1:]:
+        if not np.array_equal(sched.log_scales, ref_sched.log_scales):
+            i = _user_group(user_groups, ref_group["params"][0])
+            j = _user_group(user_groups, group["params"][0])
+            t = int(np.argmax(sched.log_scales != ref_sched.log_scales))
+            raise ValueError(
+                f"invariant spans param groups {i} and {j}, whose recipes give different scale "
+                f"sequences (c_{t} = {math.exp(ref_sched.log_scales[t]):.6g} vs "
+                f"{math.exp(sched.log_scales[t]):.6g}: lr, weight_decay or momentum differ); the "
+                "loss is invariant to scaling the invariant set as a whole, not its parts by "
+                "different factors. Give every invariant parameter the same lr, weight_decay and "
+                "momentum, or convert each independently invariant part separately"
+            )
+
+
+def _user_group(groups: list[dict[str, Any]], p: torch.Tensor) -> int:
+    return next(i for i, g in enumerate(groups) if any(q is p for q in g["params"]))
 
 
 def convert_optimizer(

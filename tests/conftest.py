@@ -90,6 +90,9 @@ class ErrorLog:
     def figure_max(self, name: str, value: float) -> None:
         self.figures[name] = max(value, self.figures.get(name, -math.inf))
 
+    def figure_min(self, name: str, value: float) -> None:
+        self.figures[name] = min(value, self.figures.get(name, math.inf))
+
     def count(self, name: str) -> None:
         self.figures[name] = self.figures.get(name, 0) + 1
 

@@ -161,9 +161,11 @@ def test_closed_form_with_initial_buffer_is_exact():
 
     kw = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, form="closed_form")
     errs, out_errs, eval_errs, *_ = run_pair(1, T, baseline, kw)
-    floor, *_ = run_pair(1, T, baseline, kw, permute=True)
-    assert np.all(errs <= np.maximum(TOL, 3 * np.maximum.accumulate(floor)))
-    assert eval_errs.max() <= max(TOL, 3e3 * floor.max())
+    floor, floor_out, floor_eval, *_ = run_pair(1, T, baseline, kw, permute=True)
+    for what, e, f in (("params", errs, floor), ("train-mode outputs", out_errs, floor_out),
+                       ("eval-mode outputs", eval_errs, floor_eval)):
+        bound = np.maximum(TOL, 3 * np.maximum.accumulate(f))
+        assert np.all(e <= bound), f"closed form: {what} differ by {e.max():.3g} (floor {f.max():.3g})"
 
 
 def test_texp_exact_with_buffer_shifts_and_off_without():
@@ -305,6 +307,72 @@ def test_non_invariant_parameters_keep_their_recipe():
         run.scheduler.step()
     assert rel_diff(b.head.weight, a.head.weight) < 1e-11
     assert rel_param_error(a.invariant(), b.invariant(), run.scheduler.current_scale()) < 1e-11
+
+
+def test_weight_decay_schedule_scales_each_group_by_its_own_ratio():
+    """Two groups (invariant weights at λ, a trainable head at λ/2) and a WD switched mid-run.
+
+    Reference: stock SGD with the two groups, the user changing each group's
+    ``weight_decay`` at the switch in proportion (the head keeps half); ``convert`` is
+    given the default group's schedule and must scale it per group by group_wd / weight_decay.
+    """
+    steps, switch, lam = 400, 200, 1e-3
+    a, b = make_pair(12)
+    for m in (a, b):
+        m.head.requires_grad_(True)
+    x, y = make_batches(steps, 13)
+
+    def groups(m):
+        return [{"params": m.invariant()}, {"params": list(m.head.parameters()), "weight_decay": lam / 2}]
+
+    opt_a = torch.optim.SGD(groups(a), lr=0.05, momentum=0.9, weight_decay=lam)
+    sched_a = MultiStepLR(opt_a, [300], 0.1)
+    wds = np.where(np.arange(steps) < switch, lam, 10 * lam)
+    run = eq.convert(groups(b), lr=0.05, momentum=0.9, weight_decay=lam, steps=steps,
+                     invariant=b.invariant(), norm_layers=b.norm_layers(),
+                     lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1), weight_decay_schedule=wds)
+    for t in range(steps):
+        if t == switch:
+            for g in opt_a.param_groups:
+                g["weight_decay"] *= 10
+        for m, o in ((a, opt_a), (b, run.optimizer)):
+            o.zero_grad()
+            nn.functional.cross_entropy(m(x[t]), y[t]).backward()
+            o.step()
+        sched_a.step()
+        run.scheduler.step()
+    assert [g["weight_decay"] for g in run.optimizer.param_groups] == [0.0, 10 * lam / 2]
+    assert rel_diff(b.head.weight, a.head.weight) < TOL
+    assert rel_param_error(a.invariant(), b.invariant(), run.scheduler.current_scale()) < TOL
+    a.eval(), b.eval()
+    with torch.no_grad():
+        assert rel_diff(b(x[0]), a(x[0])) < TOL
+    # negative control: the head's decay taken from the schedule unscaled (λ, not λ/2)
+    c, d = make_pair(12)
+    for m in (c, d):
+        m.head.requires_grad_(True)
+    wrong = eq.convert(groups(d)[:1] + [{"params": list(d.head.parameters())}], lr=0.05, momentum=0.9,
+                       weight_decay=lam, steps=steps, invariant=d.invariant(),
+                       lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1), weight_decay_schedule=wds)
+    for t in range(steps):
+        wrong.optimizer.zero_grad()
+        nn.functional.cross_entropy(d(x[t]), y[t]).backward()
+        wrong.optimizer.step()
+        wrong.scheduler.step()
+    assert rel_diff(d.head.weight, a.head.weight) > 1e3 * TOL
+
+
+def test_invariant_set_split_across_groups_with_different_scales_is_refused():
+    """A conv weight and its bias in separate groups ("no WD on biases") would get different c_t."""
+    _, b = make_pair(0)
+    w, bias, w2 = b.invariant()
+    groups = [{"params": [w, w2]}, {"params": [bias], "weight_decay": 0.0}]
+    with pytest.raises(ValueError, match=r"invariant spans param groups 0 and 1.*weight_decay"):
+        eq.convert(groups, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant())
+    # the same split with the same recipe in both groups is fine (one scale sequence)
+    same = [{"params": [w, w2]}, {"params": [bias]}]
+    run = eq.convert(same, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant())
+    assert len(run.optimizer.param_groups) == 2
 
 
 def test_bad_configurations_are_rejected():
