@@ -69,6 +69,7 @@ class ErrorLog:
         self.worst: dict[str, dict[str, float]] = {}
         self.margins: dict[str, float] = {}
         self.figures: dict[str, float] = {}
+        self.samples: dict[str, list[float]] = {}
 
     def record(self, name: str, error: float, tol: float) -> None:
         cur = self.worst.get(name)
@@ -93,6 +94,10 @@ class ErrorLog:
     def figure_min(self, name: str, value: float) -> None:
         self.figures[name] = min(value, self.figures.get(name, math.inf))
 
+    def sample(self, name: str, value: float) -> None:
+        """One draw of a distribution (summarised as n, median, 90th percentile, max)."""
+        self.samples.setdefault(name, []).append(value)
+
     def count(self, name: str) -> None:
         self.figures[name] = self.figures.get(name, 0) + 1
 
@@ -104,6 +109,7 @@ class ErrorLog:
             "per_property": self.worst,
             "negative_control_margins": self.margins,
             "figures": self.figures,
+            "samples": self.samples,
         }
 
 
@@ -125,7 +131,7 @@ def single_thread():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
-    if not (_LOG.worst or _LOG.margins or _LOG.figures):
+    if not (_LOG.worst or _LOG.margins or _LOG.figures or _LOG.samples):
         return
     tr = terminalreporter
     tr.section("scale-invariance property suite: error record")
@@ -135,12 +141,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         tr.write_line(f"negative control {name:28s} divergence/tol >= {r:.3e}")
     for name, val in sorted(_LOG.figures.items()):
         tr.write_line(f"{name:45s} {val:.4e}")
+    for name, vals in sorted(_LOG.samples.items()):
+        v = sorted(vals)
+        tr.write_line(f"{name:45s} n={len(v)} median {v[len(v) // 2]:.3g} "
+                      f"90% {v[int(0.9 * (len(v) - 1))]:.3g} max {v[-1]:.3g}")
     d = _LOG.as_dict()
     tr.write_line(f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not (_LOG.worst or _LOG.margins or _LOG.figures):
+    if not (_LOG.worst or _LOG.margins or _LOG.figures or _LOG.samples):
         return
     cache = getattr(session.config, "cache", None)
     if cache is not None:

@@ -98,6 +98,7 @@ def check_trace(tr, name, error_log, floor=None, k=K):
     assume(tr.finite)  # the reference run itself blew up: nothing to compare
     measured = None
     horizon = len(tr.param)
+    run_ratio = 0.0
     for series, what in (("param", "params"), ("train_out", "train-mode output"), ("eval_out", "eval-mode output")):
         errs = getattr(tr, series)
         lin = [trajectory_tol(t, k) for t in range(len(errs))]
@@ -118,7 +119,11 @@ def check_trace(tr, name, error_log, floor=None, k=K):
                                  max(f / (U64 * (t + 1)) for t, f in enumerate(env[:horizon])))
         for t, (err, tol) in enumerate(zip(errs[:horizon], tols)):
             error_log.record(f"{name}: {what}", err, tol)
+            if measured is not None:
+                run_ratio = max(run_ratio, err / tol)
             assert err <= tol, f"{what} diverge at step {t}: {err:.3e} > {tol:.3e} (K·u·(t+1) = {lin[t]:.3e})"
+    if measured is not None:  # how close floor-judged runs come to their bound, run by run
+        error_log.sample(f"{name}: floor-judged runs, worst err/bound", run_ratio)
 
 
 def _floor(spec, recipe, batch):
