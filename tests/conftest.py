@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -143,8 +144,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         tr.write_line(f"{name:45s} {val:.4e}")
     for name, vals in sorted(_LOG.samples.items()):
         v = sorted(vals)
-        tr.write_line(f"{name:45s} n={len(v)} median {v[len(v) // 2]:.3g} "
-                      f"90% {v[int(0.9 * (len(v) - 1))]:.3g} max {v[-1]:.3g}")
+        p90 = v[max(0, math.ceil(0.9 * len(v)) - 1)]
+        tr.write_line(f"{name:45s} n={len(v)} median {statistics.median(v):.3g} 90% {p90:.3g} max {v[-1]:.3g}")
     d = _LOG.as_dict()
     tr.write_line(f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}")
 
