@@ -17,11 +17,13 @@ printed at the end of the session and written to the pytest cache
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -70,6 +72,7 @@ class ErrorLog:
         self.worst: dict[str, dict[str, float]] = {}
         self.margins: dict[str, float] = {}
         self.figures: dict[str, float] = {}
+        self.kinds: dict[str, str] = {}  # how a figure combines across pytest-xdist workers
         self.samples: dict[str, list[float]] = {}
 
     def record(self, name: str, error: float, tol: float) -> None:
@@ -87,20 +90,50 @@ class ErrorLog:
         self.margins[name] = min(ratio, self.margins.get(name, float("inf")))
 
     def figure(self, name: str, value: float) -> None:
-        self.figures[name] = value
+        self.figures[name], self.kinds[name] = value, "set"
 
     def figure_max(self, name: str, value: float) -> None:
-        self.figures[name] = max(value, self.figures.get(name, -math.inf))
+        self.figures[name], self.kinds[name] = max(value, self.figures.get(name, -math.inf)), "max"
 
     def figure_min(self, name: str, value: float) -> None:
-        self.figures[name] = min(value, self.figures.get(name, math.inf))
+        self.figures[name], self.kinds[name] = min(value, self.figures.get(name, math.inf)), "min"
 
     def sample(self, name: str, value: float) -> None:
         """One draw of a distribution (summarised as n, median, 90th percentile, max)."""
         self.samples.setdefault(name, []).append(value)
 
     def count(self, name: str) -> None:
-        self.figures[name] = self.figures.get(name, 0) + 1
+        self.figures[name], self.kinds[name] = self.figures.get(name, 0) + 1, "sum"
+
+    def state(self) -> dict[str, Any]:
+        return {"worst": self.worst, "margins": self.margins, "figures": self.figures,
+                "kinds": self.kinds, "samples": self.samples}
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Fold in another process's :meth:`state` (a pytest-xdist worker's)."""
+        for name, v in other["worst"].items():
+            cur = self.worst.get(name)
+            if cur is None or v["ratio"] > cur["ratio"] or v["error"] > cur["error"]:
+                self.worst[name] = {
+                    "error": max(v["error"], cur["error"]) if cur else v["error"],
+                    "tol": v["tol"],
+                    "ratio": max(v["ratio"], cur["ratio"]) if cur else v["ratio"],
+                }
+        for name, r in other["margins"].items():
+            self.margin(name, r)
+        for name, val in other["figures"].items():
+            kind = other["kinds"].get(name, "set")
+            if name not in self.figures or kind == "set":
+                self.figures[name] = val
+            elif kind == "max":
+                self.figures[name] = max(self.figures[name], val)
+            elif kind == "min":
+                self.figures[name] = min(self.figures[name], val)
+            else:
+                self.figures[name] += val
+            self.kinds[name] = kind
+        for name, vals in other["samples"].items():
+            self.samples.setdefault(name, []).extend(vals)
 
     def as_dict(self) -> dict[str, object]:
         worst = max((v["error"] for v in self.worst.values()), default=float("nan"))
@@ -150,7 +183,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
     tr.write_line(f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist controller: merge each worker's error record."""
+    data = getattr(node, "workeroutput", {}).get("error_log")
+    if data:
+        _LOG.merge(json.loads(data))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: hand the record to the controller
+        worker_output["error_log"] = json.dumps(_LOG.state())
+        return
     if not (_LOG.worst or _LOG.margins or _LOG.figures or _LOG.samples):
         return
     cache = getattr(session.config, "cache", None)
