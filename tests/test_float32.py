@@ -15,7 +15,7 @@ tipped over a discrete event, see below):
   step 0, carried by the dynamics;
 - the samples of every batch fed in another (seeded) order: every sum over the
   batch rounded differently at every step;
-- five runs (``JITTER_TWINS``) with every weight moved by four ulps (``JITTER_ULPS``) in a random
+- five runs (``jitter_twins=5``) with every weight moved by four ulps (``JITTER_ULPS``) in a random
   direction after every step: a fresh rounding-sized change of every update, as
   the equivalent run receives (θ̃_t c_t is not bit-exact and each update rounds
   differently; four ulps is the per-step budget of the float64 error model).
@@ -59,7 +59,9 @@ SERIES = ("param", "train_out", "eval_out")
 
 def test_float32_equivalence_within_noise_floor(error_log):
     f32 = {"dtype": torch.float32, "batch": BATCH}
-    floor = noise_floor(NET, RECIPE, batch=BATCH, dtype=torch.float32)
+    # five jitter twins (not the property suite's thirteen): fewer twins can only lower the
+    # floor, so this is the stricter test, and it keeps 1,200 float32 steps cheap
+    floor = noise_floor(NET, RECIPE, batch=BATCH, dtype=torch.float32, jitter_twins=5)
     ulp = run_pair(NET, RECIPE, exp_side="stock", perturb_ulp=1, **f32)
     eq = run_pair(NET, RECIPE, form="general", rescale_log2=1.0, **f32)
     assert ulp.finite and eq.finite

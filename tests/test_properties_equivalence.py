@@ -24,10 +24,11 @@ Training can be chaotic (large ηλ/(1−γ), tiny batches): the dynamics then
 amplify every rounding exponentially and no linear model holds (fuzzing found
 runs at ~11x K·u·(t+1)). Such a run is judged against its own measured float64
 noise floor F_t (``strategies.noise_floor``): the largest divergence, at step t,
-of seven re-runs of the stock WD run that differ from it only by rounding:
+of fifteen re-runs of the stock WD run that differ from it only by rounding:
 (i) its initial weights one ulp away, (ii) the samples of every batch in another
 order (a different rounding of every sum over the batch at every step), and
-(iii) five runs (``JITTER_TWINS``) with every weight moved by JITTER_ULPS = 4 ulps in a random
+(iii) thirteen runs (``JITTER_TWINS``; five proved too few under fuzzing, see there) with
+every weight moved by JITTER_ULPS = 4 ulps in a random
 direction after every step (the per-step rounding budget ≈ 4u of the linear model
 above, which is what the equivalent run carries; with 1 ulp fuzzing found a
 GroupNorm post-activation ResNet at 3.7x the floor, its updates rounding by more
