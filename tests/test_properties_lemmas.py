@@ -18,7 +18,8 @@ and the component along x̂), so they are measured against the norm of the
 *raw* terms they are computed from, which we bound by ‖∇_S L‖ times a
 cancellation factor: K_grad = 2^10 (observed ≤ ~30u on these networks).
 Hessian-vector products go through one more backward pass: K_hvp = 2^11
-(observed ≤ ~30u).
+(observed ≤ ~30u), times the condition number rms/std of the worst-conditioned
+normaliser input (one more differentiation through x̂ = (x − μ)/σ).
 The scale c is a power of ten, not of two, so every comparison sees real
 rounding. Examples where a bound relative to ‖∇_S L‖ means nothing are rejected:
 a normaliser fed a constant (0/0), or a loss flat in S to ten digits
@@ -59,6 +60,17 @@ no_wn = net_specs(norms=("bn", "gn", "ln", "in"), second_order=True)
 PAPER_NET = NetSpec("resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0)
 
 
+def _conditioning(spread: float) -> float:
+    """The extra factor of a second derivative: 1 / (smallest std/rms of a normaliser input), ≥ 1.
+
+    x̂ = (x − μ)/σ carries rounding of relative size u·rms/σ; the gradient tests' K_grad covers
+    it over the networks generated, and one more differentiation through the normaliser multiplies
+    it by rms/σ again (fuzzing found a LayerNorm over 3 features with std/rms = 0.013 whose
+    Hessian-vector products differed by 5.1e3·u, 2.5x K_hvp·u).
+    """
+    return max(1.0, 1.0 / spread)
+
+
 #: ‖∇_S L‖·‖θ_S‖ / |L| below this: the loss is flat in S to ten digits (see _setup)
 FLAT = 1e-10
 
@@ -94,7 +106,7 @@ def _setup(spec: NetSpec, batch: int):
     g = torch.autograd.grad(loss, S, allow_unused=True)
     g_norm = _norm([t for t in g if t is not None])
     assume(g_norm * _norm(theta) > FLAT * abs(float(loss.detach())))
-    return net, S, theta, at
+    return net, S, theta, at, spread[0]
 
 
 def _norm(ts):
@@ -110,7 +122,7 @@ def _grads(at, S, c, create_graph=False):
 @given(spec=net_specs(), c=scales, batch=st.integers(4, 12))
 @example(spec=PAPER_NET, c=1e3, batch=8)
 def test_loss_is_scale_invariant(spec, c, batch, error_log):
-    _, S, _, at = _setup(spec, batch)
+    _, S, _, at, spread = _setup(spec, batch)
     with torch.no_grad():
         l1, lc = float(at(1.0)), float(at(c))
     err = abs(lc - l1) / abs(l1)
@@ -122,7 +134,7 @@ def test_loss_is_scale_invariant(spec, c, batch, error_log):
 @given(spec=net_specs(), c=scales, batch=st.integers(4, 12))
 @example(spec=PAPER_NET, c=1e-3, batch=8)
 def test_gradient_homogeneous_of_degree_minus_one(spec, c, batch, error_log):
-    _, S, _, at = _setup(spec, batch)
+    _, S, _, at, spread = _setup(spec, batch)
     _, g1 = _grads(at, S, 1.0)
     _, gc = _grads(at, S, c)
     err = _norm([c * b - a for a, b in zip(g1, gc)]) / _norm(g1)
@@ -134,7 +146,7 @@ def test_gradient_homogeneous_of_degree_minus_one(spec, c, batch, error_log):
 @given(spec=net_specs(), c=scales, batch=st.integers(4, 12))
 @example(spec=PAPER_NET, c=10.0, batch=8)
 def test_gradient_orthogonal_to_weights(spec, c, batch, error_log):
-    _, S, theta, at = _setup(spec, batch)
+    _, S, theta, at, spread = _setup(spec, batch)
     _, gc = _grads(at, S, c)
     dot = sum(float((g * (c * t)).sum()) for g, t in zip(gc, theta))
     err = abs(dot) / (_norm(gc) * c * _norm(theta))
@@ -146,7 +158,7 @@ def test_gradient_orthogonal_to_weights(spec, c, batch, error_log):
 @given(spec=no_wn, c=scales, batch=st.integers(4, 12), vseed=st.integers(0, 2**31 - 1))
 @example(spec=PAPER_NET, c=1e-2, batch=8, vseed=0)
 def test_hessian_vector_product_degree_minus_two(spec, c, batch, vseed, error_log):
-    _, S, _, at = _setup(spec, batch)
+    _, S, _, at, spread = _setup(spec, batch)
     gen = torch.Generator().manual_seed(vseed)
     v = [torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in S]
 
@@ -157,21 +169,23 @@ def test_hessian_vector_product_degree_minus_two(spec, c, batch, vseed, error_lo
 
     h1, hc = hvp(1.0), hvp(c)
     err = _norm([c * c * b - a for a, b in zip(h1, hc)]) / _norm(h1)
-    error_log.record("lemma: Hessian degree -2", err, K_HVP * U64)
-    assert err <= K_HVP * U64, (err, spec)
+    tol = K_HVP * U64 * _conditioning(spread)
+    error_log.record("lemma: Hessian degree -2", err, tol)
+    assert err <= tol, (err, spread, spec)
 
 
 @settings(max_examples=examples(30))
 @given(spec=no_wn, c=scales, batch=st.integers(4, 12))
 @example(spec=PAPER_NET, c=1.0, batch=8)
 def test_hessian_times_weights_is_minus_gradient(spec, c, batch, error_log):
-    _, S, theta, at = _setup(spec, batch)
+    _, S, theta, at, spread = _setup(spec, batch)
     _, g = _grads(at, S, c, create_graph=True)
     dot = sum((gi * (c * t)).sum() for gi, t in zip(g, theta))
     h_theta = torch.autograd.grad(dot, S)
     err = _norm([h + gi.detach() for h, gi in zip(h_theta, g)]) / _norm([gi.detach() for gi in g])
-    error_log.record("lemma: H theta = -grad", err, K_HVP * U64)
-    assert err <= K_HVP * U64, (err, spec)
+    tol = K_HVP * U64 * _conditioning(spread)
+    error_log.record("lemma: H theta = -grad", err, tol)
+    assert err <= tol, (err, spread, spec)
 
 
 @pytest.mark.xfail(strict=True, reason="PyTorch: torch._weight_norm's second derivative is wrong on CPU")
