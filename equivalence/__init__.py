@@ -9,7 +9,8 @@ Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`
 :func:`original_lrs`, :func:`alpha_root`, :func:`closed_form_lrs`,
 :func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
 :class:`EquivalentLR`, :func:`convert`, :func:`convert_optimizer`,
-:func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`.
+:func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`. Effective-LR and
+equilibrium monitor: :class:`Monitor`, :func:`groups_from_audit`, :func:`predict_equilibrium`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ _TORCH_NAMES = {
     "audit": "invariance",
     "AuditReport": "invariance",
     "make_scale_invariant": "invariance",
+    "Monitor": "monitor",
+    "groups_from_audit": "monitor",
+    "predict_equilibrium": "monitor",
 }
 
 
