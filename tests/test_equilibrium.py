@@ -25,7 +25,7 @@ import torch
 
 from equivalence.monitor import Monitor, predict_equilibrium, steps_to_equilibrium
 
-D = 4096
+D = 2048
 ETA = 0.1
 #: (γ, λ): relaxation times τ ≈ 37 and 50 steps
 RECIPES = [(0.9, 5e-3), (0.0, 5e-2)]
