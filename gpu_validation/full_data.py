@@ -7,8 +7,13 @@ r"""The whole CIFAR-10 training set on a CPU: step decay with WD against its exa
   (step decay, milestones at 1/2 and 3/4 of the steps, stepped per step);
 - ``b``: ``equivalence.convert(...)`` of the same recipe (no weight decay, η̃_t = η_t/(c_t c_{t+1}),
   running statistics corrected, power-of-two rescaling);
-- ``floor``: recipe a again from θ_0 moved by one ulp per weight (``--no-floor`` drops it):
-  float32's noise floor, how far rounding alone moves a training run.
+- ``floor``: recipe a again from θ_0 moved by one ulp per weight, and every weight moved by
+  about four ulps (relative ±4·2^-24, random signs) after every step (``--no-floor`` drops it):
+  float32's noise floor, how far rounding alone moves a training run. b's weights θ̃ = m_t θ
+  are not bit-exact and each of its updates rounds differently, a fresh rounding-sized change
+  at every step, which a one-ulp change of θ_0 alone does not model (it can be forgotten in a
+  contracting regime); four ulps is the per-step budget of the project's float64 error model.
+  One twin is one sample of the floor (the project's float32 test takes the maximum of seven).
 
 The network is a small PreResNet (:mod:`gpu_validation.model`: BN without affine parameters,
 frozen last layer, every conv in the scale-invariant set), float32, BatchNorm with its real
@@ -89,6 +94,9 @@ class FullDataConfig:
     probe_size: int = 256
     channels_last: bool = True
     progress: bool = True
+    dtype: str = "float32"  # "float64" for exactness checks at rounding level (tests)
+    jitter_ulps: float = 4.0  # the floor twin's per-step perturbation (relative 2^-24 · this)
+    plots: bool = True
 
     def __post_init__(self) -> None:
         for name, lo in (("epochs", 1), ("depth", 8), ("width", 1), ("batch_size", 1),
@@ -116,6 +124,12 @@ class FullDataConfig:
                 raise TypeError(f"{name} must be a finite real number, got {v!r}")
             if not ((lo <= v if lo_ok else lo < v) and (v <= hi if name == "lr_gamma" else v < hi)):
                 raise ValueError(f"{name} = {v!r} is outside the valid range ({lo}, {hi})")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype = {self.dtype!r} is not one of 'float32', 'float64'")
+        if isinstance(self.jitter_ulps, bool) or not isinstance(self.jitter_ulps, (int, float)) or not (
+            0 <= self.jitter_ulps < 1e6
+        ):
+            raise ValueError(f"jitter_ulps = {self.jitter_ulps!r} is outside the valid range [0, 1e6)")
         fr = tuple(self.milestone_fractions)
         if any(not 0 < f < 1 for f in fr) or list(fr) != sorted(set(fr)):
             raise ValueError(
@@ -133,6 +147,14 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1).double() for p in params])
+
+
+@torch.no_grad()
+def _jitter(params: Sequence[torch.Tensor], rel: float, gen: torch.Generator) -> None:
+    """Multiply every weight by 1 ± rel (random signs): a fresh rounding-sized change per step."""
+    for p in params:
+        sign = torch.randint(0, 2, p.shape, generator=gen).to(p.dtype).mul_(2).sub_(1)
+        p.mul_(sign.mul_(rel).add_(1))
 
 
 def _set_eps(model: nn.Module, eps: float) -> None:
@@ -213,15 +235,18 @@ def attach_monitors(
     return out
 
 
-def write_monitors(monitors: dict[str, Monitor], out_dir: str | Path) -> dict[str, Any]:
-    """Close the monitors, write their CSV/JSON logs and plots into ``out_dir``; the summaries."""
+def write_monitors(
+    monitors: dict[str, Monitor], out_dir: str | Path, plots: bool = True
+) -> dict[str, Any]:
+    """Close the monitors, write their CSV/JSON logs (and plots) into ``out_dir``; the summaries."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, m in monitors.items():
         m.close()
         m.to_csv(out / f"monitor_{name}.csv")
         m.to_json(out / f"monitor_{name}.json")
-    plot_all({f"recipe {k}": v for k, v in monitors.items()}, out)
+    if plots:
+        plot_all({f"recipe {k}": v for k, v in monitors.items()}, out)
     return {k: v.summary() for k, v in monitors.items()}
 
 
@@ -241,7 +266,8 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     t0 = time.perf_counter()
     data = load_cifar10(path, n_train=cfg.n_train, n_test=cfg.n_test, cache_dir=cfg.cache_dir)
     load_s = time.perf_counter() - t0
-    dtype = torch.float32
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    unit = 2.0 ** (-53 if cfg.dtype == "float64" else -24)
     dev = torch.device("cpu")
     mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
     aug = DeviceAugmenter(data.train_x, data.train_y, dev, dtype, cfg.channels_last)
@@ -302,6 +328,7 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     probe: dict[str, list[float]] = {"step": [], "b": [], "floor": []}
     epochs: list[dict[str, Any]] = []
     gen = torch.Generator().manual_seed(cfg.seed)
+    jitter_gen = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
     t_train = time.perf_counter()
     log(f"full data: {n} training images, {spe} steps per epoch, {total} steps, "
@@ -322,6 +349,8 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                 opts[k].step()
                 scheds[k].step()
                 correct[k] += int((outp.detach().argmax(1) == yb).sum())
+                if k == "floor" and cfg.jitter_ulps:
+                    _jitter(params[k], cfg.jitter_ulps * unit, jitter_gen)
             step += 1
             if step % cfg.check_every == 0 or step == total:
                 with torch.no_grad():
@@ -358,7 +387,7 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
             + f"; predictions a = b on {ep['test_predictions_agree_a_b']:.4f} of the test set")
     train_s = time.perf_counter() - t_train
 
-    summaries = write_monitors(monitors, out)
+    summaries = write_monitors(monitors, out, cfg.plots)
     ra = np.maximum.accumulate(np.array(trace["param_b"]))
     rf = np.maximum.accumulate(np.array(trace["param_floor"]))
     pb, pf = np.maximum.accumulate(np.array(probe["b"])), np.maximum.accumulate(np.array(probe["floor"]))
@@ -378,7 +407,7 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
         "machine": _machine(),
         "data": {"source": data.source, "n_train": n, "n_test": int(test_y.numel())},
         "model": {"name": f"PreResNet{cfg.depth}", "width": cfg.width, "bn_eps": cfg.bn_eps,
-                  "dtype": "float32", "n_trainable": sum(p.numel() for p in params["a"]),
+                  "dtype": cfg.dtype, "n_trainable": sum(p.numel() for p in params["a"]),
                   "monitor_groups": {g: len(v) for g, v in named.items()}},
         "steps": total,
         "milestones": milestones,
@@ -402,7 +431,8 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                                "b": summaries["b"].get(main_group)},
     }
     (out / "full_data.json").write_text(json.dumps(_jsonable(results), indent=1))
-    _plot_divergence(trace, probe, out / "divergence.png")
+    if cfg.plots:
+        _plot_divergence(trace, probe, out / "divergence.png")
     return results
 
 
@@ -474,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-floor", dest="floor", action="store_false")
     p.add_argument("--no-eps-follow", dest="eps_follow", action="store_false",
                    help="keep b's BN eps fixed (shows the gap the eps correction closes)")
+    p.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument("--jitter-ulps", dest="jitter_ulps", type=float,
+                   help="the floor twin's per-step perturbation in ulps (default 4)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
