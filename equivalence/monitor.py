@@ -38,6 +38,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,7 +289,9 @@ class Monitor:
             self._param_group.append(min(pg))
         dev = self.params[0].device
         self._index = torch.tensor(index, device=dev)
+        self._w = [p.detach() for p in self.params]  # views sharing the parameters' storage
         self._snap = [p.detach().clone() for p in self.params]
+        self._pre_norms: list[torch.Tensor] = []
         n = len(self.group_names)
         self._buf = torch.zeros((flush_every, 4, n), dtype=torch.float64, device=dev)
         self._row = 0
@@ -300,7 +303,9 @@ class Monitor:
         self._pre = optimizer.register_step_pre_hook(self._pre_hook)
         self._post = optimizer.register_step_post_hook(self._post_hook)
         # run first after the step: before any other hook could rescale or shift the weights
-        self.optimizer._optimizer_step_post_hooks.move_to_end(self._post.id, last=False)
+        hooks = self.optimizer._optimizer_step_post_hooks
+        if isinstance(hooks, OrderedDict):
+            hooks.move_to_end(self._post.id, last=False)
         self.closed = False
 
     # -- construction for a converted run ---------------------------------------------------------
@@ -329,21 +334,14 @@ class Monitor:
         return cls(opt, groups, recipe=recipe, scale=lambda: sched.current_scale(gi), **kwargs)
 
     # -- hooks ------------------------------------------------------------------------------------------
-    def _group_sq(self, norms: Sequence[torch.Tensor]) -> torch.Tensor:
-        sq = torch.stack([x.to(torch.float64) for x in norms]).square()
-        out = torch.zeros(len(self.group_names), dtype=torch.float64, device=sq.device)
-        return out.index_add_(0, self._index, sq)
-
     def _pre_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         self._active = self.step % self.every == 0
         if not self._active:
             return
         with torch.no_grad():
-            torch._foreach_copy_(self._snap, [p.detach() for p in self.params])
+            torch._foreach_copy_(self._snap, self._w)
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-            row = self._buf[self._row]
-            row[0] = self._group_sq(torch._foreach_norm(self._snap))
-            row[1] = self._group_sq(torch._foreach_norm(grads))
+            self._pre_norms = list(torch._foreach_norm(self._snap + grads))  # ‖w_t‖, ‖g_t‖
         lrs = [float(opt.param_groups[i]["lr"]) for i in self._param_group]
         recipes = []
         for i in self._param_group:
@@ -359,10 +357,12 @@ class Monitor:
     def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         if self._active:
             with torch.no_grad():
-                torch._foreach_sub_(self._snap, [p.detach() for p in self.params])
-                row = self._buf[self._row]
-                row[2] = self._group_sq(torch._foreach_norm(self._snap))
-                row[3] = self._group_sq(torch._foreach_norm([p.detach() for p in self.params]))
+                torch._foreach_sub_(self._snap, self._w)  # w_t − w_{t+1}
+                post = torch._foreach_norm(self._snap + self._w)  # ‖w_t − w_{t+1}‖, ‖w_{t+1}‖
+                # rows: ‖w_t‖², ‖g_t‖², ‖w_t − w_{t+1}‖², ‖w_{t+1}‖², summed per group (float64)
+                sq = torch.stack([*self._pre_norms, *post]).to(torch.float64).square_()
+                self._buf[self._row].index_add_(1, self._index, sq.view(4, -1))
+                self._pre_norms = []
             self._row += 1
             if self._row == self.flush_every:
                 self.flush()
@@ -375,6 +375,7 @@ class Monitor:
         if self._row == 0:
             return
         vals = self._buf[: self._row].cpu().numpy().copy()
+        self._buf[: self._row].zero_()
         pending, self._pending = self._pending[: self._row], self._pending[self._row :]
         self._row = 0
         sgd = isinstance(self.optimizer, SGD)

@@ -304,3 +304,38 @@ def test_bad_input():
     opt2 = torch.optim.SGD([{"params": [p], "lr": 0.1}, {"params": [q], "lr": 0.2}])
     with pytest.raises(ValueError, match="different learning rates"):
         Monitor(opt2, {"S": [p, q]})
+
+
+def test_reads_the_step_before_other_post_hooks_rescale():
+    """A post-step hook registered *before* the monitor rescales (θ, v, η) → (2θ, v/2, 4η) after
+    every step, as a hook-based converter may: the monitor's post-step read comes first, so its
+    figures are those of the unrescaled run, bit for bit (powers of two change no mantissa)."""
+    out = {}
+    for rescale in (False, True, "monitor last"):
+        _, b = make_pair(51)
+        x, y = make_batches(40, 52)
+        opt = torch.optim.SGD(b.invariant(), lr=0.1, momentum=0.9)
+        if rescale:  # True or "monitor last"
+            def hook(o, args, kwargs):
+                with torch.no_grad():
+                    for p in b.invariant():
+                        p.mul_(2.0)
+                        o.state[p]["momentum_buffer"].mul_(0.5)
+                    o.param_groups[0]["lr"] *= 4.0
+                    for m in b.norm_layers():
+                        m.running_mean.mul_(2.0)
+                        m.running_var.mul_(4.0)
+            opt.register_step_post_hook(hook)
+        with Monitor(opt, {"S": b.invariant()}) as mon:
+            if rescale == "monitor last":  # negative control: read after the rescaling hook
+                opt._optimizer_step_post_hooks.move_to_end(mon._post.id)
+            for t in range(40):
+                opt.zero_grad()
+                nn.functional.cross_entropy(b(x[t]), y[t]).backward()
+                opt.step()
+        out[rescale] = mon
+    for field in ("effective_lr", "angular_update", "grad_norm_unit"):
+        assert np.array_equal(out[True].series("S", field)[1], out[False].series("S", field)[1]), field
+    wrong = out["monitor last"].series("S", "effective_lr")[1] / out[False].series("S", "effective_lr")[1]
+    np.testing.assert_allclose(wrong, 0.5, rtol=1e-12)  # ‖w_{t+1}‖ read after its ×2
+    assert out[True].records[-1]["weight_norm"] == 2.0**39 * out[False].records[-1]["weight_norm"]
