@@ -316,7 +316,7 @@ def test_reads_the_step_before_other_post_hooks_rescale():
         x, y = make_batches(40, 52)
         opt = torch.optim.SGD(b.invariant(), lr=0.1, momentum=0.9)
         if rescale:  # True or "monitor last"
-            def hook(o, args, kwargs):
+            def hook(o, args, kwargs, b=b):
                 with torch.no_grad():
                     for p in b.invariant():
                         p.mul_(2.0)
