@@ -594,8 +594,7 @@ def plot_angular_update(
         s, v = monitor.series(g, "angular_update")
         _, p = monitor.series(g, "predicted_angular_update")
         k = min(smooth, max(len(v), 1))
-        sm = np.convolve(v, np.ones(k) / k, mode="same") if len(v) else v
-        (line,) = ax.plot(s, sm, lw=1.2, label=f"{g} (mean of {k})")
+        (line,) = ax.plot(s, _trailing_mean(v, k), lw=1.2, label=f"{g} (mean of last {k})")
         ax.plot(s, p, "--", color=line.get_color(), lw=1.0)
     ax.plot([], [], "k--", lw=1.0, label=r"predicted $\arccos(1-\eta\lambda/(1+\gamma))$")
     ax.set_yscale("log")
@@ -604,6 +603,17 @@ def plot_angular_update(
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, plt, path)
+
+
+def _trailing_mean(v: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the last k values at every index (fewer at the start), ignoring NaN."""
+    ok = np.isfinite(v)
+    c = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    n = np.concatenate([[0], np.cumsum(ok)])
+    i = np.arange(1, len(v) + 1)
+    lo = np.maximum(i - k, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (c[i] - c[lo]) / (n[i] - n[lo])
 
 
 def plot_weight_norms(
