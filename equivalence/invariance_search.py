@@ -1,0 +1,284 @@
+r"""The search for the largest scale-invariant set, screened by Euler's identity, confirmed by scaling.
+
+Invariant sets are closed under disjoint union: if scaling A leaves L unchanged and so does
+scaling a disjoint B, scaling A ∪ B does too. So the union I of the tensors invariant on their
+own is invariant, and I lies in every maximal invariant set. The search builds a maximal set
+M ⊇ I in three stages.
+
+1. *Screen* (no extra pass). A set S invariant at every θ has Σ_{W∈S} ⟨∇_W L, W⟩ = 0 at every
+   θ (Euler's identity for degree-0 homogeneity: differentiate L(c·θ_S) = L(θ) at c = 1), and
+   conversely a set whose sum vanishes at every θ is invariant (the derivative of
+   c ↦ L(c·θ_S) is that sum at c·θ_S, divided by c). The numbers ⟨∇_W L, W⟩ at K test points
+   (one backward pass each) therefore test every candidate set at once: a tensor whose value
+   vanishes at every point is a candidate for I, and the joint set is the largest subset of
+   the rest whose sum (with I's) vanishes: every subset is tried when there are at most
+   ``EXHAUSTIVE`` of them (2^n sums, a few vectorised array operations), else greedy removal
+   (drop the tensor whose removal leaves the smallest sum) and add-back (whole modules, single
+   tensors, then the largest vanishing sum found again among the removed tensors: a disjoint
+   invariant set joins) run to a fixed point.
+2. *Confirm* (forward passes). Euler's identity at K points is necessary only: a scale
+   derivative can vanish by accident (a quantised layer, ReLUs dead on this batch). The loss is
+   evaluated at random joint scalings, each tensor of I by its own factor and the rest of M by
+   one common factor; a loss unchanged under independent factors is invariant in each unit, so
+   one test confirms I (each tensor on its own) and M (the set as a whole) together.
+3. *Repair* (only when a confirmation fails). Group testing (halving) finds the screened
+   tensors that are not invariant on their own; the screen is blind to them (their Euler
+   numbers vanish), so after the search among the others each is offered to M by a forward
+   test of its own. If M itself fails, the search goes on by the same greedy removal and
+   add-back with the forward-pass violation instead of the screen.
+
+A violation is max |L(scaled) − L(θ)| / |L(θ)| over the scales and the test points; a set
+passes when it is at most ``rtol``. The screen's tolerance, per point k, is
+
+    tol_k(S) = max(grad_rtol · ‖∇L‖ · ‖θ_S‖,  10 · rtol · |L| / min_c |ln c|):
+
+the first term is the rounding allowance for ⟨∇_S L, θ_S⟩ (the Cauchy–Schwarz bound of the
+sum, times the gradient tolerance); the second keeps every set the forward test would pass (a
+loss change within rtol·|L| over a factor c means an average slope |dL/d ln c| ≤
+rtol·|L| / |ln c|; ten times that slope is let through at c = 1). Tensors the screen lets
+through wrongly are caught by the confirmation; none the confirmation would pass is screened
+out, so the screen changes the cost, not the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .invariance_checks import EulerRows
+
+__all__ = ["EXHAUSTIVE", "Screen", "SearchResult", "search"]
+
+#: up to this many candidates outside I, the screen tries every subset (2^n sums, vectorised)
+EXHAUSTIVE = 20
+
+#: a forward-pass violation of a set: (tensors invariant on their own, the rest of the set) -> float
+Violation = Callable[[Sequence[str], Sequence[str]], float]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Euler's identity as a test of sets: index arrays into ``rows.names``."""
+
+    rows: EulerRows
+    grad_rtol: float
+    slope_tol: float
+
+    def score(self, mask: np.ndarray) -> float:
+        """max_k |Σ_S ⟨∇_W L, W⟩| / tol_k(S) for the set S given by a boolean mask (≤ 1 passes)."""
+        return float(self._scores(self.rows.dots @ mask, self.rows.sq_norms @ mask).max())
+
+    def _scores(self, sums: np.ndarray, sq: np.ndarray) -> np.ndarray:
+        """Scores of sets given their sums and squared norms, shape (K, ...) -> (...)."""
+        r = self.rows
+        shape = (-1,) + (1,) * (sums.ndim - 1)
+        tol = np.maximum(
+            self.grad_rtol * r.grad_norms.reshape(shape) * np.sqrt(np.maximum(sq, 0.0)),
+            self.slope_tol * np.abs(r.losses).reshape(shape),
+        )
+        return (np.abs(sums) / np.maximum(tol, 1e-300)).max(axis=0)
+
+    def alone(self) -> np.ndarray:
+        """Boolean per tensor: its own ⟨∇_W L, W⟩ vanishes at every point."""
+        return self._scores(self.rows.dots, self.rows.sq_norms) <= 1.0
+
+    def removal_scores(self, mask: np.ndarray, removable: np.ndarray) -> np.ndarray:
+        """Score of S minus each removable tensor (inf elsewhere); ``removable`` ⊆ S, boolean."""
+        r = self.rows
+        sums = (r.dots @ mask)[:, None] - r.dots
+        sq = (r.sq_norms @ mask)[:, None] - r.sq_norms
+        out = self._scores(sums, sq)
+        return np.where(removable, out, np.inf)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """``individual``: invariant on their own; ``members``: the maximal set M ⊇ individual;
+    ``violation``: M's confirming violation; ``blind``: screened but not invariant on their own;
+    ``alone``: the violations measured for single tensors scaled alone (group testing)."""
+
+    individual: list[str]
+    members: list[str]
+    violation: float
+    blind: list[str]
+    alone: dict[str, float]
+
+
+def greedy_fixed_point(
+    candidates: Sequence[str],
+    fixed: Sequence[str],
+    passes: Callable[[list[str]], bool],
+    violation: Callable[[list[str]], float],
+    start: Sequence[str] | None = None,
+    removal: Callable[[list[str], list[str]], str] | None = None,
+) -> list[str]:
+    """Greedy removal and add-back until the set passes and nothing more can join.
+
+    ``violation(S)`` scores a set (smaller is better; ``passes(S)`` when small enough);
+    ``removal(S, removable)``, when given, picks the tensor to drop (default: the one whose
+    removal leaves the smallest violation, the later one on a tie).
+    """
+    order = {n: i for i, n in enumerate(candidates)}
+    members = list(candidates if start is None else start)
+    fixed_set = set(fixed)
+
+    def drop(current: list[str], removable: list[str]) -> str:
+        if removal is not None:
+            return removal(current, removable)
+        scored = [(violation([m for m in current if m != n]), -order[n], n) for n in removable]
+        return min(scored)[2]
+
+    for _ in range(len(candidates) + 1):
+        while not passes(members):
+            removable = [n for n in members if n not in fixed_set]
+            if not removable:
+                members = [n for n in candidates if n in fixed_set]
+                break
+            members.remove(drop(members, removable))
+        # add back: whole modules first (a weight with its bias), then single tensors
+        removed = [n for n in candidates if n not in members]
+        changed = False
+        by_module: dict[str, list[str]] = {}
+        for n in removed:
+            by_module.setdefault(n.rsplit(".", 1)[0], []).append(n)
+        for group in [*by_module.values(), *([n] for n in removed)]:
+            if all(g in members for g in group):
+                continue
+            trial = members + [g for g in group if g not in members]
+            if passes(trial):
+                members = trial
+                changed = True
+        if not changed:
+            break
+    return sorted(members, key=order.__getitem__)
+
+
+def _largest_vanishing(screen: Screen, free: list[int], fixed: list[int]) -> list[int]:
+    """The largest subset F of ``free`` whose set F ∪ fixed passes the screen, by enumeration.
+
+    All 2^len(free) sums are built by doubling (the sums without free[j], then with it), so
+    subset number b holds free[j] when bit j of b is set; among the largest passing subsets
+    the one with the smallest number wins (the earlier tensors). Empty when none passes.
+    """
+    r = screen.rows
+    sums = r.dots[:, fixed].sum(axis=1, keepdims=True)
+    sq = r.sq_norms[:, fixed].sum(axis=1, keepdims=True)
+    size = np.zeros(1, dtype=np.int64)
+    for j in free:
+        sums = np.concatenate([sums, sums + r.dots[:, j : j + 1]], axis=1)
+        sq = np.concatenate([sq, sq + r.sq_norms[:, j : j + 1]], axis=1)
+        size = np.concatenate([size, size + 1])
+    ok = screen._scores(sums, sq) <= 1.0
+    if not ok.any():
+        return []
+    best = int(np.argmax(np.where(ok, size, -1)))
+    return [j for bit, j in enumerate(free) if best >> bit & 1]
+
+
+def _screened_set(screen: Screen, candidates: list[str], fixed: list[str]) -> list[str]:
+    """The largest set with a vanishing Euler sum: enumerated up to ``EXHAUSTIVE`` free tensors,
+    else found by greedy removal and add-back."""
+    index = {n: i for i, n in enumerate(screen.rows.names)}
+    free = [n for n in candidates if n not in fixed]
+    if len(free) <= EXHAUSTIVE:
+        chosen = _largest_vanishing(screen, [index[n] for n in free], [index[n] for n in fixed])
+        names = set(fixed) | {screen.rows.names[j] for j in chosen}
+        return [n for n in candidates if n in names]
+
+    def mask(names: Sequence[str]) -> np.ndarray:
+        m = np.zeros(len(index))
+        m[[index[n] for n in names]] = 1.0
+        return m
+
+    def score(names: list[str]) -> float:
+        return screen.score(mask(names)) if names else 0.0
+
+    def removal(current: list[str], removable: list[str]) -> str:
+        scores = screen.removal_scores(mask(current), mask(removable).astype(bool))
+        best = float(scores.min())
+        ties = [n for n in removable if scores[index[n]] == best]
+        return max(ties, key=candidates.index)  # the later one on a tie
+
+    members = greedy_fixed_point(candidates, fixed, lambda s: score(s) <= 1.0, score, removal=removal)
+    while True:  # a disjoint vanishing sum among the removed tensors joins (disjoint union)
+        rest = [n for n in candidates if n not in members]
+        extra = greedy_fixed_point(rest, [], lambda s: score(s) <= 1.0, score, removal=removal) if rest else []
+        if not extra or score(members + extra) > 1.0:
+            return sorted(members, key=candidates.index)
+        members = members + extra
+
+
+def _failing(items: list[str], passes: Callable[[list[str]], bool]) -> list[str]:
+    """Group testing by halving: the items of a failing group that fail on their own."""
+    if not items or passes(items):
+        return []
+    if len(items) == 1:
+        return list(items)
+    half = len(items) // 2
+    return _failing(items[:half], passes) + _failing(items[half:], passes)
+
+
+def search(
+    rows: EulerRows,
+    trainable: list[str],
+    joinable: Callable[[str], bool],
+    confirm: Violation,
+    violation: Violation,
+    *,
+    rtol: float,
+    grad_rtol: float,
+    scales: Sequence[float],
+) -> SearchResult:
+    """Screen, confirm and (if needed) repair: see the module docstring.
+
+    ``joinable(name)``: whether a tensor may enter M without being invariant on its own (the
+    audit keeps normaliser scales and shifts and weight-normalisation gains out).
+    ``violation(singles, rest)``: the forward-pass violation with each of ``singles`` scaled by
+    its own factor and ``rest`` by one common factor; ``confirm``: the same for the first
+    confirmation (the caller may measure more there, the gradients, at the same passes).
+    """
+    slope_tol = 10.0 * rtol / min(abs(float(np.log(c))) for c in scales)
+    screen = Screen(rows, grad_rtol, slope_tol)
+    individual = [n for n, ok in zip(rows.names, screen.alone()) if ok and n in trainable]
+
+    def candidates(ind: list[str], exclude: list[str]) -> list[str]:
+        return [n for n in trainable if n in ind or (joinable(n) and n not in exclude)]
+
+    members = _screened_set(screen, candidates(individual, []), individual)
+    joint = [n for n in members if n not in individual]
+    v = confirm(individual, joint) if members else 0.0
+    if v <= rtol:
+        return SearchResult(individual, members, v, [], {})
+
+    # repair: the screened tensors that are not invariant on their own, then M by forward tests
+    alone: dict[str, float] = {}
+
+    def alone_passes(items: list[str]) -> bool:
+        v = violation(items, [])
+        if len(items) == 1:
+            alone[items[0]] = v
+        return v <= rtol
+
+    blind = _failing(individual, alone_passes)
+    individual = [n for n in individual if n not in blind]
+    cands = candidates(individual, blind)
+    members = _screened_set(screen, cands, individual)
+
+    measured: dict[frozenset[str], float] = {}
+
+    def set_violation(s: list[str]) -> float:
+        key = frozenset(s)
+        if key not in measured:
+            measured[key] = violation([n for n in s if n in individual], [n for n in s if n not in individual])
+        return measured[key]
+
+    v = set_violation(members)
+    if v > rtol:
+        members = greedy_fixed_point(cands, individual, lambda s: set_violation(s) <= rtol, set_violation, members)
+    for b in blind:
+        if joinable(b) and set_violation(members + [b]) <= rtol:
+            members = members + [b]
+    members = [n for n in trainable if n in members]
+    return SearchResult(individual, members, set_violation(members), blind, alone)
