@@ -11,11 +11,12 @@ M ⊇ I in three stages.
    c ↦ L(c·θ_S) is that sum at c·θ_S, divided by c). The numbers ⟨∇_W L, W⟩ at K test points
    (one backward pass each) therefore test every candidate set at once: a tensor whose value
    vanishes at every point is a candidate for I, and the joint set is the largest subset of
-   the rest whose sum (with I's) vanishes: every subset is tried when there are at most
-   ``EXHAUSTIVE`` of them (2^n sums, a few vectorised array operations), else greedy removal
-   (drop the tensor whose removal leaves the smallest sum) and add-back (whole modules, single
-   tensors, then the largest vanishing sum found again among the removed tensors: a disjoint
-   invariant set joins) run to a fixed point.
+   the candidates whose sum vanishes: the removal sets are tried smallest first (all of one
+   size in a few vectorised array operations; the non-invariant candidates are usually few),
+   and only past ``ENUMERATION_BUDGET`` sets does greedy removal (drop the tensor whose removal
+   leaves the smallest sum) and add-back (whole modules, single tensors, then the largest
+   vanishing sum found again among the removed tensors: a disjoint invariant set joins) take
+   over, run to a fixed point.
 2. *Confirm* (forward passes). Euler's identity at K points is necessary only: a scale
    derivative can vanish by accident (a quantised layer, ReLUs dead on this batch). The loss is
    evaluated at random joint scalings, each tensor of I by its own factor and the rest of M by
@@ -30,10 +31,14 @@ M ⊇ I in three stages.
 A violation is max |L(scaled) − L(θ)| / |L(θ)| over the scales and the test points; a set
 passes when it is at most ``rtol``. The screen's tolerance, per point k, is
 
-    tol_k(S) = max(grad_rtol · ‖∇L‖ · ‖θ_S‖,  10 · rtol · |L| / min_c |ln c|):
+    tol_k(S) = max(rtol · ‖∇L‖ · ‖θ_S‖,  10 · rtol · |L| / min_c |ln c|):
 
-the first term is the rounding allowance for ⟨∇_S L, θ_S⟩ (the Cauchy–Schwarz bound of the
-sum, times the gradient tolerance); the second keeps every set the forward test would pass (a
+the first term is the rounding allowance for ⟨∇_S L, θ_S⟩ (its Cauchy–Schwarz bound times
+rtol, the relative change accepted as rounding; float64 gives about 1e-18 to 1e-17 of that bound
+on invariant tensors, structural violations 1e-7 and more; ‖∇L‖ over every trainable tensor, so that a tensor whose
+gradient is rounding noise, a bias removed by BatchNorm, is not judged on that noise). A joint
+set is judged on its tensors outside I only (each of I passed alone at its own tolerance); the
+second keeps every set the forward test would pass (a
 loss change within rtol·|L| over a factor c means an average slope |dL/d ln c| ≤
 rtol·|L| / |ln c|; ten times that slope is let through at c = 1). Tensors the screen lets
 through wrongly are caught by the confirmation; none the confirmation would pass is screened
@@ -42,6 +47,8 @@ out, so the screen changes the cost, not the verdict.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -49,10 +56,10 @@ import numpy as np
 
 from .invariance_checks import EulerRows
 
-__all__ = ["EXHAUSTIVE", "Screen", "SearchResult", "search"]
+__all__ = ["ENUMERATION_BUDGET", "Screen", "SearchResult", "search"]
 
-#: up to this many candidates outside I, the screen tries every subset (2^n sums, vectorised)
-EXHAUSTIVE = 20
+#: the most removal sets the screen tries (smallest first) before it turns to greedy removal
+ENUMERATION_BUDGET = 1 << 18
 
 #: a forward-pass violation of a set: (tensors invariant on their own, the rest of the set) -> float
 Violation = Callable[[Sequence[str], Sequence[str]], float]
@@ -63,7 +70,7 @@ class Screen:
     """Euler's identity as a test of sets: index arrays into ``rows.names``."""
 
     rows: EulerRows
-    grad_rtol: float
+    rtol: float
     slope_tol: float
 
     def score(self, mask: np.ndarray) -> float:
@@ -75,7 +82,7 @@ class Screen:
         r = self.rows
         shape = (-1,) + (1,) * (sums.ndim - 1)
         tol = np.maximum(
-            self.grad_rtol * r.grad_norms.reshape(shape) * np.sqrt(np.maximum(sq, 0.0)),
+            self.rtol * r.grad_norms.reshape(shape) * np.sqrt(np.maximum(sq, 0.0)),
             self.slope_tol * np.abs(r.losses).reshape(shape),
         )
         return (np.abs(sums) / np.maximum(tol, 1e-300)).max(axis=0)
@@ -155,37 +162,45 @@ def greedy_fixed_point(
     return sorted(members, key=order.__getitem__)
 
 
-def _largest_vanishing(screen: Screen, free: list[int], fixed: list[int]) -> list[int]:
-    """The largest subset F of ``free`` whose set F ∪ fixed passes the screen, by enumeration.
+def _smallest_removal(screen: Screen, free: list[int], fixed: list[int]) -> list[int] | None:
+    """The smallest subset R of ``free`` such that free \\ R passes the screen.
 
-    All 2^len(free) sums are built by doubling (the sums without free[j], then with it), so
-    subset number b holds free[j] when bit j of b is set; among the largest passing subsets
-    the one with the smallest number wins (the earlier tensors). Empty when none passes.
+    The tensors in ``fixed`` passed the screen on their own, each at its own tolerance; leaving
+    them out of the sum keeps their (large) norms out of the tolerance of the free ones, where
+    they would let a small non-invariant tensor through.
+
+    Removal sets are tried by size, 0, 1, 2, ..., all sets of one size at once (vectorised);
+    among the passing sets of the smallest size the one with the smallest score wins. None
+    when the sets tried would exceed ``ENUMERATION_BUDGET``.
     """
+    del fixed  # each passed the screen alone: the sum is judged over the free tensors only
     r = screen.rows
-    sums = r.dots[:, fixed].sum(axis=1, keepdims=True)
-    sq = r.sq_norms[:, fixed].sum(axis=1, keepdims=True)
-    size = np.zeros(1, dtype=np.int64)
-    for j in free:
-        sums = np.concatenate([sums, sums + r.dots[:, j : j + 1]], axis=1)
-        sq = np.concatenate([sq, sq + r.sq_norms[:, j : j + 1]], axis=1)
-        size = np.concatenate([size, size + 1])
-    ok = screen._scores(sums, sq) <= 1.0
-    if not ok.any():
-        return []
-    best = int(np.argmax(np.where(ok, size, -1)))
-    return [j for bit, j in enumerate(free) if best >> bit & 1]
+    total = r.dots[:, free].sum(axis=1)[:, None]
+    total_sq = r.sq_norms[:, free].sum(axis=1)[:, None]
+    spent = 0
+    for size in range(len(free) + 1):
+        count = math.comb(len(free), size)
+        spent += count
+        if spent > ENUMERATION_BUDGET:
+            return None
+        combos = np.array(list(itertools.combinations(free, size)), dtype=np.int64).reshape(count, size)
+        sums = total - r.dots[:, combos].sum(axis=2)
+        sq = total_sq - r.sq_norms[:, combos].sum(axis=2)
+        scores = screen._scores(sums, sq)
+        if (scores <= 1.0).any():
+            return [int(j) for j in combos[int(np.argmin(scores))]]
+    return None
 
 
 def _screened_set(screen: Screen, candidates: list[str], fixed: list[str]) -> list[str]:
-    """The largest set with a vanishing Euler sum: enumerated up to ``EXHAUSTIVE`` free tensors,
-    else found by greedy removal and add-back."""
+    """The largest set with a vanishing Euler sum: the smallest removal found by enumeration, or
+    (past the enumeration budget) by greedy removal and add-back."""
     index = {n: i for i, n in enumerate(screen.rows.names)}
     free = [n for n in candidates if n not in fixed]
-    if len(free) <= EXHAUSTIVE:
-        chosen = _largest_vanishing(screen, [index[n] for n in free], [index[n] for n in fixed])
-        names = set(fixed) | {screen.rows.names[j] for j in chosen}
-        return [n for n in candidates if n in names]
+    removed = _smallest_removal(screen, [index[n] for n in free], [index[n] for n in fixed])
+    if removed is not None:
+        gone = {screen.rows.names[j] for j in removed}
+        return [n for n in candidates if n not in gone]
 
     def mask(names: Sequence[str]) -> np.ndarray:
         m = np.zeros(len(index))
@@ -193,10 +208,10 @@ def _screened_set(screen: Screen, candidates: list[str], fixed: list[str]) -> li
         return m
 
     def score(names: list[str]) -> float:
-        return screen.score(mask(names)) if names else 0.0
+        return screen.score(mask([n for n in names if n in free])) if names else 0.0
 
     def removal(current: list[str], removable: list[str]) -> str:
-        scores = screen.removal_scores(mask(current), mask(removable).astype(bool))
+        scores = screen.removal_scores(mask([n for n in current if n in free]), mask(removable).astype(bool))
         best = float(scores.min())
         ties = [n for n in removable if scores[index[n]] == best]
         return max(ties, key=candidates.index)  # the later one on a tie
@@ -228,7 +243,6 @@ def search(
     violation: Violation,
     *,
     rtol: float,
-    grad_rtol: float,
     scales: Sequence[float],
 ) -> SearchResult:
     """Screen, confirm and (if needed) repair: see the module docstring.
@@ -240,7 +254,7 @@ def search(
     confirmation (the caller may measure more there, the gradients, at the same passes).
     """
     slope_tol = 10.0 * rtol / min(abs(float(np.log(c))) for c in scales)
-    screen = Screen(rows, grad_rtol, slope_tol)
+    screen = Screen(rows, rtol, slope_tol)
     individual = [n for n, ok in zip(rows.names, screen.alone()) if ok and n in trainable]
 
     def candidates(ind: list[str], exclude: list[str]) -> list[str]:

@@ -69,8 +69,10 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-def resnet18_and_batch(affine: bool, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
-    """A float64 ResNet-18 with random BN affine parameters (when on) and a batch of 8 × 3×32×32."""
+def resnet18_and_batch(
+    affine: bool, seed: int = 0, batch: int = 8, size: int = 32
+) -> tuple[nn.Module, torch.Tensor]:
+    """A float64 ResNet-18 with random BN affine parameters (when on) and a batch of 3×size×size images."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -81,7 +83,7 @@ def resnet18_and_batch(affine: bool, seed: int = 0) -> tuple[nn.Module, torch.Te
                 # away from the initial (1, 0), so that no audit decision rests on a special value
                 m.weight.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=g, dtype=torch.float64))
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g, dtype=torch.float64))
-    return model, torch.randn(8, 3, 32, 32, generator=g, dtype=torch.float64)
+    return model, torch.randn(batch, 3, size, size, generator=g, dtype=torch.float64)
 
 
 def forward_backward_seconds(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
