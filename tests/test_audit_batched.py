@@ -196,3 +196,18 @@ def test_resnet18_without_a_norm_is_not_invariant_there():
     assert rep.checks["layer4.1.conv2.weight"].status == "not", str(rep)
     assert "layer4.1.conv2" in rep.reasons["layer4.1.conv2.weight"]
     assert set(rep.invariant_names) == set(convs) - {"layer4.1.conv2.weight"}, str(rep)
+
+
+@pytest.mark.parametrize("invariant", [True, False])
+def test_search_past_the_enumeration_budget(monkeypatch, invariant):
+    """Past the budget the screen searches greedily; whatever it proposes, the forward tests decide:
+    the invariant set is still found (positive), and none is reported when none is (control)."""
+    monkeypatch.setattr("equivalence.invariance_search.ENUMERATION_BUDGET", 0)
+    rows, names, truth = _synthetic_rows(6, 2)
+
+    def violation(singles, rest):
+        scaled = set(singles) | set(rest)
+        return 0.0 if not scaled or (invariant and scaled <= truth and not singles) else 1.0
+
+    found = search(rows, names, lambda n: True, violation, violation, rtol=RTOL, scales=[0.5, 2.0])
+    assert set(found.members) == (truth if invariant else set())
