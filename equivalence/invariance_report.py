@@ -18,11 +18,16 @@ class ParamCheck:
     ``status``: ``"individual"`` (invariant on its own), ``"joint"`` (invariant
     only together with the rest of the invariant set), ``"not"`` or
     ``"frozen"``. The numbers are worst cases over the scales and both test
-    points: ``loss_error`` = max |L(cθ) − L(θ)|/|L(θ)| (scaling the parameter
-    alone for individual and non-invariant ones, the whole set for joint
-    ones), ``grad_error`` = max ‖c ∇_p L(cθ_S) − ∇_p L(θ)‖ / ‖∇_S L(θ)‖
-    (degree −1; NaN outside the set), ``euler`` = |⟨∇_p L, θ_p⟩| /
-    (‖∇_p L‖ ‖θ_p‖) for individual ones (the set's value for joint ones).
+    points. ``loss_error`` = max |L(scaled) − L(θ)|/|L(θ)|: for the tensors of
+    S, at the random joint scalings that confirmed S (each individual tensor
+    by its own factor, the joint ones by one common factor); for a tensor not
+    in S, scaling it alone when a forward test measured that (a tensor whose
+    Euler number vanished but that failed the confirmation), else NaN (its
+    Euler number, nonzero, is the evidence). ``grad_error`` = max
+    ‖c_p ∇_p L(scaled) − ∇_p L(θ)‖ / ‖∇L(θ)‖ (degree −1, each scaling at one
+    of the two points; NaN outside S).
+    ``euler`` = |⟨∇_p L, θ_p⟩| / (‖∇L‖ ‖θ_p‖), ‖∇L‖ over every trainable
+    tensor (the set's value for joint ones).
     """
 
     name: str

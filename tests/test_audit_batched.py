@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from benchmarks.bench_audit import resnet18_and_batch
+from test_audit import _seeded
 from torch import nn
 
 import equivalence
@@ -18,14 +19,6 @@ from equivalence.invariance_search import search
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 RTOL = 1e-8  # the audit's default: float64 rounding of these small forward passes is ~1e-15
-
-
-def _seeded(model: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return model.double()
 
 
 def _x(seed: int, *shape: int) -> torch.Tensor:
