@@ -67,6 +67,10 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("Rescaling.v", "rescale_run"),
     ("Momentum.v", "step_invariant"),
     ("Refutation.v", "wrong_lr_refuted"),
+    ("ScaleInvariance.v", "grad_homogeneous"),
+    ("ScaleInvariance.v", "grad_orthogonal"),
+    ("ScaleInvariance.v", "grad_homogeneous_m1"),
+    ("ScaleInvariance.v", "scale_invariant_general_schedule"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -76,6 +80,7 @@ KERNEL_CHECKED: dict[str, str] = {
     "closed_form": "ClosedForm.v: closed_form_equivalence",
     "toy_lemma": "ToyLemma.v: toy_stationary_point_zero",
     "rescaling": "Rescaling.v: rescale_step_commutes",
+    "scale_invariance": "ScaleInvariance.v: scale_invariant_general_schedule",
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
