@@ -71,6 +71,9 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("ScaleInvariance.v", "grad_orthogonal"),
     ("ScaleInvariance.v", "grad_homogeneous_m1"),
     ("ScaleInvariance.v", "scale_invariant_general_schedule"),
+    ("BitExact.v", "rnd64_mult_bpow"),
+    ("BitExact.v", "sgd_step_bit_exact"),
+    ("BitExact.v", "sgd_vec_bit_exact"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -86,6 +89,7 @@ KERNEL_CHECKED: dict[str, str] = {
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
 NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongLR.v": "wrong_lr_equivalence",
+    "RescaleByThree.v": "wrong_factor_commutes",
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.
