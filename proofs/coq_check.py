@@ -74,6 +74,9 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("BitExact.v", "rnd64_mult_bpow"),
     ("BitExact.v", "sgd_step_bit_exact"),
     ("BitExact.v", "sgd_vec_bit_exact"),
+    ("MidRun.v", "mid_run_equivalence"),
+    ("Texp.v", "texp_equivalence"),
+    ("Texp.v", "texp_lr_ratio"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -84,6 +87,8 @@ KERNEL_CHECKED: dict[str, str] = {
     "toy_lemma": "ToyLemma.v: toy_stationary_point_zero",
     "rescaling": "Rescaling.v: rescale_step_commutes",
     "scale_invariance": "ScaleInvariance.v: scale_invariant_general_schedule",
+    "mid_run": "MidRun.v: mid_run_equivalence",
+    "texp": "Texp.v: texp_equivalence",
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
