@@ -77,6 +77,9 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("MidRun.v", "mid_run_equivalence"),
     ("Texp.v", "texp_equivalence"),
     ("Texp.v", "texp_lr_ratio"),
+    ("ReverseMap.v", "reverse_map_forward"),
+    ("ReverseMap.v", "reverse_map_equivalence"),
+    ("ReverseMap.v", "reverse_map_necessary"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -89,6 +92,7 @@ KERNEL_CHECKED: dict[str, str] = {
     "scale_invariance": "ScaleInvariance.v: scale_invariant_general_schedule",
     "mid_run": "MidRun.v: mid_run_equivalence",
     "texp": "Texp.v: texp_equivalence",
+    "reverse_map": "ReverseMap.v: reverse_map_equivalence",
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
