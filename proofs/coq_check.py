@@ -80,6 +80,9 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("ReverseMap.v", "reverse_map_forward"),
     ("ReverseMap.v", "reverse_map_equivalence"),
     ("ReverseMap.v", "reverse_map_necessary"),
+    ("Normaliser.v", "normaliser_eps"),
+    ("Normaliser.v", "running_stats_scaled"),
+    ("Normaliser.v", "eval_output_scaled"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -93,6 +96,7 @@ KERNEL_CHECKED: dict[str, str] = {
     "mid_run": "MidRun.v: mid_run_equivalence",
     "texp": "Texp.v: texp_equivalence",
     "reverse_map": "ReverseMap.v: reverse_map_equivalence",
+    "normaliser_eps": "Normaliser.v: normaliser_eps",
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
