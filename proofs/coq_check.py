@@ -83,6 +83,8 @@ MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
     ("Normaliser.v", "normaliser_eps"),
     ("Normaliser.v", "running_stats_scaled"),
     ("Normaliser.v", "eval_output_scaled"),
+    ("AdamW.v", "adam_coord"),
+    ("AdamW.v", "adamw_equivalence"),
 )
 
 #: SymPy module name -> the Coq theorem that proves the same result.
@@ -97,6 +99,7 @@ KERNEL_CHECKED: dict[str, str] = {
     "texp": "Texp.v: texp_equivalence",
     "reverse_map": "ReverseMap.v: reverse_map_equivalence",
     "normaliser_eps": "Normaliser.v: normaliser_eps",
+    "adamw": "AdamW.v: adamw_equivalence",
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
