@@ -190,6 +190,24 @@ def coq_available() -> bool:
     return proc.returncode == 0
 
 
+#: Coq libraries the sources load, as directories under ``coqc -where``/user-contrib.
+REQUIRED_LIBRARIES: tuple[str, ...] = ("Coquelicot", "Flocq")
+
+
+def missing_libraries() -> list[str]:
+    """The libraries of :data:`REQUIRED_LIBRARIES` that coqc cannot find
+    (all of them when coqc is absent)."""
+    exe = shutil.which("coqc")
+    if exe is None:
+        return list(REQUIRED_LIBRARIES)
+    try:
+        proc = subprocess.run([exe, "-where"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return list(REQUIRED_LIBRARIES)
+    contrib = Path(proc.stdout.strip()) / "user-contrib"
+    return [lib for lib in REQUIRED_LIBRARIES if not (contrib / lib).is_dir()]
+
+
 def coq_version() -> str:
     """The first line of ``coqc --version`` (empty when coqc is absent)."""
     exe = shutil.which("coqc")
@@ -625,6 +643,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not coq_available():
         print("coqc not found: install Coq >= 8.16 (e.g. apt-get install coq)", file=sys.stderr)
         return 2
+    missing = missing_libraries()
+    if missing:
+        print(
+            f"Coq libraries not found: {', '.join(missing)} "
+            "(apt-get install libcoq-coquelicot libcoq-flocq); their files will fail",
+            file=sys.stderr,
+        )
     print(coq_version())
     start = time.perf_counter()
     results = check_all(timeout=args.timeout)

@@ -1,5 +1,5 @@
-(* MidRun.v -- the general theorem started in the middle of a run (Li &
-   Arora, ICLR 2020, main theorem with momentum, any schedule), from ANY
+(* MidRun.v -- the general theorem started in the middle of a run
+   (Li & Arora, ICLR 2020, main theorem with momentum, any schedule), from ANY
    initial momentum buffer, in PyTorch's SGD convention.
 
    Both runs start from the same state (theta_0, v_0) with v_0 arbitrary

@@ -2,8 +2,8 @@
    REJECTED by coqc.
 
    It states the first-moment half of the one-step invariant of AdamW.v
-   (AdamW as stock Adam without weight decay, the project's extension of Li &
-   Arora, ICLR 2020) for a map that schedules the LR alone: the Adam run
+   (AdamW as stock Adam without weight decay, the project's extension of
+   Li & Arora, ICLR 2020) for a map that schedules the LR alone: the Adam run
    keeps beta1 instead of beta1 nu_{k-1} / nu_k.  The proof script is the one
    that succeeds for the scheduled beta; proofs/coq_check.py checks that coqc
    rejects this file inside [wrong_first_moment] and that the marked line,

@@ -1,8 +1,8 @@
 (* negative/WrongMidRunBuffer.v -- NEGATIVE CONTROL: this file must be
    REJECTED by coqc.
 
-   It states the mid-run theorem of MidRun.v (the general theorem of Li &
-   Arora, ICLR 2020, started from any momentum buffer) with the exponential
+   It states the mid-run theorem of MidRun.v (the general theorem of
+   Li & Arora, ICLR 2020, started from any momentum buffer) with the exponential
    run's buffer reset to zero instead of copied from the weight-decay run.
    The proof script is the one that succeeds for the copied buffer;
    proofs/coq_check.py checks that coqc rejects this file inside
