@@ -102,6 +102,7 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("BitExact.v", "rnd64_mult_bpow"),
         ("BitExact.v", "sgd_step_bit_exact"),
         ("BitExact.v", "sgd_vec_bit_exact"),
+        ("BitExact.v", "rescale_by_three_not_exact"),
     ),
     "toy_lemma": (("ToyLemma.v", "toy_stationary_point_zero"),),
     "normaliser_eps": (

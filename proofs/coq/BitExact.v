@@ -36,9 +36,12 @@
        the gradient at theta is a hypothesis about the gradient computation,
        not proven here.)
      [sgd_vec_bit_exact]: the same for whole parameter vectors.
-   Negative control: negative/RescaleByThree.v (the factor 3 instead of 2^k).
+   Negative control: negative/RescaleByThree.v (the factor 3 instead of 2^k
+   is rejected) and [rescale_by_three_not_exact] (a double x, neither x nor
+   3 x subnormal, with rnd(3 x) <> 3 rnd(x)).
 
-   Main theorems: [rnd64_mult_bpow], [sgd_step_bit_exact], [sgd_vec_bit_exact].
+   Main theorems: [rnd64_mult_bpow], [sgd_step_bit_exact], [sgd_vec_bit_exact],
+   [rescale_by_three_not_exact].
    Corresponding SymPy module: proofs/rescaling.py. *)
 
 From Coq Require Import Reals Lra Lia ZArith FunctionalExtensionality.
@@ -199,3 +202,58 @@ Proof.
 Qed.
 
 End Vectors.
+
+(* Why a power of two: the factor 3 breaks exactness on the first double
+   above 1.  x = 1 + 2^-52 is a double, 3 x = 3 + 3 2^-52 lies halfway between
+   two doubles, so rnd(3 x) <> 3 rnd(x) = 3 x, although neither value is
+   subnormal (negative/RescaleByThree.v: the proof above fails for 3). *)
+Definition x_three : R := 1 + bpow radix2 (-52).
+
+Theorem rescale_by_three_not_exact :
+  no_subnormal x_three /\ no_subnormal (x_three * 3) /\
+  rnd64 (x_three * 3) <> rnd64 x_three * 3.
+Proof.
+  set (u := bpow radix2 (-52)).
+  assert (Hu : u * 4503599627370496 = 1).
+  { unfold u. change 4503599627370496 with (bpow radix2 52).
+    rewrite <- bpow_plus. reflexivity. }
+  assert (Hu0 : 0 < u) by apply bpow_gt_0.
+  assert (Hx : x_three = 1 + u) by reflexivity.
+  assert (Hmin : two (emin64 + prec64 - 1) <= 1).
+  { unfold two. change 1 with (bpow radix2 0). apply bpow_le. unfold emin64, prec64. lia. }
+  split; [right; rewrite Rabs_right; lra |].
+  split; [right; rewrite Rabs_right; lra |].
+  (* x is a double *)
+  assert (Hround : rnd64 x_three = x_three).
+  { unfold rnd64. apply round_generic; [apply valid_rnd_N |].
+    apply generic_format_FLT.
+    apply (FLT_spec _ _ _ _ (Float radix2 4503599627370497 (-52))).
+    - unfold F2R. cbn [Fnum Fexp]. fold u. rewrite Hx. lra.
+    - cbn [Fnum]. unfold prec64. reflexivity.
+    - cbn [Fexp]. unfold emin64. lia. }
+  rewrite Hround. intro H.
+  (* then 3 x would be a double *)
+  assert (Hf : generic_format radix2 fmt64 (x_three * 3)).
+  { rewrite <- H. apply generic_format_round; [apply FLT_exp_valid; exact prec64_gt_0 |
+                                              apply valid_rnd_N]. }
+  assert (Hmag : mag radix2 (x_three * 3) = 2%Z :> Z).
+  { apply mag_unique. rewrite Rabs_right by lra.
+    change (bpow radix2 (2 - 1)) with 2. change (bpow radix2 2) with 4.
+    rewrite Hx. lra. }
+  assert (Hcexp : cexp radix2 fmt64 (x_three * 3) = (-51)%Z).
+  { unfold cexp. rewrite Hmag. reflexivity. }
+  unfold generic_format, F2R in Hf. cbn [Fnum Fexp] in Hf.
+  rewrite Hcexp in Hf.
+  set (n := Ztrunc (scaled_mantissa radix2 fmt64 (x_three * 3))) in Hf.
+  assert (H51 : bpow radix2 (-51) = 2 * u).
+  { unfold u. replace (-51)%Z with (1 + -52)%Z by ring. rewrite bpow_plus. reflexivity. }
+  rewrite H51 in Hf.
+  assert (Hn : IZR n * 2 = 3 * 4503599627370496 + 3).
+  { transitivity (IZR n * (2 * u) * 4503599627370496).
+    - transitivity (IZR n * 2 * (u * 4503599627370496)); [rewrite Hu; ring | ring].
+    - rewrite <- Hf, Hx.
+      transitivity (3 * 4503599627370496 + 3 * (u * 4503599627370496)); [ring | rewrite Hu; ring]. }
+  assert (Hz : (n * 2)%Z = 13510798882111491%Z).
+  { apply eq_IZR. rewrite mult_IZR. rewrite Hn. lra. }
+  lia.
+Qed.
