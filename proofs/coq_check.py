@@ -16,8 +16,10 @@ general_schedule    GeneralSchedule.v: momentum, any LR / WD schedule
 closed_form         ClosedForm.v: eta~_t = eta alpha^(-2t-1)
 texp                Texp.v: TEXP with the boundary buffer shift
 reverse_map         ReverseMap.v: from eta~ back to eta (forward o reverse = id)
-rescaling           Rescaling.v (exact in R) and BitExact.v (Flocq: binary64,
-                    nearest-even, one PyTorch SGD step bit-exact under 2^k)
+rescaling           Rescaling.v (exact in R), BitExact.v (Flocq: binary64
+                    rounding, nearest-even, one PyTorch SGD step bit-exact
+                    under 2^k) and BitExact64.v (the same on IEEE binary64
+                    values, overflow modelled)
 toy_lemma           ToyLemma.v: g + lambda theta = 0 => 0
 normaliser_eps      Normaliser.v: m x with eps m^2, running statistics
 mid_run             MidRun.v: any initial buffer, copied as is
@@ -103,6 +105,8 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("BitExact.v", "sgd_step_bit_exact"),
         ("BitExact.v", "sgd_vec_bit_exact"),
         ("BitExact.v", "rescale_by_three_not_exact"),
+        ("BitExact64.v", "sgd64_value"),
+        ("BitExact64.v", "sgd64_bit_exact"),
     ),
     "toy_lemma": (("ToyLemma.v", "toy_stationary_point_zero"),),
     "normaliser_eps": (
@@ -134,6 +138,7 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongReverseSign.v": "wrong_reverse_condition",
     "WrongTexpNoShift.v": "wrong_texp_invariant",
     "WrongAdamLROnly.v": "wrong_first_moment",
+    "WrongOverflowBound.v": "wrong_mult64",
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.

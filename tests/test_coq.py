@@ -87,7 +87,7 @@ def test_kernel_checked_needs_every_theorem_of_a_result() -> None:
 
 def test_classic_is_allowed_only_where_flocq_is_loaded() -> None:
     flocq = {p.name for p in coq_check.source_files() if coq_check.uses_flocq(p)}
-    assert flocq == {"BitExact.v"}
+    assert flocq == {"BitExact.v", "BitExact64.v"}
     for path in coq_check.source_files():
         allowed = coq_check.allowed_axioms(path.name)
         assert ("Classical_Prop.classic" in allowed) == (path.name in flocq), path.name
