@@ -21,10 +21,10 @@
        eta~_k = eta_k (nu_k / A_k) sqrt(bc2_k) bc1~_k / (bc1_k sqrt(s_k bc2~_k)).
    Claim [adamw_equivalence]: from the same theta_0 and zero buffers,
        theta~_k = theta_k / A_k,  m~_k = m_k / nu_k,  v~_k = v_k / s_k
-   for every k, given a homogeneous gradient of degree -1, a_k > 0,
-   0 <= beta1_k, beta2_k <= 1 and positive bias corrections (both runs).
-   The bias corrections enter only as positive numbers, so eps = 0 is
-   included (a zero denominator gives 0 in both runs alike).
+   for every k, given a homogeneous gradient of degree -1, a_k > 0 and
+   0 <= beta1_k, beta2_k < 1 (PyTorch's own range); then beta~ is in [0, 1)
+   too and every bias correction is positive ([bias_pos]).  Any eps >= 0,
+   eps = 0 included (a zero denominator gives 0 in both runs alike).
    [adam_coord] is the one-step invariant on one coordinate.
 
    Main theorem: [adamw_equivalence].
@@ -163,17 +163,15 @@ Fixpoint adam_run (k : nat) : vec I * vec I * vec I :=
 
 Hypothesis G_homogeneous : homogeneous_m1 G.
 Hypothesis a_pos : forall k, 0 < a k.
-Hypothesis beta1_range : forall k, 0 <= beta1 k <= 1.
-Hypothesis beta2_range : forall k, 0 <= beta2 k <= 1.
-Hypothesis bias_pos :
-  forall k, 0 < bc1 (S k) /\ 0 < bc2 (S k) /\ 0 < bct1 (S k) /\ 0 < bct2 (S k).
+Hypothesis beta1_range : forall k, 0 <= beta1 k < 1.
+Hypothesis beta2_range : forall k, 0 <= beta2 k < 1.
 
 Lemma A_pos (k : nat) : 0 < A k.
 Proof.
   induction k as [| k IH]; simpl; [lra |]. apply Rmult_lt_0_compat; [apply a_pos | exact IH].
 Qed.
 
-Lemma mix_pos (b x y : R) : 0 <= b <= 1 -> 0 < x -> 0 < y -> 0 < b * x + (1 - b) / y.
+Lemma mix_pos (b x y : R) : 0 <= b < 1 -> 0 < x -> 0 < y -> 0 < b * x + (1 - b) / y.
 Proof.
   intros Hb Hx Hy. pose proof (Rinv_0_lt_compat y Hy) as Hiy. unfold Rdiv.
   destruct (Rle_lt_or_eq_dec 0 b (proj1 Hb)) as [Hb0 | Hb0].
@@ -191,6 +189,33 @@ Lemma sg_pos (k : nat) : 0 < sg k.
 Proof.
   induction k as [| k IH]; cbn [sg]; [lra |].
   apply mix_pos; auto. apply pow_lt, A_pos.
+Qed.
+
+(* The converted betas stay in [0, 1): beta~ = beta nu_{k-1} / nu_k with
+   nu_k = beta nu_{k-1} + (1 - beta) / A_{k-1} > beta nu_{k-1}. *)
+Lemma ratio_range (b x y : R) :
+  0 <= b < 1 -> 0 < x -> 0 < y -> 0 <= b * x / (b * x + (1 - b) / y) < 1.
+Proof.
+  intros Hb Hx Hy.
+  assert (Hq : 0 < (1 - b) / y) by (apply Rdiv_lt_0_compat; lra).
+  assert (Hbx : 0 <= b * x) by (apply Rmult_le_pos; lra).
+  split.
+  - apply Rmult_le_pos; [exact Hbx | left; apply Rinv_0_lt_compat; lra].
+  - apply (Rmult_lt_reg_r (b * x + (1 - b) / y)); [lra |].
+    unfold Rdiv. rewrite Rmult_assoc, Rinv_l by lra. lra.
+Qed.
+
+Lemma bias_correction_pos (b : R) (k : nat) : 0 <= b < 1 -> 0 < 1 - b ^ S k.
+Proof. intro Hb. pose proof (pow_lt_1_compat b (S k) Hb ltac:(lia)). lra. Qed.
+
+(* PyTorch's bias corrections are positive in both runs. *)
+Lemma bias_pos (k : nat) :
+  0 < bc1 (S k) /\ 0 < bc2 (S k) /\ 0 < bct1 (S k) /\ 0 < bct2 (S k).
+Proof.
+  unfold bc1, bc2, bct1, bct2, beta1t, beta2t.
+  repeat split; apply bias_correction_pos; auto.
+  - cbn [nu]. apply ratio_range; auto using nu_pos, A_pos.
+  - cbn [sg]. apply ratio_range; auto using sg_pos. apply pow_lt, A_pos.
 Qed.
 
 (* Main theorem: theta~_k = theta_k / A_k, m~_k = m_k / nu_k, v~_k = v_k / s_k. *)
