@@ -84,6 +84,8 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("ScaleInvariance.v", "grad_homogeneous"),
         ("ScaleInvariance.v", "grad_orthogonal"),
         ("ScaleInvariance.v", "grad_homogeneous_m1"),
+        ("ScaleInvariance.v", "hessian_homogeneous"),
+        ("ScaleInvariance.v", "hessian_euler"),
     ),
     "no_momentum": (("NoMomentum.v", "no_momentum_equivalence"),),
     "general_schedule": (

@@ -15,7 +15,10 @@
    Claims (for x <> 0, c > 0):
      [grad_homogeneous]   g(c x) = g(x) / c      (degree -1 homogeneity)
      [grad_orthogonal]    <g(x), x> = 0          (Euler's identity)
-   The Hessian identities of the SymPy module are not formalised here.
+   and, when g has Hessian-vector products Hv(x, h) (the derivative of
+   s |-> g(x + s h) at 0, coordinatewise) on the cone:
+     [hessian_homogeneous] Hv(c x, h) = Hv(x, h) / c^2   (degree -2)
+     [hessian_euler]       Hv(x, x) = -g(x).
 
    Then, for per-step losses L_t with gradients G_t, the general theorem of
    GeneralSchedule.v (PyTorch momentum SGD, any LR / WD schedule) holds with
@@ -25,8 +28,8 @@
    [grad_homogeneous_m1] gives the hypothesis [homogeneous_m1] of every other
    file when the gradient map is also given the value 0 at the origin.
 
-   Main theorems: [grad_homogeneous], [grad_orthogonal],
-   [scale_invariant_general_schedule].
+   Main theorems: [grad_homogeneous], [grad_orthogonal], [hessian_homogeneous],
+   [hessian_euler], [scale_invariant_general_schedule].
    Corresponding SymPy module: proofs/scale_invariance.py. *)
 
 From Coq Require Import Reals Lra Lia List FunctionalExtensionality.
@@ -155,6 +158,100 @@ Proof.
       unfold vscale, vadd. ring.
     + apply (is_derive_const (K := R_AbsRing) (V := R_NormedModule)).
 Qed.
+
+(* Hessian-vector products: Hv x h is the derivative of s |-> g(x + s h) at
+   s = 0, coordinate by coordinate. *)
+Definition has_hessian_vec (Hv : vec I -> vec I -> vec I) : Prop :=
+  forall x, nonzero x ->
+    forall h i, is_derive (fun s : R => g (vadd x (vscale s h)) i) 0 (Hv x h i).
+
+Lemma nonzero_near (x h : vec I) :
+  nonzero x -> locally 0 (fun s : R => nonzero (vadd x (vscale s h))).
+Proof.
+  intros [i Hi].
+  pose proof (Rabs_pos_lt _ Hi) as Hx. pose proof (Rabs_pos (h i)) as Hh.
+  assert (Hd : 0 < Rabs (x i) / (Rabs (h i) + 1)) by (apply Rdiv_lt_0_compat; lra).
+  exists (mkposreal _ Hd). intros s Hs. exists i. unfold vadd, vscale.
+  change (Rabs (s - 0) < Rabs (x i) / (Rabs (h i) + 1)) in Hs.
+  rewrite Rminus_0_r in Hs.
+  assert (Hs' : Rabs s * (Rabs (h i) + 1) < Rabs (x i)).
+  { apply (Rmult_lt_compat_r (Rabs (h i) + 1)) in Hs; [| lra].
+    unfold Rdiv in Hs. rewrite Rmult_assoc, Rinv_l in Hs by lra. lra. }
+  pose proof (Rabs_pos s) as Hs0.
+  intro Hz. assert (E : x i = - (s * h i)) by lra.
+  rewrite E, Rabs_Ropp, Rabs_mult in Hs'. nra.
+Qed.
+
+Section Hessian.
+
+Variable Hv : vec I -> vec I -> vec I.
+Hypothesis g_hessian : has_hessian_vec Hv.
+
+(* Main theorem: the Hessian is homogeneous of degree -2 on the cone. *)
+Theorem hessian_homogeneous (c : R) (x h : vec I) :
+  0 < c -> nonzero x -> Hv (vscale c x) h = vscale (/ (c * c)) (Hv x h).
+Proof.
+  intros Hc Hx. apply functional_extensionality; intro i. unfold vscale at 2.
+  pose proof (g_hessian (vscale c x) (nonzero_scale c x Hc Hx) h i) as Hcx.
+  pose proof (g_hessian x Hx h i) as H1.
+  assert (Hin : is_derive (fun s : R => s / c) 0 (/ c)).
+  { apply (is_derive_ext (K := R_AbsRing) (V := R_NormedModule) (fun s => / c * s)).
+    - intro s. cbv beta. unfold Rdiv. apply Rmult_comm.
+    - pose proof (is_derive_scal (fun s : R => s) 0 (/ c) 1 (is_derive_id (K := R_AbsRing) 0))
+        as Hd.
+      rewrite Rmult_1_r in Hd. exact Hd. }
+  assert (H0 : 0 / c = 0) by (unfold Rdiv; ring).
+  rewrite <- H0 in H1.
+  pose proof (is_derive_comp (fun s : R => g (vadd x (vscale s h)) i) (fun s => s / c) 0
+                _ _ H1 Hin) as Hcomp.
+  pose proof (is_derive_scal _ 0 (/ c) _ Hcomp) as Hscal.
+  apply (derive_eq (fun s : R => g (vadd (vscale c x) (vscale s h)) i) 0).
+  - exact Hcx.
+  - replace (/ (c * c) * Hv x h i) with (/ c * scal (/ c) (Hv x h i))
+      by (change (scal (/ c) (Hv x h i)) with (/ c * Hv x h i); field; lra).
+    apply is_derive_ext_loc with (fun s => / c * g (vadd x (vscale (s / c) h)) i);
+      [| exact Hscal].
+    destruct (nonzero_near x (vscale (/ c) h) Hx) as [eps Heps].
+    exists eps. intros s Hs.
+    assert (E : vadd x (vscale (s / c) h) = vadd x (vscale s (vscale (/ c) h))).
+    { apply functional_extensionality; intro j. unfold vadd, vscale, Rdiv. ring. }
+    pose proof (Heps s Hs) as Hnz. rewrite <- E in Hnz.
+    assert (E2 : vadd (vscale c x) (vscale s h) = vscale c (vadd x (vscale (s / c) h))).
+    { apply functional_extensionality; intro j. unfold vadd, vscale. field. lra. }
+    rewrite E2, (grad_homogeneous c _ Hc Hnz). reflexivity.
+Qed.
+
+(* Main theorem: Euler's identity for the Hessian, Hess(x) x = -g(x). *)
+Theorem hessian_euler (x : vec I) : nonzero x -> Hv x x = vscale (-1) (g x).
+Proof.
+  intro Hx. apply functional_extensionality; intro i. unfold vscale.
+  apply (derive_eq (fun s : R => g (vadd x (vscale s x)) i) 0).
+  - apply g_hessian. exact Hx.
+  - apply is_derive_ext_loc with (fun s => / (1 + s) * g x i).
+    + exists (mkposreal 1 Rlt_0_1). intros s Hs.
+      change (Rabs (s - 0) < 1) in Hs. rewrite Rminus_0_r in Hs.
+      apply Rabs_def2 in Hs.
+      assert (E : vadd x (vscale s x) = vscale (1 + s) x).
+      { apply functional_extensionality; intro j. unfold vadd, vscale. ring. }
+      rewrite E, (grad_homogeneous (1 + s) x ltac:(lra) Hx). reflexivity.
+    + (* d/ds g(x)_i / (1 + s) at 0 = -g(x)_i *)
+      assert (Hd : is_derive (fun s : R => 1 + s) 0 1).
+      { apply (is_derive_ext (K := R_AbsRing) (V := R_NormedModule) (fun s => 1 + s)).
+        - intro s. reflexivity.
+        - pose proof (is_derive_plus (K := R_AbsRing) (V := R_NormedModule)
+                        (fun _ => 1) (fun s => s) 0 zero one
+                        (is_derive_const 1 0) (is_derive_id 0)) as Hp.
+          change (is_derive (fun s : R => 1 + s) 0 (0 + 1)) in Hp.
+          rewrite Rplus_0_l in Hp. exact Hp. }
+      pose proof (is_derive_inv (fun s : R => 1 + s) 0 1 Hd ltac:(lra)) as Hinv.
+      pose proof (is_derive_scal_l _ 0 _ (g x i) Hinv) as Hs.
+      replace (-1 * g x i) with (- 1 / (1 + 0) ^ 2 * g x i) by (field; lra).
+      apply (is_derive_ext (K := R_AbsRing) (V := R_NormedModule)
+               (fun s => / (1 + s) * g x i)); [intro s; reflexivity |].
+      exact Hs.
+Qed.
+
+End Hessian.
 
 End OneLoss.
 
