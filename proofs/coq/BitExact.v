@@ -7,9 +7,10 @@
    with emin = -1074 (subnormals included), rounding to nearest, ties to
    even ([ZnearestE]); [rnd64 x] is the correctly rounded value of the exact
    real x.  Flocq's FLT format has no largest exponent, so overflow is not
-   modelled: the theorems are about the values IEEE-754 arithmetic returns
-   when no operation overflows (|result| < 2^1024), where each IEEE
-   operation returns exactly [rnd64] of its exact result.
+   modelled here: the theorems are about the values IEEE-754 arithmetic
+   returns when no operation overflows (|result| < 2^1024), where each IEEE
+   operation returns exactly [rnd64] of its exact result; BitExact64.v
+   states the step on Flocq's IEEE binary64 type, with overflow modelled.
 
    One step of torch.optim.SGD (momentum gamma, dampening 0, nesterov off,
    weight decay lambda, LR eta), per coordinate, as the sequence of
