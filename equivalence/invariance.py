@@ -129,7 +129,10 @@ def audit(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if loss_fn is not None and not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (output -> scalar tensor) or None, got {type(loss_fn).__name__}")
+        raise TypeError(
+            "loss_fn must be callable (output -> scalar tensor) or None, "
+            f"got {type(loss_fn).__name__}"
+        )
     for name, val in (("rtol", rtol), ("grad_rtol", grad_rtol)):
         if not (isinstance(val, (int, float)) and 0 < val < 1):
             raise ValueError(f"{name} = {val!r} is outside the valid range 0 < {name} < 1")
@@ -139,7 +142,9 @@ def audit(
 
     probe = ScaledLoss(model, args, kwargs, loss_fn, seed, _N_POINTS)
     if not probe.trainable:
-        raise ValueError("the model has no trainable parameters (requires_grad=True): nothing to audit")
+        raise ValueError(
+            "the model has no trainable parameters (requires_grad=True): nothing to audit"
+        )
     eps_values = probe.model_eps
     if not respect_eps:
         probe.set_eps(_TINY_EPS)
@@ -152,7 +157,9 @@ def audit(
     def violation(singles: Sequence[str], rest: Sequence[str]) -> float:
         return probe.violation(draws(singles, rest), _CONFIRM_POINTS)
 
-    def run_search(with_gradients: bool) -> tuple[SearchResult, EulerRows, tuple[float, dict[str, float], float] | None]:
+    def run_search(
+        with_gradients: bool,
+    ) -> tuple[SearchResult, EulerRows, tuple[float, dict[str, float], float] | None]:
         """Screen, confirm, repair; ``with_gradients``: the degree −1 check at the confirmation."""
         rows, grads = probe.euler_rows()
         checked: dict[Any, tuple[float, dict[str, float], float]] = {}
@@ -161,12 +168,17 @@ def audit(
             if not with_gradients:
                 return violation(singles, rest)
             key = (tuple(singles), tuple(rest))
-            checked[key] = probe.check(draws(singles, rest), _CONFIRM_POINTS, grads, rows.grad_norms)
+            checked[key] = probe.check(
+                draws(singles, rest), _CONFIRM_POINTS, grads, rows.grad_norms
+            )
             return checked[key][0]
 
         joinable = lambda n: not is_gain_or_shift(probe.work, n)  # noqa: E731
         found = search(rows, trainable, joinable, confirm, violation, rtol=rtol, scales=scale_list)
-        final = (tuple(found.individual), tuple(n for n in found.members if n not in found.individual))
+        final = (
+            tuple(found.individual),
+            tuple(n for n in found.members if n not in found.individual),
+        )
         if with_gradients and found.members and final not in checked:
             confirm(*final)  # the set changed in the repair: check the final one
         return found, rows, checked.get(final)
@@ -181,7 +193,9 @@ def audit(
         idx = [trainable.index(n) for n in members]
         denom = rows.grad_norms * np.sqrt(rows.sq_norms[:, idx].sum(axis=1))
         set_euler = float((np.abs(rows.dots[:, idx].sum(axis=1)) / np.maximum(denom, 1e-300)).max())
-    own_euler = np.abs(rows.dots) / np.maximum(rows.grad_norms[:, None] * np.sqrt(rows.sq_norms), 1e-300)
+    own_euler = np.abs(rows.dots) / np.maximum(
+        rows.grad_norms[:, None] * np.sqrt(rows.sq_norms), 1e-300
+    )
     euler = {n: float(own_euler[:, i].max()) for i, n in enumerate(trainable)}
 
     notes: list[str] = []
@@ -194,20 +208,23 @@ def audit(
         if eps_effect > rtol:
             worst = max(eps_values.values())
             notes.append(
-                f"invariance is exact only as eps -> 0: with the model's eps (up to {worst:g}) the loss "
-                f"changes by up to {eps_effect:.2g} relative when S is scaled by c in "
-                f"[{min(scale_list):.3g}, {max(scale_list):.3g}] (small when c*|θ_S| keeps the normalisers' "
-                "input variance far above eps)"
+                "invariance is exact only as eps -> 0: with the model's eps "
+                f"(up to {worst:g}) the loss changes by up to {eps_effect:.2g} relative when S is "
+                f"scaled by c in [{min(scale_list):.3g}, {max(scale_list):.3g}] (small when "
+                "c*|θ_S| keeps the normalisers' input variance far above eps)"
             )
     degrees = probe.norm_degrees(members)
     for n, d in degrees.items():
         if d is not None and d not in (0.0, 1.0):
             notes.append(
-                f"{n}: its input has degree {d:g} in S, so convert(norm_layers=...) cannot correct its "
-                "running statistics (it assumes degree 1)"
+                f"{n}: its input has degree {d:g} in S, so convert(norm_layers=...) cannot "
+                "correct its running statistics (it assumes degree 1)"
             )
         elif d is None:
-            notes.append(f"{n}: its input does not scale homogeneously with S (running statistics not correctable)")
+            notes.append(
+                f"{n}: its input does not scale homogeneously with S (running statistics "
+                "not correctable)"
+            )
 
     eps_only: list[str] = []
     if respect_eps:
@@ -222,14 +239,25 @@ def audit(
     for n, p in probe.params.items():
         shape = tuple(p.shape)
         if n not in trainable:
-            checks[n] = ParamCheck(n, shape, "frozen", float("nan"), reason="requires_grad=False (not audited)")
+            checks[n] = ParamCheck(
+                n, shape, "frozen", float("nan"), reason="requires_grad=False (not audited)"
+            )
         elif n in individual:
-            checks[n] = ParamCheck(n, shape, "individual", set_loss, grad_err.get(n, float("nan")), euler[n])
+            checks[n] = ParamCheck(
+                n, shape, "individual", set_loss, grad_err.get(n, float("nan")), euler[n]
+            )
         elif n in members:
-            checks[n] = ParamCheck(n, shape, "joint", set_loss, grad_err.get(n, float("nan")), set_euler)
+            checks[n] = ParamCheck(
+                n, shape, "joint", set_loss, grad_err.get(n, float("nan")), set_euler
+            )
         else:
             checks[n] = ParamCheck(
-                n, shape, "not", found.alone.get(n, float("nan")), euler=euler[n], reason=why.get(n, "")
+                n,
+                shape,
+                "not",
+                found.alone.get(n, float("nan")),
+                euler=euler[n],
+                reason=why.get(n, ""),
             )
     return AuditReport(
         model=model,
@@ -253,12 +281,16 @@ def _scales(scales: Sequence[float] | None, n_scales: int, rng: np.random.Genera
         try:
             vals = [float(c) for c in scales]
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"scales must be a sequence of positive floats, got {scales!r}") from exc
+            raise TypeError(
+                f"scales must be a sequence of positive floats, got {scales!r}"
+            ) from exc
         if not vals or any(not (math.isfinite(c) and c > 0) or c == 1.0 for c in vals):
             raise ValueError(f"scales = {scales!r}: need at least one finite c > 0 with c != 1")
         return vals
     if isinstance(n_scales, bool) or not isinstance(n_scales, int) or n_scales < 2:
-        raise ValueError(f"n_scales = {n_scales!r} is outside the valid range n_scales >= 2 (an int)")
+        raise ValueError(
+            f"n_scales = {n_scales!r} is outside the valid range n_scales >= 2 (an int)"
+        )
     u = rng.uniform(0.3, 3.0, size=n_scales)
     signs = np.where(np.arange(n_scales) % 2 == 0, -1.0, 1.0)
     return [float(10.0 ** (s * v)) for s, v in zip(signs, u)]
@@ -277,6 +309,6 @@ def _as_args(example_input: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(example_input, dict) and example_input:
         return (), {k: conv(v) for k, v in example_input.items()}
     raise TypeError(
-        "example_input must be a tensor, a non-empty tuple/list of positional arguments or a non-empty dict "
-        f"of keyword arguments, got {type(example_input).__name__}"
+        "example_input must be a tensor, a non-empty tuple/list of positional arguments or a "
+        f"non-empty dict of keyword arguments, got {type(example_input).__name__}"
     )

@@ -72,13 +72,15 @@ class Reach:
     nonzero: frozenset[str]
 
     def changes(self, name: str) -> tuple[list[str], bool]:
-        """(normalisers whose input changes, whether the output changes) when ``name`` is doubled."""
+        """(normalisers whose input changes, whether the output changes) when ``name`` doubles."""
         if name not in self.nonzero:
             return [], False
         return list(self.norms.get(name, [])), name in self.output
 
 
-def joint_draws(units: Sequence[Unit], scales: Sequence[float], rng: np.random.Generator) -> list[dict[str, float]]:
+def joint_draws(
+    units: Sequence[Unit], scales: Sequence[float], rng: np.random.Generator
+) -> list[dict[str, float]]:
     """One factor per unit for each scale c: c itself for a single unit, else c·2^z per unit.
 
     z is uniform in [−1, 1], independently for every unit and draw: two units never share a
@@ -127,7 +129,9 @@ class ScaledLoss:
             pt = dict(base)
             for n in self.trainable:
                 p = base[n]
-                rms = float(torch.linalg.vector_norm(p)) / math.sqrt(p.numel()) if p.numel() else 0.0
+                rms = (
+                    float(torch.linalg.vector_norm(p)) / math.sqrt(p.numel()) if p.numel() else 0.0
+                )
                 sigma = 0.5 * (rms if rms > 0 else 1.0)
                 noise = torch.randn(p.shape, generator=self.gen, dtype=torch.float32)
                 pt[n] = torch.add(p, noise.to(p.dtype), alpha=sigma)
@@ -157,7 +161,7 @@ class ScaledLoss:
         return tuple(e for e in eps if isinstance(e, float))
 
     def load(self, point: int, factors: Mapping[str, float]) -> None:
-        """Load ``points[point]`` with each named tensor multiplied by its factor (copies only what changes)."""
+        """Load ``points[point]``, each named tensor times its factor (copies only what changes)."""
         now_point, now = self._at
         pt = self.points[point]
         with torch.no_grad():
@@ -185,8 +189,8 @@ class ScaledLoss:
         if self.loss_fn is None:
             if not isinstance(out, torch.Tensor):
                 raise TypeError(
-                    f"the model returns {type(out).__name__}; pass loss_fn (output -> scalar tensor) "
-                    "for outputs that are not a single tensor"
+                    f"the model returns {type(out).__name__}; pass loss_fn (output -> scalar "
+                    "tensor) for outputs that are not a single tensor"
                 )
             if self.target is None:
                 self.target = torch.randn(out.shape, generator=self.gen, dtype=out.dtype)
@@ -213,15 +217,19 @@ class ScaledLoss:
             self._refs[key] = self._loss_value(point, {})
         return self._refs[key]
 
-    def _gradients(self, point: int, factors: Mapping[str, float], record: bool = False) -> tuple[float, dict[str, torch.Tensor]]:
-        """L and ∇L at a scaled point; ``record``: also read the graph and the normalisers' inputs."""
+    def _gradients(
+        self, point: int, factors: Mapping[str, float], record: bool = False
+    ) -> tuple[float, dict[str, torch.Tensor]]:
+        """L and ∇L at a scaled point; ``record``: keep the graph and the normalisers' inputs."""
         self.load(point, factors)
         for p in self.params.values():
             p.grad = None
         seen: dict[str, Any] = {}
         hooks = (
             [
-                m.register_forward_pre_hook(lambda mod, inp, name=name: seen.__setitem__(name, inp[0]))
+                m.register_forward_pre_hook(
+                    lambda mod, inp, name=name: seen.__setitem__(name, inp[0])
+                )
                 for name, m in self.work.named_modules()
                 if isinstance(m, NORM_CLASSES)
             ]
@@ -233,7 +241,7 @@ class ScaledLoss:
         finally:
             for h in hooks:
                 h.remove()
-        # at an unscaled test point a non-finite loss is an error (said clearly); scaled, a violation
+        # unscaled, a non-finite loss is an error (said clearly); scaled, it is a violation
         loss = self._raw_loss(out) if factors else self.loss(out)
         if record:
             self._record(seen, out)
@@ -268,7 +276,7 @@ class ScaledLoss:
 
     # -- the checks -------------------------------------------------------------------
     def euler_rows(self) -> tuple[EulerRows, list[dict[str, torch.Tensor]]]:
-        """⟨∇_W L, W⟩ for every trainable W at every point (one backward pass each), and the gradients."""
+        """⟨∇_W L, W⟩ for every trainable W at every point (a backward pass each); the gradients."""
         k, n = len(self.points), len(self.trainable)
         dots, sq = np.zeros((k, n)), np.zeros((k, n))
         gnorm, losses = np.zeros(k), np.zeros(k)
@@ -280,7 +288,9 @@ class ScaledLoss:
             for j, name in enumerate(self.trainable):
                 dots[i, j] = float(torch.vdot(grads[name].reshape(-1), pt[name].reshape(-1)))
                 sq[i, j] = float(torch.linalg.vector_norm(pt[name])) ** 2
-            gnorm[i] = math.sqrt(sum(float(torch.linalg.vector_norm(g)) ** 2 for g in grads.values()))
+            gnorm[i] = math.sqrt(
+                sum(float(torch.linalg.vector_norm(g)) ** 2 for g in grads.values())
+            )
             losses[i] = loss
             all_grads.append(grads)
         return EulerRows(tuple(self.trainable), dots, sq, gnorm, losses), all_grads
@@ -325,7 +335,10 @@ class ScaledLoss:
                 worst = max(worst, _rel(value, ref))
                 tot = 0.0
                 for n in members:
-                    d = float(torch.linalg.vector_norm(torch.add(g1[n], gc[n], alpha=-factors[n]))) ** 2
+                    d = (
+                        float(torch.linalg.vector_norm(torch.add(g1[n], gc[n], alpha=-factors[n])))
+                        ** 2
+                    )
                     tot += d
                     per[n] = max(per[n], math.sqrt(d) / gn)
                 set_err = max(set_err, math.sqrt(tot) / gn)
@@ -338,7 +351,9 @@ class ScaledLoss:
         x1 = self._norm_inputs[self._eps_key()]
         seen: dict[str, torch.Tensor] = {}
         hooks = [
-            m.register_forward_pre_hook(lambda mod, inp, name=name: seen.__setitem__(name, inp[0].detach().clone()))
+            m.register_forward_pre_hook(
+                lambda mod, inp, name=name: seen.__setitem__(name, inp[0].detach().clone())
+            )
             for name, m in self.work.named_modules()
             if name in x1
         ]
@@ -418,7 +433,8 @@ def _degree(x1: torch.Tensor, x2: torch.Tensor) -> float | None:
 def _working_copy(model: nn.Module) -> nn.Module:
     try:
         work = copy.deepcopy(model)
-    except (TypeError, RuntimeError, AttributeError, copy.Error) as exc:  # report what could not be copied
+    except (TypeError, RuntimeError, AttributeError, copy.Error) as exc:
+        # what deepcopy raises for a module it cannot copy: said with the model in the message
         raise TypeError(f"the model cannot be deep-copied for the audit: {exc}") from exc
     work = work.to(torch.float64)
     work.train()

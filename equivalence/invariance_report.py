@@ -1,4 +1,4 @@
-"""What the scale-invariance audit found: one :class:`ParamCheck` per tensor, one :class:`AuditReport`."""
+"""What the scale-invariance audit found: :class:`ParamCheck` per tensor, :class:`AuditReport`."""
 
 from __future__ import annotations
 
@@ -138,12 +138,15 @@ class AuditReport:
             f"scales c in [{min(self.scales):.3g}, {max(self.scales):.3g}], rtol {self.rtol:g}"
         ]
         for i, r in enumerate(rows):
-            lines.append("  ".join(r[k].ljust(widths[k]) for k in range(6)) + ("  " + r[6] if r[6] else ""))
+            lines.append(
+                "  ".join(r[k].ljust(widths[k]) for k in range(6)) + ("  " + r[6] if r[6] else "")
+            )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append(
-            f"invariant set S: max loss change {_fmt(self.set_loss_error)}, gradient degree -1 error "
-            f"{_fmt(self.set_grad_error)}, |<grad_S L, θ_S>|/(|grad||θ|) {_fmt(self.set_euler)}"
+            f"invariant set S: max loss change {_fmt(self.set_loss_error)}, gradient degree -1 "
+            f"error {_fmt(self.set_grad_error)}, |<grad_S L, θ_S>|/(|grad||θ|) "
+            f"{_fmt(self.set_euler)}"
         )
         degs = ", ".join(f"{n} ({_deg(d)})" for n, d in self.norm_input_degrees.items()) or "none"
         lines.append(f"running-statistics layers and the degree of their input in S: {degs}")

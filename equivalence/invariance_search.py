@@ -1,4 +1,4 @@
-r"""The search for the largest scale-invariant set, screened by Euler's identity, confirmed by scaling.
+r"""The largest scale-invariant set: screened by Euler's identity, confirmed by scaling.
 
 Invariant sets are closed under disjoint union: if scaling A leaves L unchanged and so does
 scaling a disjoint B, scaling A ∪ B does too. So the union I of the tensors invariant on their
@@ -166,7 +166,9 @@ def _smallest_removal(screen: Screen, free: list[int], fixed: list[int]) -> list
         spent += count
         if spent > ENUMERATION_BUDGET:
             return None
-        combos = np.array(list(itertools.combinations(free, size)), dtype=np.int64).reshape(count, size)
+        combos = np.array(list(itertools.combinations(free, size)), dtype=np.int64).reshape(
+            count, size
+        )
         sums = total - r.dots[:, combos].sum(axis=2)
         sq = total_sq - r.sq_norms[:, combos].sum(axis=2)
         scores = screen.scores(sums, sq)
@@ -248,12 +250,16 @@ def search(
         if not key:
             return 0.0  # nothing scaled, nothing changes
         if key not in measured:
-            measured[key] = violation([n for n in s if n in individual], [n for n in s if n not in individual])
+            measured[key] = violation(
+                [n for n in s if n in individual], [n for n in s if n not in individual]
+            )
         return measured[key]
 
     members = _screened_set(screen, cands, individual)
     if members is None or set_violation(members) > rtol:
-        members = greedy_fixed_point(cands, individual, lambda s: set_violation(s) <= rtol, set_violation, members)
+        members = greedy_fixed_point(
+            cands, individual, lambda s: set_violation(s) <= rtol, set_violation, members
+        )
     for b in blind:
         if joinable(b) and set_violation(members + [b]) <= rtol:
             members = members + [b]

@@ -43,7 +43,9 @@ def make_scale_invariant(model: nn.Module, *, last_layer: str | None = "auto") -
         try:
             head = model.get_submodule(last_layer)
         except AttributeError as exc:
-            raise ValueError(f"last_layer = {last_layer!r} is not a submodule of the model") from exc
+            raise ValueError(
+                f"last_layer = {last_layer!r} is not a submodule of the model"
+            ) from exc
         for pn, p in head.named_parameters():
             if p.requires_grad:
                 p.requires_grad_(False)

@@ -26,7 +26,7 @@ def _x(seed: int, *shape: int) -> torch.Tensor:
 
 
 class TwoBranches(nn.Module):
-    """BN(a(x) + b(x) [+ x]) -> head: {a, b} jointly invariant, neither alone; the skip breaks both."""
+    """BN(a(x) + b(x) [+ x]) -> head: {a, b} jointly invariant, neither alone; a skip breaks it."""
 
     def __init__(self, skip: bool) -> None:
         super().__init__()
@@ -59,7 +59,7 @@ def test_joint_set_without_invariant_members(skip):
 
 
 def test_joint_draws_tell_a_joint_set_from_individual_ones():
-    """Scaling a and b as one unit leaves L unchanged; as two units (independent factors) it does not."""
+    """a and b scaled as one unit leave L unchanged; as two units (own factors) they do not."""
     with torch.random.fork_rng(devices=[]):
         model = _seeded(TwoBranches(False), 11)
     probe = ScaledLoss(model, (_x(12, 8, 5),), {}, None, seed=0, n_points=2)
@@ -75,7 +75,7 @@ def test_joint_draws_tell_a_joint_set_from_individual_ones():
 
 
 class DeadGate(nn.Module):
-    """head(BN(fc(x)) + relu(gate(x) − 4)): on this batch every gate unit is dead, so ⟨∇L, W_gate⟩ = 0.
+    """head(BN(fc(x)) + relu(gate(x) − 4)): every gate unit is dead on this batch: ⟨∇L, W_gate⟩ = 0.
 
     ``normalised``: the gate is BN(gate(x)) − 4 instead, which is truly invariant in gate.weight
     (and just as dead): the negative control of the confirmation.
@@ -115,12 +115,13 @@ def test_accidentally_vanishing_euler_is_rejected_by_the_confirmation(normalised
         assert rep.set_loss_error <= rep.rtol
     else:
         assert rep.checks["gate.weight"].status == "not", str(rep)
-        assert rep.checks["gate.weight"].loss_error > 1e3 * rep.rtol  # measured alone (group testing)
+        # measured alone (group testing)
+        assert rep.checks["gate.weight"].loss_error > 1e3 * rep.rtol
         assert rep.set_loss_error <= rep.rtol  # the set without it is confirmed
 
 
 def _synthetic_rows(n_joint: int, seed: int) -> tuple[EulerRows, list[str], set[str]]:
-    """Euler rows of n_joint tensors whose values sum to zero at each point, plus two that do not."""
+    """Euler rows of n_joint tensors whose values sum to zero at each point, and two that don't."""
     rng = np.random.default_rng(seed)
     k = 3
     joint = rng.normal(size=(k, n_joint))
@@ -169,13 +170,17 @@ def test_resnet18_verdict(affine):
     assert rep.joint_names == []
     not_inv = set(rep.not_invariant_names)
     bns = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
-    expected = {"fc.weight", "fc.bias"} | ({f"{n}.{a}" for n in bns for a in ("weight", "bias")} if affine else set())
+    expected = {"fc.weight", "fc.bias"} | (
+        {f"{n}.{a}" for n in bns for a in ("weight", "bias")} if affine else set()
+    )
     assert not_inv == expected, str(rep)
     assert "unnormalised output layer" in rep.reasons["fc.weight"]
     if affine:
         assert all("bias after the normaliser" in rep.reasons[f"{n}.bias"] for n in bns)
         assert all("scale" in rep.reasons[f"{n}.weight"] for n in bns)
-    assert {id(m) for m in rep.norm_layers()} == {id(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert {id(m) for m in rep.norm_layers()} == {
+        id(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+    }
     assert (sum(passes), len(passes)) == (6, 16), passes  # (with a backward pass, in all)
 
 

@@ -6,8 +6,8 @@ BatchNorm after every convolution, affine on, a linear head; the layout of
 is timed against one forward + backward pass of the same model on the same batch in the same
 run. Target: ratio ≤ 30.
 
-Run from the repository root: ``python3 -m tests.benchmarks.bench_audit [--affine off] [--json OUT]``
-(so that this checkout's ``equivalence`` is imported; not part of the
+Run from the repository root (so that this checkout's ``equivalence`` is imported):
+``python3 -m tests.benchmarks.bench_audit [--affine off] [--json OUT]`` (not part of the
 default pytest run; timings depend on the machine, the ratio much less).
 """
 
@@ -26,7 +26,7 @@ import equivalence
 
 
 class BasicBlock(nn.Module):
-    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), the shortcut a 1×1 conv + BN on a change of shape."""
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); shortcut: 1×1 conv + BN if reshaped."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, affine: bool) -> None:
         super().__init__()
@@ -72,7 +72,7 @@ class ResNet18(nn.Module):
 def resnet18_and_batch(
     affine: bool, seed: int = 0, batch: int = 8, size: int = 32
 ) -> tuple[nn.Module, torch.Tensor]:
-    """A float64 ResNet-18 with random BN affine parameters (when on) and a batch of 3×size×size images."""
+    """A float64 ResNet-18, random BN affine parameters (when on), a batch of 3×size×size images."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -81,7 +81,9 @@ def resnet18_and_batch(
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d) and m.affine:
                 # away from the initial (1, 0), so that no audit decision rests on a special value
-                m.weight.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=g, dtype=torch.float64))
+                m.weight.copy_(
+                    1.0 + 0.2 * torch.randn(m.weight.shape, generator=g, dtype=torch.float64)
+                )
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g, dtype=torch.float64))
     return model, torch.randn(batch, 3, size, size, generator=g, dtype=torch.float64)
 
@@ -100,7 +102,9 @@ def forward_backward_seconds(model: nn.Module, x: torch.Tensor, repeats: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--affine", choices=("on", "off"), default="on")
     ap.add_argument("--repeats", type=int, default=7, help="forward+backward passes timed (median)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         "not_invariant": len(report.not_invariant_names),
     }
     print(
-        f"ResNet-18 (affine {args.affine}, batch 8x3x32x32, float64, 1 thread): audit {audit_s:.2f} s, "
+        f"ResNet-18 (affine {args.affine}, batch 8x3x32x32, float64, 1 thread): "
+        f"audit {audit_s:.2f} s, "
         f"forward+backward {base * 1e3:.1f} ms, ratio {result['ratio']:.1f} (target <= 30); "
         f"{result['invariant']} invariant, {result['not_invariant']} not ({equivalence.__file__})"
     )
