@@ -115,13 +115,15 @@ def audit(
             [−1, 1] and independent per unit.
         rtol: the largest relative loss change accepted as rounding (float64,
             a forward pass of modest depth: about 1e-15 to 1e-13 observed;
-            structural violations are many orders of magnitude larger).
+            structural violations are many orders of magnitude larger); also
+            the screen's allowance for ⟨∇_S L, θ_S⟩ relative to its
+            Cauchy–Schwarz bound (see :mod:`equivalence.invariance_search`).
         grad_rtol: the same for the gradient checks (degree −1, Euler), which
             lose more digits to cancellation.
         respect_eps: classify with the model's own normaliser eps (then a
             parameter that is invariant only as eps → 0 is reported not
             invariant, with eps as the reason).
-        seed: seeds the scales, the perturbed test points, the joint
+        seed: seeds the scales, the perturbed test point, the joint
             scalings and the default loss.
 
     Returns an :class:`AuditReport`. Raises ``TypeError``/``ValueError`` on bad input.
