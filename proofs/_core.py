@@ -52,6 +52,8 @@ MODULE_NAMES: tuple[str, ...] = (
     "reverse_map",
     "rescaling",
     "toy_lemma",
+    "normaliser_eps",
+    "mid_run",
 )
 
 
