@@ -118,6 +118,11 @@ def _sqrt_equal(lhs, rhs) -> bool:
     return equal(fac(lhs), fac(rhs))
 
 
+def _root_step(name: str, lhs: sp.Expr, rhs: sp.Expr, justification: str) -> Step:
+    """A step checked by :func:`_sqrt_equal` (the roots factored, m > 0 taken out)."""
+    return Step(name, lhs, rhs, justification, check=lambda: _sqrt_equal(lhs, rhs))
+
+
 def _entry(k):
     return x[k]
 
@@ -165,13 +170,12 @@ def derive() -> tuple[Step, ...]:
         )
     scaled_y = y(m * xj, m * mu, m**2 * var, m**2 * eps)
     steps.append(
-        Step(
+        _root_step(
             "output invariant, eps times m squared",
             scaled_y,
             y(xj, mu, var, eps),
             r"With the two homogeneities: $\sqrt{m^2\sigma^2+m^2\epsilon}=m\sqrt{\sigma^2+"
             r"\epsilon}$ ($m>0$, $\sigma^2+\epsilon>0$), so $y_j(mx;m^2\epsilon)=y_j(x;\epsilon)$.",
-            check=lambda: _sqrt_equal(scaled_y, y(xj, mu, var, eps)),
         )
     )
     whole = normalise(_scaled, m**2 * eps) - normalise(_entry, eps)
@@ -193,22 +197,20 @@ def derive() -> tuple[Step, ...]:
     )
     rhs3 = y(xs[0], mu3, var3, eps)
     steps.append(
-        Step(
+        _root_step(
             "three entries written out",
             lhs3,
             rhs3,
             r"A concrete check with $n=3$ and no sums: $x=(x_1,x_2,x_3)$ symbolic.",
-            check=lambda: _sqrt_equal(lhs3, rhs3),
         )
     )
     steps.append(
-        Step(
+        _root_step(
             "affine map unchanged",
             w * scaled_y + b,
             w * y(xj, mu, var, eps) + b,
             r"The affine map after the normaliser sees the same $y$, so the layer's output and "
             r"everything after it are unchanged.",
-            check=lambda: _sqrt_equal(w * scaled_y + b, w * y(xj, mu, var, eps) + b),
         )
     )
     sols = sp.solve(sp.Eq(y(m * xj, m * mu, m**2 * var, eps2) ** 2, y(xj, mu, var, eps) ** 2), eps2)
@@ -225,14 +227,13 @@ def derive() -> tuple[Step, ...]:
     )
     eval_lhs = y(m * z, m * r, m**2 * rho, m**2 * eps)
     steps.append(
-        Step(
+        _root_step(
             "eval mode with running statistics",
             eval_lhs,
             y(z, r, rho, eps),
             r"Eval mode normalises with the running statistics: input $mz$, running mean "
             r"$mr$, running variance $m^2\rho$ and $\epsilon$ scaled by $m^2$ give the same "
             r"output.",
-            check=lambda: _sqrt_equal(eval_lhs, y(z, r, rho, eps)),
         )
     )
     steps.append(
@@ -247,26 +248,24 @@ def derive() -> tuple[Step, ...]:
     )
     conv_lhs = y(z / c, r / c, rho / c**2, eps / c**2)
     steps.append(
-        Step(
+        _root_step(
             "eval outputs of the two runs agree",
             conv_lhs,
             y(z, r, rho, eps),
             r"With proofs.rescaling's $\tilde r_t=r_t/c_t$, $\tilde\rho_t=\rho_t/c_t^2$ and "
             r"$\tilde\epsilon_t=\epsilon/c_t^2$, the converted run's eval-mode output equals the "
             r"stock run's.",
-            check=lambda: _sqrt_equal(conv_lhs, y(z, r, rho, eps)),
         )
     )
     resc_lhs = y(s * z / c, s * r / c, s**2 * rho / c**2, s**2 * eps / c**2)
     steps.append(
-        Step(
+        _root_step(
             "power-of-two rescaling",
             resc_lhs,
             y(z, r, rho, eps),
             r"A rescaling by $s>0$ (proofs.rescaling: parameters and running mean $\times s$, "
             r"running variance $\times s^2$) keeps the output when $\tilde\epsilon$ is "
             r"multiplied by $s^2$ too.",
-            check=lambda: _sqrt_equal(resc_lhs, y(z, r, rho, eps)),
         )
     )
     return tuple(steps)
