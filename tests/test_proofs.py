@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -22,7 +20,7 @@ import sympy as sp
 
 import proofs
 from proofs import _core
-from proofs._core import MODULE_NAMES, ProofError, Step
+from proofs._core import MODULE_NAMES, Proof, ProofError, Step
 
 RTOL = 1e-12
 SEED = 20200401
@@ -33,37 +31,43 @@ def module(request):
     return _core.load(request.param)
 
 
+@pytest.fixture(scope="module")
+def record(module):
+    return _core.get(module.NAME)
+
+
 # ---------------------------------------------------------------------------
 # Every proof checks; every negative control fails
 # ---------------------------------------------------------------------------
 
 
-def test_module_interface(module):
-    for attr in (
-        "RESULT",
-        "STATEMENT",
-        "ASSUMPTIONS",
-        "derive",
-        "verify",
-        "negative_control",
-        "check_negative_control",
-        "to_latex",
-    ):
-        assert hasattr(module, attr), attr
+def test_module_is_a_record(module, record):
     assert module.__doc__ and "Paper result" in module.__doc__
+    assert isinstance(module.PROOF, Proof) and record is module.PROOF
+    assert (record.name, record.result, record.statement, record.assumptions) == (
+        module.NAME,
+        module.RESULT,
+        module.STATEMENT,
+        module.ASSUMPTIONS,
+    )
+    assert record.derive is module.derive
+    assert record.negative_control is module.negative_control
+    assert record.witness is module.NEGATIVE_WITNESS
+    for gone in ("verify", "check_negative_control", "to_latex"):  # produced by the registry
+        assert not hasattr(module, gone), gone
 
 
-def test_verify(module):
-    steps = module.verify()
+def test_verify(record):
+    steps = record.verify()
     assert len(steps) >= 3
     assert all(isinstance(s, Step) for s in steps)
     assert len({s.name for s in steps}) == len(steps)
 
 
-def test_negative_control_fails(module):
-    claim = module.negative_control()
+def test_negative_control_fails(record):
+    claim = record.negative_control()
     assert isinstance(claim, Step)
-    outcome = module.check_negative_control()
+    outcome = record.check_negative_control()
     assert claim.name in outcome
     if claim.check is not None:
         assert claim.check() is False
@@ -71,17 +75,46 @@ def test_negative_control_fails(module):
         assert not _core.equal(claim.lhs, claim.rhs)
 
 
-def test_negative_control_through_verify_raises(module):
-    claim = module.negative_control()
+def test_negative_control_through_verify_raises(record):
+    claim = record.negative_control()
     with pytest.raises(ProofError, match="step"):
-        _core.verify_steps(module.__name__, [claim])
+        _core.verify_steps(record.name, [claim])
 
 
-def test_to_latex_marks_every_equation(module):
-    text = module.to_latex()
+def test_to_latex_marks_every_equation(record):
+    text = record.to_latex()
     n_eq = text.count(r"\begin{equation*}") + text.count(r"\begin{multline*}")
-    assert n_eq == len(module.derive()) + 1  # + the negative control
-    assert text.count("proofs." + module.__name__.rsplit(".", 1)[-1].replace("_", r"\_")) >= n_eq
+    assert n_eq == len(record.derive()) + 1  # + the negative control
+    assert text.count("proofs." + record.name.replace("_", r"\_")) >= n_eq
+    assert rf"\label{{sec:{record.name}}}" in text and record.result in text
+
+
+def test_registry_order_and_lookup():
+    assert list(proofs.registry()) == list(MODULE_NAMES)
+    with pytest.raises(ValueError, match="name='nonexistent'"):
+        proofs.get("nonexistent")
+
+
+def test_proof_record_rejects_bad_fields():
+    rec = _core.get("no_momentum")
+    good = dict(
+        name=rec.name,
+        result=rec.result,
+        statement=rec.statement,
+        assumptions=rec.assumptions,
+        derive=rec.derive,
+        negative_control=rec.negative_control,
+        witness=rec.witness,
+    )
+    for field_name, bad, exc in (
+        ("name", "not an identifier", ValueError),
+        ("result", "", TypeError),
+        ("assumptions", ["a list"], TypeError),
+        ("derive", "not callable", TypeError),
+        ("witness", [1, 2], TypeError),
+    ):
+        with pytest.raises(exc, match=field_name):
+            Proof(**{**good, field_name: bad})
 
 
 def test_run_all():
@@ -157,6 +190,29 @@ def test_closed_form_larger_root_zero_buffer_is_also_not_exact():
     th_w, _ = torch_step(cf.theta0, sp.S.Zero, cf.eta, cf.lam, cf.gamma)
     claim = Step("larger root, zero buffer", th_e, th_w / cf.ALPHA, "")
     assert "!= 0" in _core.refute("closed_form", claim, cf.NEGATIVE_WITNESS)
+
+
+def test_normaliser_eps_checks_are_not_vacuous():
+    from proofs import normaliser_eps as ne
+
+    # The variance is homogeneous of degree 2, not 1; the mean of degree 1, not 0.
+    assert not ne._sums_equal(ne.variance(ne._scaled), ne.m * ne.variance(ne._entry))
+    assert not ne._sums_equal(ne.mean(ne._scaled), ne.mean(ne._entry))
+    # eps left alone, or a scale m not known to be positive (sqrt(m^2) = |m|), fails.
+    left_alone = ne.y(ne.m * ne.xj, ne.m * ne.mu, ne.m**2 * ne.var, ne.eps)
+    assert not ne._sqrt_equal(left_alone, ne.y(ne.xj, ne.mu, ne.var, ne.eps))
+    k = sp.Symbol("k", real=True)
+    signed = ne.y(k * ne.xj, k * ne.mu, k**2 * ne.var, k**2 * ne.eps)
+    assert not ne._sqrt_equal(signed, ne.y(ne.xj, ne.mu, ne.var, ne.eps))
+
+
+def test_mid_run_zero_buffer_unrolled_is_not_exact():
+    from proofs import mid_run as mr
+
+    lhs, rhs = mr.unrolled_runs((Fraction(0),) * 3)
+    assert lhs[0, :] == rhs[0, :] and lhs[1:, :] != rhs[1:, :]
+    lhs, rhs = mr.unrolled_runs(mr.UNROLL_BUF0)
+    assert lhs == rhs
 
 
 # ---------------------------------------------------------------------------
@@ -294,6 +350,103 @@ def test_texp_buffer_shifts_match_equivalence(equivalence):
     assert shifts[0] == pytest.approx(init, rel=RTOL)
 
 
+def _torch_norms(torch):
+    """Stock PyTorch normalisers in training mode, as functions (x, eps) -> output."""
+    f = torch.nn.functional
+    return {
+        "batch_norm": lambda x, eps: f.batch_norm(x, None, None, training=True, eps=eps),
+        "group_norm": lambda x, eps: f.group_norm(x, 2, eps=eps),
+        "layer_norm": lambda x, eps: f.layer_norm(x, x.shape[1:], eps=eps),
+        "instance_norm": lambda x, eps: f.instance_norm(x, eps=eps),
+    }
+
+
+def test_normaliser_eps_matches_stock_torch_layers():
+    """proofs.normaliser_eps on PyTorch's own BN/GN/LN/IN (train and eval mode), float64.
+
+    Error model: the two sides compute the same formula on inputs that differ by the
+    factor m = 3.7 (not a power of two), so each side rounds independently: mean and
+    variance over <= 64 entries carry a relative error of ~64 ulps, the root and
+    division a few more, so |difference| <= 1e-13 on outputs of size ~1. The negative
+    control (eps left alone) moves the outputs by ~1e-2 with eps = 0.1.
+    """
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(SEED)
+    x = torch.randn(4, 4, 2, 2, generator=gen, dtype=torch.float64)
+    m, eps = 3.7, 0.1
+    for name, norm in _torch_norms(torch).items():
+        ref = norm(x, eps)
+        assert (norm(m * x, eps * m**2) - ref).abs().max().item() <= 1e-13, name
+        assert (norm(m * x, eps) - ref).abs().max().item() > 1e-3, name  # must fail
+    rmean = torch.randn(4, generator=gen, dtype=torch.float64)
+    rvar = torch.rand(4, generator=gen, dtype=torch.float64) + 0.5
+    f = torch.nn.functional
+    ref = f.batch_norm(x, rmean, rvar, training=False, eps=eps)
+    out = f.batch_norm(m * x, m * rmean, m**2 * rvar, training=False, eps=eps * m**2)
+    assert (out - ref).abs().max().item() <= 1e-13
+    alone = f.batch_norm(m * x, m * rmean, m**2 * rvar, training=False, eps=eps)
+    assert (alone - ref).abs().max().item() > 1e-3
+
+
+def test_mid_run_matches_stock_torch_sgd():
+    """proofs.mid_run on stock torch.optim.SGD: convert after 5 steps, buffer copied.
+
+    The reference is torch.optim.SGD(momentum, weight_decay) on the scale-invariant
+    loss of proofs._sgd; the converted run is torch.optim.SGD without weight decay,
+    LR eta_t/(c_t c_{t+1}) (exact, from proofs.general_schedule), its momentum buffer
+    set to the reference's at the conversion. Error model: float64, 6 steps, a few
+    roundings per step on O(1) values, the two runs rounding independently: relative
+    error ~1e-15 per step, bound 1e-12. Zeroing the buffer instead must move the run
+    by far more (> 1e-3).
+    """
+    torch = pytest.importorskip("torch")
+    from proofs import general_schedule as gs
+
+    def loss(th):
+        x, y, z = th
+        return (x * x + 3 * x * y - 2 * y * z + z * z / 2) / (th @ th)
+
+    def step(opt, th, lr, wd):
+        opt.zero_grad()
+        for group in opt.param_groups:
+            group["lr"], group["weight_decay"] = lr, wd
+        loss(th).backward()
+        opt.step()
+
+    mom = float(gs.UNROLL_MOMENTUM)
+    th = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    ref = torch.optim.SGD([th], lr=0.05, momentum=mom, weight_decay=0.01)
+    for _ in range(5):  # the run that has already stepped
+        step(ref, th, 0.05, 0.01)
+    theta0 = th.detach().clone()
+    v0 = ref.state[th]["momentum_buffer"].clone()
+    assert v0.abs().max().item() > 0.1
+    lrs, wds = gs.UNROLL_LRS, gs.UNROLL_WDS
+    cs = [float(c) for c in gs.scale_factors_exact(lrs, wds, gs.UNROLL_MOMENTUM)]
+    lrs_e = [float(x) for x in gs.equivalent_lrs_exact(lrs, wds, gs.UNROLL_MOMENTUM)]
+    stock = []
+    for lr, wd in zip(lrs, wds):
+        step(ref, th, float(lr), float(wd))
+        stock.append(th.detach().clone())
+
+    def converted(buf0):
+        th_c = theta0.clone().requires_grad_(True)
+        opt = torch.optim.SGD([th_c], lr=lrs_e[0], momentum=mom, weight_decay=0.0)
+        opt.state[th_c]["momentum_buffer"] = buf0.clone()
+        out = []
+        for t, lr in enumerate(lrs_e):
+            step(opt, th_c, lr, 0.0)
+            out.append(th_c.detach() * cs[t + 1])
+        return out
+
+    worst = max(((a - b).norm() / b.norm()).item() for a, b in zip(converted(v0), stock))
+    assert worst <= 1e-12
+    zeroed = max(
+        ((a - b).norm() / b.norm()).item() for a, b in zip(converted(torch.zeros(3)), stock)
+    )
+    assert zeroed > 1e-3
+
+
 # ---------------------------------------------------------------------------
 # CLI, LaTeX, PDF, Coq marking
 # ---------------------------------------------------------------------------
@@ -334,32 +487,66 @@ def test_pdflatex_compiles(cli_out):
 
 def test_cli_exit_status_on_failure(tmp_path, monkeypatch):
     from proofs import __main__ as cli
+    from proofs import document
 
     def broken(names=None):
         return [_core.ProofResult("no_momentum", False, 0.0, "ProofError: demo")]
 
-    monkeypatch.setattr(cli, "run_all", broken)
+    monkeypatch.setattr(document, "run_all", broken)
     assert cli.main(["--out", str(tmp_path), "--no-coq", "--only", "no_momentum"]) == 1
+    assert "FAILED" in (tmp_path / "no_momentum.tex").read_text()
 
 
-def _fake_coq(available=True, ok=True):
-    mod = types.ModuleType("proofs.coq_check")
+def test_cli_one_result_with_steps(tmp_path, capsys):
+    from proofs.__main__ import main
 
-    class CoqResult:
-        def __init__(self, file, theorem, ok):
-            self.file, self.theorem, self.ok = file, theorem, ok
-            self.assumptions, self.seconds, self.message = (), 0.1, ""
+    assert main(["--out", str(tmp_path), "--no-coq", "--only", "rescaling", "--steps"]) == 0
+    out = capsys.readouterr().out
+    for s in _core.get("rescaling").derive():
+        assert f"ok  {s.name}" in out
+    assert "negative control: uncorrected running mean" in out
+    assert sorted(p.name for p in tmp_path.glob("*.tex")) == ["proofs.tex", "rescaling.tex"]
 
-    mod.KERNEL_CHECKED = {"no_momentum": "NoMomentum.v: no_momentum_equivalence"}
-    mod.coq_available = lambda: available
-    mod.check_all = lambda timeout=120.0: [CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
-    return mod
+
+def test_build_api_returns_a_report(tmp_path):
+    report = proofs.build(proofs.Config(out=str(tmp_path), coq=False, only=("no_momentum",)))
+    assert report.ok and [r.name for r in report.results] == ["no_momentum"]
+    assert report.coq.status == "Coq check skipped (--no-coq)"
+    assert json.loads((tmp_path / "proofs.json").read_text())["results"][0]["ok"]
+    with pytest.raises(ValueError, match="only="):
+        proofs.Config(only=("nonexistent",))
+    with pytest.raises(ValueError, match="coq_timeout=0"):
+        proofs.Config(coq_timeout=0)
+
+
+class _CoqResult:
+    def __init__(self, file, theorem, ok):
+        self.file, self.theorem, self.ok = file, theorem, ok
+        self.assumptions, self.seconds, self.message = (), 0.1, ""
+
+
+def _fake_coq(monkeypatch, available=True, ok=True, broken=False):
+    """Stand-ins for the public functions of proofs.coq_check that the build calls."""
+    from proofs import document
+
+    def check_all(timeout=120.0):
+        if broken:
+            raise ValueError("import cycle among Coq files: A -> B -> A")
+        return [_CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
+
+    monkeypatch.setattr(
+        document.coq_check,
+        "KERNEL_CHECKED",
+        {"no_momentum": "NoMomentum.v: no_momentum_equivalence"},
+    )
+    monkeypatch.setattr(document.coq_check, "coq_available", lambda: available)
+    monkeypatch.setattr(document.coq_check, "check_all", check_all)
 
 
 def test_coq_marking(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq())
+    _fake_coq(monkeypatch)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "NoMomentum.v: no_momentum_equivalence" in capsys.readouterr().out
     assert "Kernel-checked" in (tmp_path / "no_momentum.tex").read_text()
@@ -368,7 +555,7 @@ def test_coq_marking(tmp_path, monkeypatch, capsys):
 def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(ok=False))
+    _fake_coq(monkeypatch, ok=False)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "Kernel-checked" not in (tmp_path / "no_momentum.tex").read_text()
 
@@ -376,14 +563,14 @@ def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
 def test_coq_not_installed(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(available=False))
+    _fake_coq(monkeypatch, available=False)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "Coq not installed" in capsys.readouterr().out
 
 
-def test_coq_module_missing(tmp_path, monkeypatch, capsys):
+def test_coq_sources_broken(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", None)  # import raises ImportError
+    _fake_coq(monkeypatch, broken=True)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
-    assert "Coq check unavailable" in capsys.readouterr().out
+    assert "Coq check failed to run: import cycle" in capsys.readouterr().out
