@@ -458,7 +458,7 @@ def _plot_divergence(trace: dict[str, list[float]], probe: dict[str, list[float]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
     ax.semilogy(trace["step"], trace["param_b"], label=r"b: $\|\theta_b/m_t-\theta_a\|/\|\theta_a\|$")
-    ax.semilogy(trace["step"], trace["param_floor"], "--", label="floor: a from θ₀ + 1 ulp")
+    ax.semilogy(trace["step"], trace["param_floor"], "--", label="floor: a, θ₀ + 1 ulp, ±4 ulps per step")
     ax.set_xlabel("step")
     ax.set_ylabel("relative parameter distance to a")
     ax.legend(fontsize=8)
