@@ -22,9 +22,12 @@ scale-invariant group S (from :func:`groups_from_audit`) and per step t:
   ``relaxation_steps`` τ = −1/ln ρ and ``steps_to_equilibrium`` τ ln(D_t/ε) with
   D_t = |‖w_t‖⁴/‖w*‖⁴ − 1| (0 once D_t ≤ ε, ε from ``rel_tol`` on ‖w‖).
 
-Cost per monitored tensor per recorded step: one copy of w_t, one subtraction, and fused norms
-(``torch._foreach_norm``) of w_t, g_t, w_t − w_{t+1} and w_{t+1}; the angle comes from the three
-sides of the triangle (w_t, w_{t+1}, w_t − w_{t+1}) by Kahan's stable formula, so no inner
+Cost per monitored tensor per recorded step: fused norms (``torch._foreach_norm``) of w_t, g_t,
+w_{t+1} and of the step. For SGD with momentum (no Nesterov) the step is w_t − w_{t+1} = η v_{t+1}
+and its norm is η‖v_{t+1}‖, read from the momentum buffer: four norms and nothing else (equal to
+the norm of the realised difference up to the rounding of the update, relative u/Δ_t); for other
+optimizers a copy of w_t is subtracted from w_{t+1} (``step_norm``). The angle comes from the
+three sides of the triangle (w_t, w_{t+1}, w_t − w_{t+1}) by Kahan's stable formula, so no inner
 product and no cancellation for small angles. The figures stay on the device and are read
 every ``flush_every`` steps (one host synchronisation). ``every = k`` records every k-th step.
 
@@ -52,6 +55,7 @@ __all__ = [
     "Equilibrium",
     "Monitor",
     "FIELDS",
+    "STEP_NORMS",
     "predict_equilibrium",
     "steps_to_equilibrium",
     "angle_from_sides",
@@ -77,6 +81,11 @@ FIELDS = (
 )
 
 Recipe = Callable[[int], tuple[float, float, float]]
+
+#: How ‖w_t − w_{t+1}‖ is obtained: "buffer" = η ‖v_{t+1}‖ from SGD's momentum buffer (no copy),
+#: "difference" = a copy of w_t subtracted from w_{t+1} (any optimizer), "auto" = the first when
+#: it applies (torch.optim.SGD, momentum > 0, no Nesterov), else the second.
+STEP_NORMS = ("auto", "buffer", "difference")
 
 
 # -- the predictions (proofs/equilibrium.py) -----------------------------------------------------
@@ -226,6 +235,7 @@ class Monitor:
         flush_every: recorded steps kept on the device before one host read.
         rel_tol: the relative distance from ‖w*‖ that counts as "at equilibrium".
         start_step: the index of the next optimizer step (for ``recipe``).
+        step_norm: how ‖w_t − w_{t+1}‖ is measured (:data:`STEP_NORMS`).
 
     Use as a context manager or call :meth:`close` to remove the hooks.
     """
@@ -241,6 +251,7 @@ class Monitor:
         flush_every: int = 256,
         rel_tol: float = 0.01,
         start_step: int = 0,
+        step_norm: str = "auto",
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -252,6 +263,9 @@ class Monitor:
                 raise ValueError(f"{name} = {val!r} is outside the valid range [{lo}, inf)")
         if not 0 < rel_tol < 1:
             raise ValueError(f"rel_tol = {rel_tol!r} is outside the valid range (0, 1)")
+        if step_norm not in STEP_NORMS:
+            raise ValueError(f"step_norm = {step_norm!r} is not one of {STEP_NORMS}")
+        self.step_norm = step_norm
         if not isinstance(groups, Mapping) or not groups:
             raise ValueError(f"groups must be a non-empty mapping name -> tensors, got {groups!r}")
         self.optimizer = optimizer
@@ -290,12 +304,14 @@ class Monitor:
         dev = self.params[0].device
         self._index = torch.tensor(index, device=dev)
         self._w = [p.detach() for p in self.params]  # views sharing the parameters' storage
-        self._snap = [p.detach().clone() for p in self.params]
+        self._snap: list[torch.Tensor] = []  # w_t, allocated when the difference is needed
+        self._all_pg = sorted({where[id(p)] for p in self.params})
+        self._use_buffer = False
         self._pre_norms: list[torch.Tensor] = []
         n = len(self.group_names)
         self._buf = torch.zeros((flush_every, 4, n), dtype=torch.float64, device=dev)
         self._row = 0
-        self._pending: list[tuple[int, list[float], list[tuple[float, float, float]], float]] = []
+        self._pending: list[tuple[int, list[float], list[tuple[float, float, float]], float, bool]] = []
         self._active = False
         self._sigma2 = [math.nan] * n
         self._sigma_count = [0] * n
@@ -338,10 +354,16 @@ class Monitor:
         self._active = self.step % self.every == 0
         if not self._active:
             return
+        self._use_buffer = self._buffer_applies(opt)
         with torch.no_grad():
-            torch._foreach_copy_(self._snap, self._w)
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-            self._pre_norms = list(torch._foreach_norm(self._snap + grads))  # ‖w_t‖, ‖g_t‖
+            if self._use_buffer:
+                self._pre_norms = list(torch._foreach_norm(self._w + grads))  # ‖w_t‖, ‖g_t‖
+            else:
+                if not self._snap:
+                    self._snap = [p.detach().clone() for p in self.params]
+                torch._foreach_copy_(self._snap, self._w)
+                self._pre_norms = list(torch._foreach_norm(self._snap + grads))
         lrs = [float(opt.param_groups[i]["lr"]) for i in self._param_group]
         recipes = []
         for i in self._param_group:
@@ -352,13 +374,33 @@ class Monitor:
                 r = (float(g["lr"]), float(g.get("weight_decay", 0.0)), float(g.get("momentum", 0.0)))
             recipes.append(r)
         m = float(self.scale()) if self.scale is not None else 1.0
-        self._pending.append((self.step, lrs, recipes, m))
+        self._pending.append((self.step, lrs, recipes, m, self._use_buffer))
+
+    def _buffer_applies(self, opt: Optimizer) -> bool:
+        """Whether w_{t+1} − w_t = −η v_{t+1} (SGD with momentum, no Nesterov) and it is wanted."""
+        if self.step_norm == "difference":
+            return False
+        ok = isinstance(opt, SGD) and all(
+            float(opt.param_groups[i].get("momentum", 0.0)) != 0.0
+            and not opt.param_groups[i].get("nesterov", False)
+            for i in self._all_pg
+        )
+        if self.step_norm == "buffer" and not ok:
+            raise ValueError(
+                "step_norm = 'buffer' needs torch.optim.SGD with momentum > 0 and nesterov=False "
+                "in every monitored param group (use 'auto' or 'difference')"
+            )
+        return ok
 
     def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         if self._active:
             with torch.no_grad():
-                torch._foreach_sub_(self._snap, self._w)  # w_t − w_{t+1}
-                post = torch._foreach_norm(self._snap + self._w)  # ‖w_t − w_{t+1}‖, ‖w_{t+1}‖
+                if self._use_buffer:  # w_t − w_{t+1} = η v_{t+1}: its norm is η ‖v_{t+1}‖
+                    bufs = [opt.state[p]["momentum_buffer"] for p in self.params]
+                    post = torch._foreach_norm(bufs + self._w)  # ‖v_{t+1}‖, ‖w_{t+1}‖
+                else:
+                    torch._foreach_sub_(self._snap, self._w)  # w_t − w_{t+1}
+                    post = torch._foreach_norm(self._snap + self._w)  # ‖w_t − w_{t+1}‖, ‖w_{t+1}‖
                 # rows: ‖w_t‖², ‖g_t‖², ‖w_t − w_{t+1}‖², ‖w_{t+1}‖², summed per group (float64)
                 sq = torch.stack([*self._pre_norms, *post]).to(torch.float64).square_()
                 self._buf[self._row].index_add_(1, self._index, sq.view(4, -1))
@@ -379,8 +421,10 @@ class Monitor:
         pending, self._pending = self._pending[: self._row], self._pending[self._row :]
         self._row = 0
         sgd = isinstance(self.optimizer, SGD)
-        for (t, lrs, recipes, m), v in zip(pending, vals):
+        for (t, lrs, recipes, m, from_buffer), v in zip(pending, vals):
             w0, w1, d = np.sqrt(v[0]), np.sqrt(v[3]), np.sqrt(v[2])
+            if from_buffer:
+                d = d * np.asarray(lrs)  # η ‖v_{t+1}‖ (one LR per group)
             angle = angle_from_sides(w0, w1, d)
             for k, name in enumerate(self.group_names):
                 eta, lam, gam = recipes[k]

@@ -339,3 +339,39 @@ def test_reads_the_step_before_other_post_hooks_rescale():
     wrong = out["monitor last"].series("S", "effective_lr")[1] / out[False].series("S", "effective_lr")[1]
     np.testing.assert_allclose(wrong, 0.5, rtol=1e-12)  # ‖w_{t+1}‖ read after its ×2
     assert out[True].records[-1]["weight_norm"] == 2.0**39 * out[False].records[-1]["weight_norm"]
+
+
+def test_step_from_the_momentum_buffer_equals_the_realised_difference():
+    """η‖v_{t+1}‖ (no copy) against ‖w_{t+1} − w_t‖ (a copy of w_t), same run, float64.
+
+    Error model: w_{t+1} = fl(w_t − η v_{t+1}) rounds each entry by ≤ u|w_{t+1}|, so the two
+    step norms differ by ≤ u‖w_{t+1}‖ + (the norms' own roundings, n u ‖Δ‖ for n terms), and
+    the angle (whose condition number in the step norm is ≈ 1 near an isosceles triangle) by
+    the same relative amount: bound 4u‖w‖/‖Δ‖ + 64 n u.
+    """
+    _, b = make_pair(61)
+    x, y = make_batches(60, 62)
+    opt = torch.optim.SGD(b.invariant(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    m_buf = Monitor(opt, {"S": b.invariant()}, step_norm="buffer")
+    m_dif = Monitor(opt, {"S": b.invariant()}, step_norm="difference")
+    for t in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(b(x[t]), y[t]).backward()
+        opt.step()
+    _, a_buf = m_buf.series("S", "angular_update")
+    _, a_dif = m_dif.series("S", "angular_update")
+    n = sum(p.numel() for p in b.invariant())
+    bound = 4 * U / a_dif + 64 * n * U
+    assert np.all(np.abs(a_buf / a_dif - 1) <= bound)
+    assert not np.array_equal(a_buf, a_dif)  # two code paths: not asserted bitwise
+    for field in ("effective_lr", "weight_norm", "grad_norm_unit"):
+        np.testing.assert_array_equal(m_buf.series("S", field)[1], m_dif.series("S", field)[1])
+    plain = torch.optim.SGD(b.invariant(), lr=0.1)
+    with pytest.raises(ValueError, match="step_norm = 'buffer' needs"):
+        mon = Monitor(plain, {"S": b.invariant()}, step_norm="buffer")
+        plain.zero_grad()
+        nn.functional.cross_entropy(b(x[0]), y[0]).backward()
+        plain.step()
+    mon.close()
+    with pytest.raises(ValueError, match="step_norm = 'fast' is not one of"):
+        Monitor(plain, {"S": b.invariant()}, step_norm="fast")
