@@ -223,7 +223,7 @@ def attach_monitors(
     the first model on ``example`` (a few images). Returns name -> monitor.
     """
     first = recipes[0].model
-    report = equivalence.audit(first, example, loss_fn=lambda out: out.float().logsumexp(1).mean())
+    report = equivalence.audit(first, example, loss_fn=lambda out: out.logsumexp(1).mean())
     named = _named_groups(report)
     out: dict[str, Monitor] = {}
     for r in recipes:
