@@ -31,8 +31,8 @@ three sides of the triangle (w_t, w_{t+1}, w_t − w_{t+1}) by Kahan's stable fo
 product and no cancellation for small angles. The figures stay on the device and are read
 every ``flush_every`` steps (one host synchronisation). ``every = k`` records every k-th step.
 
-Outputs: :attr:`Monitor.records` (a list of dicts), :meth:`Monitor.scalars` (a flat dict for
-TensorBoard-style loggers), :meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots
+Outputs: :attr:`Monitor.records` (a list of dicts), :meth:`Monitor.scalars` (the latest step as
+a flat dict for TensorBoard-style loggers) and :meth:`Monitor.iter_scalars` (every step), :meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots
 :func:`plot_effective_lr`, :func:`plot_angular_update`, :func:`plot_weight_norms`.
 """
 
@@ -42,7 +42,7 @@ import csv
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -495,6 +495,29 @@ class Monitor:
             for f in FIELDS:
                 out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
         return out
+
+    def iter_scalars(self, prefix: str = "monitor", start: int = 0) -> Iterator[tuple[int, dict[str, float]]]:
+        """(step, {"prefix/group/field": value}) for every recorded step from ``start`` on.
+
+        For a TensorBoard-style logger::
+
+            for step, d in mon.iter_scalars(start=last_logged + 1):
+                for k, v in d.items():
+                    writer.add_scalar(k, v, step)
+        """
+        out: dict[str, float] = {}
+        current: int | None = None
+        for r in self.records:
+            if r["step"] < start:
+                continue
+            if current is not None and r["step"] != current:
+                yield current, out
+                out = {}
+            current = r["step"]
+            for f in FIELDS:
+                out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
+        if current is not None:
+            yield current, out
 
     def summary(self, last_fraction: float = 0.25) -> dict[str, dict[str, float]]:
         """Per group: means over the last ``last_fraction`` of the records, measured vs predicted."""

@@ -246,6 +246,10 @@ def test_outputs_csv_json_scalars_and_plots(tmp_path, pair):
     sc = mon_a.scalars()
     assert set(sc) == {f"monitor/S/{f}" for f in FIELDS}
     assert sc["monitor/S/effective_lr"] == mon_a.records[-1]["effective_lr"]
+    per_step = list(mon_a.iter_scalars(prefix="m", start=590))
+    assert [s for s, _ in per_step] == list(range(590, 600))
+    assert per_step[-1][1]["m/S/angular_update"] == mon_a.records[-1]["angular_update"]
+    assert len(per_step[0][1]) == len(FIELDS)
     paths = plot_all({"stock (a)": mon_a, "converted (b)": mon_b}, tmp_path / "plots")
     assert [p.name for p in paths] == ["effective_lr.png", "angular_update.png", "weight_norms.png"]
     assert all(p.stat().st_size > 5000 for p in paths)
