@@ -73,9 +73,13 @@ def test_convert_optimizer_reads_live_scheduler_without_touching_it():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched = MultiStepLR(opt, milestones=MILESTONES, gamma=0.1)
     inv = [model[0].weight, model[0].bias, model[3].weight]
-    run = equivalence.convert_optimizer(opt, steps=STEPS, invariant=inv, lr_scheduler=sched)
-    ref = equivalence.convert(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, steps=STEPS,
-                              invariant=inv, lr_scheduler=lambda o: MultiStepLR(o, MILESTONES, 0.1))
-    assert np.array_equal(run.schedules[0].log_lrs, ref.schedules[0].log_lrs)
-    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.05
+    run = equivalence.convert_optimizer(opt, invariant=inv, lr_scheduler=sched)
+    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.05  # the original is untouched
+    assert run.scheduler.inner is not sched and run.scheduler.inner.optimizer is run.optimizer
     assert run.optimizer.param_groups[0]["params"][0] is model[0].weight
+    # the precomputed path reads the same live scheduler into the same schedule as a factory
+    pre = equivalence.convert_optimizer(opt, steps=STEPS, invariant=inv, lr_scheduler=sched, online=False)
+    ref = equivalence.convert(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, steps=STEPS,
+                              invariant=inv, lr_scheduler=lambda o: MultiStepLR(o, MILESTONES, 0.1),
+                              online=False)
+    assert np.array_equal(pre.schedules[0].log_lrs, ref.schedules[0].log_lrs)
