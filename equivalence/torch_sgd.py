@@ -1,22 +1,27 @@
-r"""Driving stock ``torch.optim.SGD`` through the equivalent exponential-LR recipe.
+r"""The precomputed path: stock ``torch.optim.SGD`` driven by a log-space schedule.
 
-The training loop stays the user's own::
-
-    loss.backward(); optimizer.step(); scheduler.step()
-
-:class:`EquivalentLR` is an ``LRScheduler`` whose ``step()`` also does the
-book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
+:func:`equivalence.convert` converts online by default (:mod:`equivalence.converter`).
+This module keeps the precomputed path, which the closed form and TEXP need (their
+momentum-buffer shifts are fixed in advance) and ``online=False`` selects for the general
+form: the whole recipe is read ahead (:func:`lrs_from_scheduler`) into an
+:class:`~equivalence.recipe.ExpLRSchedule` (log η̃_t, log c_t in float64 log space) and
+:class:`EquivalentLR`, an ``LRScheduler`` stepped once after every optimizer step, does
+the book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
 
 1. eval-mode BatchNorm (the project's derivation, ``proofs/rescaling.py``):
    after step t multiply ``running_mean`` by c_t/c_{t+1} and ``running_var`` by
-   (c_t/c_{t+1})², so that the running statistics stay those of the WD run
-   divided by c (mean) and c² (var);
+   (c_t/c_{t+1})²; every normaliser's eps is kept at ε m_t² (``proofs/normaliser_eps.py``);
 2. exact rescaling: (θ_S, v_S, η̃, mean, var) → (sθ_S, v_S/s, s²η̃, s·mean,
    s²·var) leaves every later network function unchanged; with s a power of
    two it changes no mantissa, so the stored weights stay within [1, 2^R) times
    the WD run's, and float32 or bfloat16 never overflow;
 3. momentum-buffer shifts of the closed form and of exact TEXP
    (ṽ ← ṽ + δ_t c_t² θ̃_t at the start of step t).
+
+A precomputed schedule cannot follow what happens during the run, so
+:class:`EquivalentLR` refuses it at the step where it happens (never a silent
+difference): an optimizer update skipped (``GradScaler``) or repeated (a scheduler stepped
+per epoch) between two of its steps, or an LR changed by anything else.
 """
 
 from __future__ import annotations

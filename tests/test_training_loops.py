@@ -571,3 +571,17 @@ def test_precomputed_schedule_refuses_what_it_cannot_follow():
     LinearLR(side.opt, 0.5, total_iters=3)  # a second scheduler on the precomputed run
     with pytest.raises(eq.ConversionError, match="something else"):
         step(side, x[0], y[0], trace)
+
+
+def test_lrs_from_scheduler_reads_every_accepted_form():
+    """The precomputed path reads pure schedules and plain callables (they used to crash)."""
+    ms = eq.lrs_from_scheduler(lambda o: MultiStepLR(o, [10, 20], 0.1), 30, [0.1])[:, 0]
+    pure = eq.lrs_from_scheduler(schedules.multistep(0.1, [10, 20]), 30, [0.1])[:, 0]
+    plain = eq.lrs_from_scheduler(lambda t: 0.1 * 0.1 ** ((t >= 10) + (t >= 20)), 30, [0.1])[:, 0]
+    # 0.1·0.1^k against k successive multiplications by 0.1: a few ulps apart
+    assert np.max(np.abs(pure / ms - 1)) <= 4 * U and np.max(np.abs(plain / ms - 1)) <= 4 * U
+    with pytest.raises(TypeError, match="lr_scheduler = 42 .int. is not accepted"):
+        eq.lrs_from_scheduler(42, 30, [0.1])
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(TypeError, match="ReduceLROnPlateau sets its LRs from the run's metrics"):
+        eq.lrs_from_scheduler(ReduceLROnPlateau(opt), 30)
