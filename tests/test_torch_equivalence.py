@@ -1,7 +1,8 @@
 """Stock ``torch.optim.SGD(weight_decay=λ)`` + stock LR schedulers against the converted run.
 
 Reference side: PyTorch's own SGD and schedulers, as a user runs them. Converted side:
-``equivalence.convert`` (a stock SGD without weight decay driven by ``EquivalentLR``).
+``equivalence.convert`` (a stock SGD whose step hooks apply η̃_t with no weight decay: the
+online conversion; ``form="closed_form"``/``"texp"`` use the precomputed ``EquivalentLR``).
 
 Error model (float64). Both runs do the same arithmetic up to the factor c_t on the
 invariant weights, so their distance starts at rounding level (~1e-16 per step) and grows at
