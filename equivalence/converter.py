@@ -213,7 +213,8 @@ class ExpLRConverter:
                     f"a parameter of shape {tuple(p.shape)} outside the invariant set, frozen at conversion, "
                     f"has a gradient at update {t}: it would get the invariant set's η̃ and no decay"
                 )
-        for p in self._inv_params:
+        has_closure = (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None
+        for p in () if has_closure else self._inv_params:  # a closure makes the gradients in step()
             if p.grad is None:
                 raise ConversionError(
                     f"optimizer.step() at update {t} found no gradient for an invariant parameter of shape "
