@@ -294,7 +294,27 @@ def loop_clip(side, x, y, trace):
         assert clipped > 10, "max_norm must actually clip"
 
 
+def loop_closure(side, x, y, trace):
+    """optimizer.step(closure): the gradients are made inside step()."""
+    sched = MultiStepLR(side.opt, [40, 80], 0.1)
+    for t in range(len(x)):
+        outs = []
+
+        def closure(t=t, outs=outs):
+            side.opt.zero_grad(set_to_none=True)
+            out = side.model(x[t])
+            outs.append(out)
+            loss = nn.functional.cross_entropy(out, y[t])
+            loss.backward()
+            return loss
+
+        side.opt.step(closure)
+        sched.step()
+        record(side, outs[0], trace)
+
+
 LOOPS = {
+    "closure": loop_closure,
     "multistep": loop_multistep,
     "scheduler_per_epoch": loop_per_epoch,
     "scheduler_before_optimizer": loop_scheduler_first,
