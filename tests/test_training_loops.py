@@ -569,6 +569,9 @@ def test_departures_raise_at_the_step():
         side.opt.step()
     step(side, x[1], y[1], trace)  # recovers
     assert side.run.converter.updates == 2
+    side.opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)]})
+    with pytest.raises(eq.ConversionError, match="has 2 param groups at update 2 but was converted with 1"):
+        step(side, x[2], y[2], trace)
 
 
 def test_precomputed_schedule_refuses_what_it_cannot_follow():
