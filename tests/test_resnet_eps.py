@@ -132,7 +132,7 @@ def test_mini_resnet_eps_1e5_converted_equals_stock():
     assert r["scale"] > 1.001
 
 
-@pytest.mark.slow  # ResNet-18 in float64 on CPU: about 2 minutes on one core
+@pytest.mark.slow  # ResNet-18 in float64 on CPU, 4 runs of 30 steps: 10 min on the shared 2-core machine
 def test_resnet18_eps_1e5_converted_equals_stock():
     r = check(resnet18, steps=30, batch=8, size=32)
     assert r["converted_ratio"] <= 1.0
