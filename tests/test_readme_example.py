@@ -16,6 +16,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
@@ -68,7 +69,7 @@ def train(model, loader, example_batch, loss_fn, ckpt, epochs=160, milestones=(8
 # --------------------------------------------------------------------------------------------------
 
 
-def train_stock(model, loader, loss_fn, epochs, milestones, max_norm, device="cpu"):
+def train_stock(model, loader, loss_fn, epochs, milestones, max_norm, device="cpu", use_amp=False):
     """The same loop as written today: stock SGD with weight decay, PyTorch's own clipping."""
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     sched = MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
@@ -76,7 +77,8 @@ def train_stock(model, loader, loss_fn, epochs, milestones, max_norm, device="cp
     for _ in range(epochs):
         for x, y in loader:
             opt.zero_grad()
-            loss = loss_fn(model(x), y)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_amp):
+                loss = loss_fn(model(x), y)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
@@ -153,6 +155,31 @@ def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path)
         assert torch.equal(p, q)
     assert [m.eps for m in (conv[1], conv[4])] == [m.eps for m in (fresh[1], fresh[4])]
     assert run2.current_scale() == run.current_scale()
+
+
+@pytest.mark.parametrize("use_amp", [False, True], ids=["float32", "float32_bf16_autocast"])
+def test_readme_loop_in_float32_and_bf16_autocast_within_the_floor(tmp_path, use_amp):
+    """float32 weights, with and without bfloat16 autocast (CPU): within 3× the measured floor.
+
+    The floor here is the float32 (or bf16-autocast) stock run against itself from a
+    one-ulp nudge, measured at the end of the run (6 epochs): the same loop, the same noise.
+    """
+    loader = [(x.float(), y) for x, y in make_loader(bad=None)]
+    base = small_model().float()
+    stock = copy.deepcopy(base)
+    train_stock(stock, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp)
+    twin = copy.deepcopy(base)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.copy_(torch.nextafter(p, torch.full_like(p, math.inf)))
+    train_stock(twin, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp)
+    floor = rel_err(stock, twin, 1.0)
+    conv = copy.deepcopy(base)
+    run = train(conv, loader, loader[0][0], nn.functional.cross_entropy, str(tmp_path / "f.pt"),
+                epochs=EPOCHS, milestones=MILESTONES, max_norm=MAX_NORM, use_amp=use_amp)
+    err = rel_err(stock, conv, run.current_scale())
+    print(f"README loop, float32, autocast={use_amp}: err {err:.3g}, floor {floor:.3g}")
+    assert 0 < err <= 3 * floor
 
 
 def test_readme_loop_with_pytorch_clipping_is_not_the_stock_run(tmp_path):
