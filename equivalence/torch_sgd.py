@@ -600,6 +600,13 @@ def convert_optimizer_precomputed(
         raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
     groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in optimizer.param_groups]
     d = optimizer.defaults
+    has_buffers = any(optimizer.state.get(p, {}).get("momentum_buffer") is not None
+                      for g in optimizer.param_groups for p in g["params"])
+    if has_buffers and form != "general":
+        raise ValueError(
+            f"form = {form!r} assumes zero momentum buffers at the start, but this optimizer has "
+            "already stepped; convert it mid-run with form='general' (exact from any state)"
+        )
     run = convert_precomputed(
         groups,
         lr=d["lr"] if isinstance(d["lr"], float) else float(groups[0]["lr"]),

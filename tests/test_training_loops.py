@@ -608,3 +608,16 @@ def test_lrs_from_scheduler_reads_every_accepted_form():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(TypeError, match="ReduceLROnPlateau sets its LRs from the run's metrics"):
         eq.lrs_from_scheduler(ReduceLROnPlateau(opt), 30)
+
+
+def test_precomputed_closed_form_or_texp_mid_run_is_refused():
+    model = make_net()
+    x, y = batches(2, 17)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LR, momentum=MOM,
+                          weight_decay=WD)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x[0]), y[0]).backward()
+    opt.step()
+    for form in ("closed_form", "texp"):
+        with pytest.raises(ValueError, match=f"form = '{form}' assumes zero momentum buffers"):
+            eq.convert_optimizer(opt, invariant=model.invariant(), steps=10, form=form)
