@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim import SGD, Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import ConstantLR, LRScheduler
 
 from ._checks import as_weight_decay_array, check_steps
 from .exact import ScaleSequenceError
@@ -484,7 +484,12 @@ def _retarget(sched: Any, optimizer: Optimizer) -> Any:
             "pass a factory (lambda opt: MultiStepLR(opt, ...)) or attach the scheduler to run.optimizer"
         )
     memo: dict[int, Any] = {id(old): optimizer}
-    return copy.deepcopy(sched, memo)
+    moved = copy.deepcopy(sched, memo)
+    # let PyTorch's scheduler track optimizer.step() calls on the new optimizer as on the old
+    # one (its order warning): a scheduler built on it does that; ConstantLR with factor 1 and
+    # no iterations sets every lr to lr * 1.0, the same float
+    ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return moved
 
 
 def make_scheduler(spec: Any, optimizer: Optimizer) -> Any:
