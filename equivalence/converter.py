@@ -101,6 +101,11 @@ class ExpLRConverter:
         adjust_eps: keep each normaliser's eps at ε m² (exact with any eps).
         weight_decay_schedule: optional (per-update λ_t table, per-group factors): the
             groups' ``weight_decay`` is set from it before each update.
+        invariant: the parameters of S (default: everything in ``invariant_groups``);
+            frozen parameters outside S may share their groups (SGD skips them).
+
+    State: ``updates`` (real optimizer updates so far), ``C``/``E`` (c_t = C·2^E), the
+    stored weights being θ_t / C; :meth:`current_scale` = 1/C.
     """
 
     def __init__(
