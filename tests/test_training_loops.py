@@ -621,3 +621,21 @@ def test_precomputed_closed_form_or_texp_mid_run_is_refused():
     for form in ("closed_form", "texp"):
         with pytest.raises(ValueError, match=f"form = '{form}' assumes zero momentum buffers"):
             eq.convert_optimizer(opt, invariant=model.invariant(), steps=10, form=form)
+
+
+def test_eps_and_running_stats_exact_across_power_of_two_rescalings():
+    """Strong decay and rescale_log2=1: the run rescales often; train and eval outputs stay exact."""
+    sides: list = []
+
+    def make(model):
+        side = converted_side(model, weight_decay=2e-2, rescale_log2=1)
+        sides.append(side)
+        return side
+
+    def loop_constant(side, x, y, trace):
+        for t in range(len(x)):
+            step(side, x[t], y[t], trace)
+
+    worst, _ = verdict(loop_constant, stock_kw={"weight_decay": 2e-2}, make_conv=make)
+    assert worst <= 1.0
+    assert sides[0].run.converter.E <= -3, "the run must have rescaled several times"
