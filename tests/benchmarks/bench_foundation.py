@@ -7,7 +7,8 @@
    check the hyper-parameters and gradients, set η̃_t, keep the BatchNorm eps at ε m² and
    correct its running statistics; the user's MultiStepLR.step) against the original (stock
    SGD with weight decay + MultiStepLR.step) on the same model and gradients: target ratio
-   ≤ 1.05. Also the precomputed path (EquivalentLR) for reference.
+   ≤ 1.05. Also the precomputed path (EquivalentLR), and the hooks' own cost: the converted
+   step against stock SGD without weight decay (the same arithmetic, no hooks).
 
 Run: ``python tests/benchmarks/bench_foundation.py [--json OUT]`` (not part of the default
 pytest run; timings depend on the machine, the ratios much less).
@@ -74,6 +75,11 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
                          norm_layers=[m for m in model.modules() if isinstance(m, nn.BatchNorm1d)])
         return run.optimizer, MultiStepLR(run.optimizer, [total // 2], 0.1)
 
+    def no_decay():
+        # stock SGD without weight decay: the converted step's arithmetic without its hooks
+        opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+        return opt, MultiStepLR(opt, [total // 2], 0.1)
+
     def precomputed():
         run = eq.convert(params, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=total, invariant=params,
                          lr_scheduler=lambda o: MultiStepLR(o, [total // 2], 0.1), online=False,
@@ -92,15 +98,17 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
         return (time.perf_counter() - t0) / steps
 
     with torch.no_grad():
-        a, b, c = [], [], []
+        a, b, c, d = [], [], [], []
         for _ in range(repeats):  # interleaved so that drifts in machine load hit all alike
             a.append(timeit(original))
             b.append(timeit(converted))
             c.append(timeit(precomputed))
+            d.append(timeit(no_decay))
     # the minimum over repeats: the run least disturbed by other processes on the machine
-    t_a, t_b, t_c = min(a), min(b), min(c)
+    t_a, t_b, t_c, t_d = min(a), min(b), min(c), min(d)
     return {"original_step_ms": 1e3 * t_a, "converted_step_ms": 1e3 * t_b, "step_ratio": t_b / t_a,
             "precomputed_step_ms": 1e3 * t_c, "precomputed_step_ratio": t_c / t_a,
+            "no_decay_step_ms": 1e3 * t_d, "hook_overhead_ratio": t_b / t_d,
             "parameters": float(sum(p.numel() for p in params))}
 
 
