@@ -639,3 +639,36 @@ def test_eps_and_running_stats_exact_across_power_of_two_rescalings():
     worst, _ = verdict(loop_constant, stock_kw={"weight_decay": 2e-2}, make_conv=make)
     assert worst <= 1.0
     assert sides[0].run.converter.E <= -3, "the run must have rescaled several times"
+
+
+@torch.no_grad()
+def test_every_normaliser_kind_gets_eps_m2_and_exact_outputs():
+    """BatchNorm, InstanceNorm (with running stats), GroupNorm, LayerNorm, RMSNorm fed m·x with
+    ε m² give the output of x with ε, in train and eval mode (proofs/normaliser_eps.py);
+    a normaliser with eps=None (RMSNorm's default) is refused, naming it."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 6, 5, generator=g, dtype=torch.float64) * 1e-3  # small: eps matters
+    kinds = [nn.BatchNorm1d(6, eps=1e-5), nn.InstanceNorm1d(6, eps=1e-5, track_running_stats=True),
+             nn.GroupNorm(2, 6, eps=1e-5), nn.LayerNorm(5, eps=1e-5)]
+    if hasattr(nn, "RMSNorm"):
+        kinds.append(nn.RMSNorm(5, eps=1e-5))
+    m = 2.0 ** 10 / 3.0  # not a power of two: the eps rescaling is what makes it exact
+    for ref in kinds:
+        ref = ref.double()
+        conv = copy.deepcopy(ref)
+        layers = eq.NormLayers([conv])
+        layers.set_scale(1.0 / m)
+        layers.correct(m)  # the converted run's running stats: m·mean, m²·var of the stock ones
+        assert conv.eps == pytest.approx(1e-5 * m * m, rel=2 * U)
+        for mode in ("train", "eval"):
+            getattr(ref, mode)(), getattr(conv, mode)()
+            a, b = ref(x), conv(m * x)  # train mode also updates the running stats, alike
+            assert rel(b, a) <= 16 * U, f"{type(ref).__name__} {mode}: {rel(b, a):.3g}"
+        # negative control: eps left alone
+        plain = copy.deepcopy(ref).train()
+        assert rel(plain(m * x), ref.train()(x)) > 1e-6
+    if hasattr(nn, "RMSNorm"):
+        with pytest.raises(ValueError, match="RMSNorm with eps = None"):
+            eq.NormLayers([nn.RMSNorm(5)])
+    with pytest.raises(TypeError, match="Linear, which is not a normaliser"):
+        eq.NormLayers([nn.Linear(2, 2)])
