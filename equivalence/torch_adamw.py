@@ -47,7 +47,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim import Adam, AdamW, Optimizer
+from torch.optim import Adam, Optimizer
 
 __all__ = [
     "AdamWEquivalence",
@@ -244,14 +244,19 @@ class AdamWEquivalence:
         if not params:
             return
         ratio = float(old_scale / self.scale)  # A_{k-1}/A_k: θ̃ grew by this factor
+        self._scale_norm_stats(ratio)
+        if self.rescale_log2 is not None and -math.log2(self.scale) >= self.rescale_log2:
+            self._rescale(1 - math.frexp(self.scale)[1])  # scale → [1, 2)
+
+    def _scale_norm_stats(self, r: float) -> None:
+        """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
         with torch.no_grad():
             for m in self.norm_layers:
-                if getattr(m, "running_mean", None) is not None:
-                    m.running_mean.mul_(ratio)
-                if getattr(m, "running_var", None) is not None:
-                    m.running_var.mul_(ratio * ratio)
-        if self.rescale_log2 is not None and -math.log2(self.scale) >= self.rescale_log2:
-            self._rescale(-math.frexp(self.scale)[1])
+                mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+                if isinstance(mean, torch.Tensor):
+                    mean.mul_(r)
+                if isinstance(var, torch.Tensor):
+                    var.mul_(r * r)
 
     def _rescale(self, j: int) -> None:
         """Exact rescaling by s = 2^-j (proofs/adamw.py, step "rescaling").
@@ -275,11 +280,7 @@ class AdamWEquivalence:
                             st[key].mul_(1.0 / (s * s))
                 self.nu[i] *= s
                 self.sigma[i] *= s * s
-            for m in self.norm_layers:
-                if getattr(m, "running_mean", None) is not None:
-                    m.running_mean.mul_(s)
-                if getattr(m, "running_var", None) is not None:
-                    m.running_var.mul_(s * s)
+        self._scale_norm_stats(s)
         self.scale /= s
         self.log2_pow -= j
 

@@ -26,7 +26,7 @@ import mpmath
 import pytest
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR, OneCycleLR
 
 import equivalence
 from equivalence.torch_adamw import (
@@ -100,6 +100,8 @@ SCHEDULERS = {
     "constant": None,
     "multistep": lambda o, n: MultiStepLR(o, milestones=[n // 3, 2 * n // 3], gamma=0.1),
     "cosine": lambda o, n: CosineAnnealingLR(o, T_max=n),
+    # cycles betas[0] too: the map takes each step's live β1
+    "onecycle": lambda o, n: OneCycleLR(o, max_lr=2e-2, total_steps=n),
 }
 
 
@@ -227,3 +229,252 @@ def test_adamw_equals_converted_adam(sched: str) -> None:
     assert run.current_scale() > 1.5  # the decay really acted (m = 1/A_k)
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+def test_one_cycle_with_cycling_beta1() -> None:
+    """OneCycleLR moves LR and β1 every step (stock Adam's bias correction uses the live β1)."""
+    err, floor, out_err, out_floor, run = run_pair(4, "onecycle", 400)
+    print(f"\nonecycle: param err {err:.3g} floor {floor:.3g}; eval {out_err:.3g}")
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+def test_lr_only_map_fails_by_orders_of_magnitude() -> None:
+    """Negative control: scheduling the LR alone (the SGD theorem's η_k/(A_{k-1}A_k)) is wrong."""
+    err, floor, out_err, out_floor, _ = run_pair(3, "multistep", 300, lr_only=True)
+    print(f"\nLR-only map: param err {err:.3g} = {err / floor:.3g} x floor; eval out err "
+          f"{out_err:.3g}")
+    assert err > 1e6 * floor
+    assert out_err > 1e6 * max(out_floor, floor)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"amsgrad": True},
+        {"maximize": True, "lr": 1e-3},
+        {"foreach": True},
+        {"fused": True},
+        {"eps": 1e-3, "betas": (0.5, 0.9)},
+        {"betas": (0.0, 0.99)},
+    ],
+    ids=["amsgrad", "maximize", "foreach", "fused", "eps1e-3", "beta1_0"],
+)
+def test_variants_exact(variant: dict) -> None:
+    """amsgrad (one state rewrite per step), maximize, foreach, fused, other ε and betas."""
+    err, floor, out_err, out_floor, run = run_pair(5, "cosine", 400, **variant)
+    print(f"\n{variant}: param err {err:.3g} floor {floor:.3g}; eval {out_err:.3g}")
+    assert run.current_scale() > 1.1
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+def test_amsgrad_without_rewrite_fails() -> None:
+    """Negative control: amsgrad with the hyper-parameter map but without the max-buffer rewrite."""
+    err, floor, *_ = _run_without_rewrite()
+    print(f"\namsgrad, no rewrite: err {err:.3g} = {err / floor:.3g} x floor")
+    assert err > 1e6 * floor
+
+
+def _run_without_rewrite():
+    import equivalence.torch_adamw as mod
+
+    real = mod.AdamWEquivalence._pre_hook
+
+    def pre(self, opt, args, kwargs):
+        for i in self.invariant_groups:
+            opt.param_groups[i]["amsgrad"] = False  # skip the rewrite branch...
+        real(self, opt, args, kwargs)
+        for i in self.invariant_groups:
+            opt.param_groups[i]["amsgrad"] = True  # ...but step with amsgrad
+
+    mod.AdamWEquivalence._pre_hook = pre
+    try:
+        return run_pair(5, "cosine", 400, amsgrad=True)
+    finally:
+        mod.AdamWEquivalence._pre_hook = real
+
+
+def test_rescaling_is_bitwise_invisible() -> None:
+    """Power-of-two rescaling changes no mantissa: rescaled run × 2^j == unrescaled, bitwise."""
+    outs = []
+    for resc in (None, 1.0):
+        net, inv, norms = make_net(7)
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=5e-2,
+                                weight_decay=1.0)
+        run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=resc)
+        sched = MultiStepLR(run.optimizer, [100], 0.3)
+        x, y = batches(200, 8)
+        for k in range(200):
+            step(net, run.optimizer, x[k], y[k])
+            sched.step()
+        outs.append((flat(inv), run, [m.running_var.clone() for m in norms]))
+    (w0, r0, v0), (w1, r1, v1) = outs
+    assert r0.log2_pow == 0 and r1.log2_pow <= -8  # the second run did rescale, often
+    s = math.ldexp(1.0, -r1.log2_pow)
+    assert torch.equal(w1 * s, w0)
+    assert all(torch.equal(a * s * s, b) for a, b in zip(v1, v0))
+    assert r1.current_scale() * s == r0.current_scale()
+
+
+def test_resume_is_bitwise() -> None:
+    """state_dict of optimizer, scheduler and converter: a resumed run continues bit-identically."""
+    def build(seed: int):
+        net, inv, norms = make_net(seed)
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-2,
+                                weight_decay=0.3)
+        run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=2.0)
+        return net, run, CosineAnnealingLR(run.optimizer, 200)
+
+    x, y = batches(200, 9)
+    net, run, sched = build(11)
+    for k in range(200):
+        step(net, run.optimizer, x[k], y[k])
+        sched.step()
+        if k == 99:
+            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(), sched.state_dict(),
+                                  run.state_dict()))
+    net2, run2, sched2 = build(11)
+    net2.load_state_dict(ckpt[0])
+    run2.optimizer.load_state_dict(ckpt[1])
+    sched2.load_state_dict(ckpt[2])
+    run2.load_state_dict(ckpt[3])
+    for k in range(100, 200):
+        step(net2, run2.optimizer, x[k], y[k])
+        sched2.step()
+    for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
+        assert torch.equal(a, b)
+    assert run.state_dict() == run2.state_dict()
+
+
+def test_refusals() -> None:
+    net, inv, norms = make_net(0)
+    params = [p for p in net.parameters() if p.requires_grad]
+    with pytest.raises(ValueError, match=r"coupled L2 .*proofs/adam_l2.py"):
+        convert_adamw(torch.optim.Adam(params, weight_decay=1e-2), invariant=inv)
+    with pytest.raises(TypeError, match="optimizer must be torch.optim.AdamW"):
+        convert_adamw(torch.optim.SGD(params, lr=0.1), invariant=inv)
+    with pytest.raises(ValueError, match="capturable=True is not supported"):
+        convert_adamw(torch.optim.AdamW(params, capturable=True), invariant=inv)
+    with pytest.raises(ValueError, match="not among"):
+        convert_adamw(torch.optim.AdamW(params[:1]), invariant=inv)
+    with pytest.raises(ValueError, match=r"lr \* weight_decay = 1.0 at step 1 is outside"):
+        adamw_step_params(1, 1.0, 1.0, 0.9, 0.999, 1e-8, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"betas\[1\] = 1.0 is outside"):
+        adamw_equivalent_schedule([1e-3], 0.1, betas=(0.9, 1.0))
+    # different decay factors across invariant groups: refused at the first step
+    opt = torch.optim.AdamW([{"params": [inv[0]], "weight_decay": 0.1}, {"params": inv[1:]}],
+                            lr=1e-2)
+    run = convert_adamw(opt, invariant=inv)
+    x, y = batches(1, 0)
+    with pytest.raises(ValueError, match="different lr \\* weight_decay"):
+        step(net, run.optimizer, x[0], y[0])
+
+
+# ---------------------------------------------------------------------------------------
+# schedule mathematics against exact / 50-digit oracles
+# ---------------------------------------------------------------------------------------
+
+
+def test_scale_factor_and_nu_sigma_exact_oracle() -> None:
+    """A_k, ν_k, σ_k, β̃ against a fractions.Fraction oracle of the same recursion.
+
+    Error model: each float operation rounds by ≤ u = 2^-53 relative; A_k is a product of k
+    factors (≤ k u), ν and σ sums of positive terms (≤ ~3 k u): rtol = 8 k u.
+    """
+    lrs = [1e-2 * (0.5 ** (k // 100)) for k in range(300)]
+    wd, b1, b2 = 0.7, 0.9, 0.999
+    got = adamw_equivalent_schedule(lrs, wd, betas=(b1, b2), eps=1e-8)
+    A, nu, sig = Fraction(1), Fraction(1), Fraction(1)
+    F = Fraction
+    u = 2.0**-53
+    for k, (lr, p) in enumerate(zip(lrs, got), 1):
+        a = 1 - F(lr) * F(wd)
+        nu_n = F(b1) * nu + (1 - F(b1)) / A
+        sig_n = F(b2) * sig + (1 - F(b2)) / (A * A)
+        tb1, tb2 = F(b1) * nu / nu_n, F(b2) * sig / sig_n
+        A, nu, sig = A * a, nu_n, sig_n
+        if k % 50 == 0 or k < 5:
+            for name, exact, val in (("A", A, p.scale), ("nu", nu, p.nu), ("sigma", sig, p.sigma),
+                                     ("beta1", tb1, p.beta1), ("beta2", tb2, p.beta2)):
+                assert abs(val - float(exact)) <= 8 * k * u * abs(float(exact)), (k, name)
+        if k > 5:  # keep the Fractions small: re-round the oracle's state (the check above
+            # already pinned it); the recursion is contracting in ν, σ relative error
+            A, nu, sig = F(float(A)), F(float(nu)), F(float(sig))
+
+
+def _mp_adam_run(lrs, wd, b1, b2, eps, theta0, convert: bool, dps: int = 50):
+    """50-digit run of AdamW (convert=False) or of the converted Adam on a scale-invariant loss.
+
+    L(θ) = (θ₁² + 3θ₁θ₂ − 2θ₂θ₃ + θ₃²/2)/‖θ‖² (a ratio of quadratics, exactly scale
+    invariant). The converted run's hyper-parameters are recomputed at 50 digits from the
+    module's formulas; returns the final θ (AdamW) or A_K θ̃_K (converted).
+    """
+    mp = mpmath.mp
+    with mpmath.workdps(dps):
+        def grad(t):
+            x, y, z = t
+            n = x * x + y * y + z * z
+            p = x * x + 3 * x * y - 2 * y * z + z * z / 2
+            dp = (2 * x + 3 * y, 3 * x - 2 * z, -2 * y + z)
+            return [(d * n - p * 2 * ti) / (n * n) for d, ti in zip(dp, t)]
+
+        th = [mp.mpf(v) for v in theta0]
+        m = [mp.mpf(0)] * 3
+        v = [mp.mpf(0)] * 3
+        A, nu, sig = mp.mpf(1), mp.mpf(1), mp.mpf(1)
+        B1, B2, E, W = mp.mpf(b1), mp.mpf(b2), mp.mpf(eps), mp.mpf(wd)
+        for k, lr in enumerate(lrs, 1):
+            lr = mp.mpf(lr)
+            g = grad(th)
+            if convert:
+                a = 1 - lr * W
+                nu_n = B1 * nu + (1 - B1) / A
+                sig_n = B2 * sig + (1 - B2) / A**2
+                tb1, tb2 = B1 * nu / nu_n, B2 * sig / sig_n
+                bc2 = mpmath.sqrt((1 - B2**k) / (sig_n * (1 - tb2**k)))
+                e = E * bc2
+                eta = lr * (nu_n / (A * a)) * bc2 * (1 - tb1**k) / (1 - B1**k)
+                A, nu, sig = A * a, nu_n, sig_n
+                beta1, beta2 = tb1, tb2
+            else:
+                th = [(1 - lr * W) * t for t in th]
+                eta, e, beta1, beta2 = lr, E, B1, B2
+            m = [beta1 * mi + (1 - beta1) * gi for mi, gi in zip(m, g)]
+            v = [beta2 * vi + (1 - beta2) * gi * gi for vi, gi in zip(v, g)]
+            step_size = eta / (1 - beta1**k)
+            d2 = mpmath.sqrt(1 - beta2**k)
+            th = [t - step_size * mi / (mpmath.sqrt(vi) / d2 + e) for t, mi, vi in zip(th, m, v)]
+        return [A * t for t in th] if convert else th
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-8, 1e-3])
+def test_map_exact_at_50_digits(eps: float) -> None:
+    """The map itself, independent of floats: 200 steps at 50 digits agree to 1e-40."""
+    lrs = [0.05 * (0.1 if k >= 100 else 1.0) for k in range(200)]
+    ref = _mp_adam_run(lrs, 0.9, 0.9, 0.999, eps, (1.0, -0.5, 0.25), convert=False)
+    got = _mp_adam_run(lrs, 0.9, 0.9, 0.999, eps, (1.0, -0.5, 0.25), convert=True)
+    err = max(abs(a - b) for a, b in zip(ref, got)) / max(abs(a) for a in ref)
+    assert err < 1e-40, err
+
+
+def test_float_schedule_against_50_digit_oracle() -> None:
+    """η̃_k, ε̃_k in float64 against the same formulas at 50 digits (rtol 1e-12: ≤ ~10 k u
+    for k ≤ 400 plus the bias-correction cancellation 1 − β̃^k at small k)."""
+    lrs = [0.05 * 0.5 * (1 + math.cos(math.pi * k / 400)) for k in range(400)]
+    got = adamw_equivalent_schedule(lrs, 0.9, betas=(0.9, 0.999), eps=1e-8)
+    with mpmath.workdps(50):
+        mp = mpmath.mp
+        A, nu, sig = mp.mpf(1), mp.mpf(1), mp.mpf(1)
+        B1, B2, W = mp.mpf(0.9), mp.mpf(0.999), mp.mpf(0.9)
+        for k, (lr, p) in enumerate(zip(lrs, got), 1):
+            lr = mp.mpf(lr)
+            a = 1 - lr * W
+            nu_n = B1 * nu + (1 - B1) / A
+            sig_n = B2 * sig + (1 - B2) / A**2
+            tb1, tb2 = B1 * nu / nu_n, B2 * sig / sig_n
+            bc2 = mpmath.sqrt((1 - B2**k) / (sig_n * (1 - tb2**k)))
+            eta = lr * (nu_n / (A * a)) * bc2 * (1 - tb1**k) / (1 - B1**k)
+            A, nu, sig = A * a, nu_n, sig_n
+            assert abs(p.lr - float(eta)) <= 1e-12 * float(eta), k
+            assert abs(p.eps - float(mp.mpf(1e-8) * bc2)) <= 1e-12 * float(mp.mpf(1e-8) * bc2), k
