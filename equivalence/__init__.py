@@ -55,6 +55,8 @@ _TORCH_NAMES = {
     "convert_adamw": "torch_adamw",
     "AdamWEquivalence": "torch_adamw",
     "adamw_equivalent_schedule": "torch_adamw",
+    "convert_sgd_variant": "sgd_variants",
+    "keras_equivalent_schedule": "sgd_variants",
     "audit": "invariance",
     "AuditReport": "invariance",
     "make_scale_invariant": "invariance",
