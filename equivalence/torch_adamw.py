@@ -250,13 +250,19 @@ class AdamWEquivalence:
 
     def _scale_norm_stats(self, r: float) -> None:
         """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
+        means: list[torch.Tensor] = []
+        vars_: list[torch.Tensor] = []
+        for m in self.norm_layers:  # looked up every time: .to() or a reload replaces them
+            mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+            if isinstance(mean, torch.Tensor):
+                means.append(mean)
+            if isinstance(var, torch.Tensor):
+                vars_.append(var)
         with torch.no_grad():
-            for m in self.norm_layers:
-                mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
-                if isinstance(mean, torch.Tensor):
-                    mean.mul_(r)
-                if isinstance(var, torch.Tensor):
-                    var.mul_(r * r)
+            if means:
+                torch._foreach_mul_(means, r)
+            if vars_:
+                torch._foreach_mul_(vars_, r * r)
 
     def _rescale(self, j: int) -> None:
         """Exact rescaling by s = 2^-j (proofs/adamw.py, step "rescaling").
