@@ -52,6 +52,11 @@ MODULE_NAMES: tuple[str, ...] = (
     "reverse_map",
     "rescaling",
     "toy_lemma",
+    "adamw",
+    "dampening",
+    "nesterov",
+    "lr_in_velocity",
+    "adam_l2",
 )
 
 

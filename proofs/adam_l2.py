@@ -1,6 +1,6 @@
 """Adam with coupled L2 decay (``Adam(weight_decay=λ)``): no exact no-weight-decay equivalent.
 
-Project result (optimizer table: refuted).
+Paper result: none; a project result (optimizer table: Adam with coupled L2, refuted).
 
 Statement. Adam with coupled decay feeds x = g + λθ (g = ∇L(θ)) through its moments, so
 its first step (zero buffers) moves each coordinate by η x/(|x| + ε) (the bias corrections
@@ -22,7 +22,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, sym
+from proofs._core import Proof, Step, sym
 from proofs._table import no_solution
 
 NAME = "adam_l2"
@@ -79,7 +79,22 @@ def derive() -> tuple[Step, ...]:
     left = sp.diff(-eta * (-xs) / (xs + eps), xs, 2).subs(xs, 0)  # x = −xs < 0, d²/dx² = d²/dxs²
     jump = sp.simplify(right - left)
     first_jump = sp.Integer(2) * eta  # ε = 0: −η sign(x) jumps by 2η
+    b1 = sym("beta_1", r"\beta_1", positive=True)
+    b2 = sym("beta_2", r"\beta_2", positive=True)
+    xx = sym("x_1", "x", real=True)
+    m_hat = (1 - b1) * xx / (1 - b1)
+    v_hat = (1 - b2) * xx**2 / (1 - b2)
     return (
+        Step(
+            "first step",
+            m_hat / sp.sqrt(v_hat),
+            xx / sp.Abs(xx),
+            r"From zero buffers, $\hat m_1=(1-\beta_1)x/(1-\beta_1)=x$ and "
+            r"$\hat v_1=(1-\beta_2)x^2/(1-\beta_2)=x^2$: the first step moves each coordinate by "
+            r"$\eta x/(|x|+\epsilon)$ whatever the betas (of either run).",
+            check=lambda: sp.simplify(m_hat / sp.sqrt(v_hat) - xx / sp.Abs(xx)) == 0
+            and sp.simplify(v_hat - xx**2) == 0,
+        ),
         Step(
             "hyper-parameters: over-determined",
             sp.Tuple(*eqs),
@@ -124,3 +139,14 @@ def negative_control() -> Step:
         r"At a coordinate with $g=0$ the converted run does not move, while coupled L2 moves it "
         r"by $\eta\lambda\theta/(\lambda|\theta|+\epsilon)$ before the division by $c_1$.",
     )
+
+
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -1,6 +1,6 @@
 """AdamW on a scale-invariant loss ≡ Adam without weight decay with per-step η̃, ε̃, β̃1, β̃2.
 
-Project result (an extension of the paper's main theorem to PyTorch's AdamW).
+Paper result: none; a project result extending the paper's main theorem to PyTorch's AdamW.
 
 Statement. PyTorch's AdamW step k ≥ 1 with the live η_k, λ_k, β1_k, β2_k, ε_k and
 g_k = ∇L(θ_{k-1}) (``amsgrad=False``): θ ← a_k θ_{k-1} with a_k = 1 − η_k λ_k;
@@ -33,7 +33,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, equal, sym, z3_prove
+from proofs._core import Proof, Step, equal, sym, z3_prove
 
 NAME = "adamw"
 RESULT = "AdamW's exact no-weight-decay equivalent (project result)"
@@ -270,3 +270,14 @@ def negative_control() -> Step:
         r"(exact at $k=1$) fails at $k=2$: the buffers mix gradients of different scales "
         r"$A_0g_1$ and $A_1g_2$, which only the modified betas undo ($\epsilon=0$ here).",
     )
+
+
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -1,6 +1,6 @@
 """SGD with dampening τ > 0 and weight decay ≡ SGD with dampening τ, no weight decay, η̃_t alone.
 
-Project result (optimizer table: ``torch.optim.SGD(dampening=τ)``).
+Paper result: none; a project result extending the main theorem (optimizer table: ``torch.optim.SGD(dampening=τ)``).
 
 Statement. PyTorch's dampened SGD (v_1 = d_0 undampened, then v_{t+1} = γ v_t + (1 − τ) d_t,
 θ_{t+1} = θ_t − η_t v_{t+1}, d_t = ∇L(θ_t) + λ_t θ_t) on a scale-invariant loss equals the
@@ -21,7 +21,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, equal, sym
+from proofs._core import Proof, Step, equal, sym
 from proofs._table import coefficient_equations, sgd_step
 
 NAME = "dampening"
@@ -102,6 +102,14 @@ def derive() -> tuple[Step, ...]:
                                (et, eta / (c * C_NEXT)))
             ),
         ),
+        Step(
+            "no dampening",
+            sp.Tuple(C_NEXT.subs(tau, 0), K_NEXT.subs(tau, 0)),
+            sp.Tuple((1 - eta * lam) * c + gam * eta * kap, gam * kap - lam * c),
+            r"At $\tau=0$ the sequence is the general theorem's (proofs.general\_schedule, with "
+            r"$\kappa_t=(c_t-c_{t-1})/\eta_{t-1}$): the dampening enters only through the decay "
+            r"term $(1-\tau)\eta_t\lambda_t$.",
+        ),
     )
 
 
@@ -119,3 +127,14 @@ def negative_control() -> Step:
         r"The general theorem's sequence (no $(1-\tau)$ on the decay term) is not the one the "
         r"coefficient matching forces when $\tau>0$.",
     )
+
+
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -1,6 +1,6 @@
 """SGD with the LR inside the velocity (Keras/TensorFlow) and weight decay: exact with LR and momentum schedules.
 
-Project result (optimizer table: ``v ← γv − η(∇L + λθ); θ ← θ + v``).
+Paper result: none; a project result extending the main theorem (optimizer table: ``v ← γv − η(∇L + λθ); θ ← θ + v``).
 
 Statement. On a scale-invariant loss, the Keras convention with momentum γ, LR η_t and
 coupled decay λ_t equals the same convention without weight decay when *both* the LR
@@ -21,7 +21,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, equal, sym
+from proofs._core import Proof, Step, equal, sym
 from proofs._table import coefficient_equations, no_solution, sgd_step, unrolled_equations
 
 NAME = "lr_in_velocity"
@@ -133,3 +133,14 @@ def negative_control() -> Step:
         gam,
         r"The derived momentum $\gamma c_{t-1}/c_{t+1}$ is not $\gamma$ while the weights decay.",
     )
+
+
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

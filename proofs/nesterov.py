@@ -1,6 +1,6 @@
 """SGD with Nesterov momentum and weight decay: no hyper-parameter-only map; exact with a state rewrite.
 
-Project result (optimizer table: ``torch.optim.SGD(nesterov=True)``).
+Paper result: none; a project result extending the main theorem (optimizer table: ``torch.optim.SGD(nesterov=True)``).
 
 Statement. For PyTorch's Nesterov SGD (v_{t+1} = γ v_t + d_t, θ_{t+1} = θ_t − η_t (d_t + γ v_{t+1}),
 d_t = ∇L(θ_t) + λ_t θ_t) on a scale-invariant loss:
@@ -20,7 +20,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, equal, sym
+from proofs._core import Proof, Step, equal, sym
 from proofs._table import coefficient_equations, no_solution, sgd_step, unrolled_equations
 
 NAME = "nesterov"
@@ -50,6 +50,8 @@ cn = sym("c_next", r"c_{t+1}", positive=True)
 pn = sym("p_next", r"p_{t+1}", real=True)
 kn = sym("kappa_next", r"\kappa_{t+1}", real=True)
 th = sym("theta_t", r"\theta_t")
+cn2 = sym("c_next2", r"c_{t+1}", positive=True)
+lam2 = sym("lambda_next", r"\lambda_{t+1}", positive=True)
 v = sym("v_t", r"v_t")
 g = sym("g_t", r"g_t")
 
@@ -96,6 +98,16 @@ def derive() -> tuple[Step, ...]:
             r"restores the required form before every step.",
             check=lambda: len(sol) == 1 and all(equal(sol[0][k], val) for k, val in expected.items()),
         ),
+        Step(
+            "rewrite closes the induction",
+            (cn2 / c) * (c * v) + (cn2**2 * lam2 / gam) * (th / cn2),
+            cn2 * v + (cn2 * lam2 / gam) * th,
+            r"After step $t$ the buffer is $c_tv_{t+1}$; with $\tilde\theta_{t+1}=\theta_{t+1}/"
+            r"c_{t+1}$ the rewrite $\tilde v\leftarrow(c_{t+1}/c_t)\tilde v+(c_{t+1}^2\lambda_{t+1}"
+            r"/\gamma)\tilde\theta_{t+1}$ gives $c_{t+1}v_{t+1}+(c_{t+1}\lambda_{t+1}/\gamma)"
+            r"\theta_{t+1}$, the form step $t+1$ needs (here $v,\theta$ stand for $v_{t+1},"
+            r"\theta_{t+1}$).",
+        ),
     )
 
 
@@ -115,3 +127,14 @@ def negative_control() -> Step:
         r"Without the $\tilde\theta$ term of the rewrite ($\tilde v_t=c_tv_t$) the step is not "
         r"$\theta_{t+1}/c_{t+1}$: the decay seen through the look-ahead $\gamma v_{t+1}$ is missing.",
     )
+
+
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)
