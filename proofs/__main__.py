@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Config, bool]:
         "--coq-timeout",
         type=float,
         default=Config.coq_timeout,
-        help="seconds for the whole Coq check (> 0, default 120)",
+        help="seconds for the whole Coq check (> 0, default 300)",
     )
     p.add_argument(
         "--only",

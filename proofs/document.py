@@ -49,7 +49,7 @@ class Config:
     out: str = "out/proofs"
     pdf: bool = False
     coq: bool = True
-    coq_timeout: float = 120.0
+    coq_timeout: float = 300.0
     only: tuple[str, ...] = MODULE_NAMES
 
     def __post_init__(self) -> None:
