@@ -25,6 +25,8 @@ from fractions import Fraction
 import mpmath
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR, OneCycleLR
 
@@ -35,6 +37,7 @@ from equivalence.torch_adamw import (
     adamw_step_params,
     convert_adamw,
 )
+from tests.conftest import examples
 
 torch.set_num_threads(1)
 
@@ -72,6 +75,7 @@ def make_net(seed: int, d_in: int = 5, width: int = 8, depth: int = 2, d_out: in
     assert report.fully_invariant or report.invariant_parameters(), str(report)
     inv = report.invariant_parameters()
     assert len(inv) == depth  # every hidden weight, nothing else
+    assert len(report.norm_layers()) == depth
     return net, inv, report.norm_layers()
 
 
@@ -118,6 +122,7 @@ def run_pair(
     maximize: bool = False,
     lr_only: bool = False,
     rescale_log2: float | None = 16.0,
+    net_kw: dict | None = None,
     **adam_kw,
 ):
     """Stock AdamW, its one-ulp twin and the converted Adam in lockstep.
@@ -126,7 +131,7 @@ def run_pair(
     ``lr_only``: the negative control, which keeps the stock betas and ε and schedules
     only the LR η_k/(A_{k-1} A_k) (the SGD theorem's LR; no ν, σ, ε rescaling).
     """
-    net, inv, norms = make_net(seed)
+    net, inv, norms = make_net(seed, **(net_kw or {}))
     twin = copy.deepcopy(net)
     with torch.no_grad():
         for p in (q for q in twin.parameters() if q.requires_grad):
@@ -152,7 +157,7 @@ def run_pair(
         _make_lr_only(run)
     make = SCHEDULERS[sched]
     scheds = [make(o, steps) for o in (o_ref, o_twin, run.optimizer)] if make else []
-    x, y = batches(steps, seed + 1000)
+    x, y = batches(steps, seed + 1000, d_in=(net_kw or {}).get("d_in", 5))
     gen = torch.Generator().manual_seed(seed + 2000)
     err = floor = 0.0
     for k in range(steps):
@@ -227,6 +232,27 @@ def test_adamw_equals_converted_adam(sched: str) -> None:
     print(f"\n{sched}: param err {err:.3g} floor {floor:.3g}; eval out err {out_err:.3g} "
           f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
     assert run.current_scale() > 1.5  # the decay really acted (m = 1/A_k)
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+@settings(max_examples=examples(6))
+@given(
+    seed=st.integers(0, 10**6),
+    width=st.integers(3, 10),
+    depth=st.integers(1, 3),
+    lr=st.sampled_from([1e-3, 5e-3, 2e-2]),
+    wd=st.sampled_from([0.05, 0.3, 1.0]),
+    eps=st.sampled_from([1e-8, 1e-6, 1e-3]),
+    betas=st.sampled_from([(0.9, 0.999), (0.8, 0.99), (0.0, 0.9)]),
+    sched=st.sampled_from(["constant", "multistep", "cosine"]),
+    amsgrad=st.booleans(),
+)
+def test_property_random_bn_networks(seed, width, depth, lr, wd, eps, betas, sched, amsgrad):
+    """Random BN networks and recipes: the converted Adam within 3× the floor, 150 steps."""
+    err, floor, out_err, out_floor, run = run_pair(
+        seed, sched, 150, lr=lr, wd=wd, eps=eps, betas=betas, amsgrad=amsgrad,
+        net_kw={"width": width, "depth": depth, "d_in": 4})
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
 
