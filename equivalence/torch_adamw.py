@@ -150,10 +150,12 @@ class AdamWEquivalence:
     """The step hooks that make a stock ``Adam`` follow an AdamW run on the invariant groups.
 
     Attributes: ``optimizer`` (the stock Adam), ``invariant_groups`` (indices of its
-    groups holding scale-invariant parameters). ``current_scale()`` is A_k with
-    θ̃_k (this run) = m θ_k (the AdamW run), m = 1/A_k times the power-of-two
-    rescalings. Use ``state_dict``/``load_state_dict`` next to
-    the optimizer's and scheduler's for checkpoints.
+    groups holding scale-invariant parameters). ``current_scale()`` is m with
+    θ̃_k (this run) = m θ_k (the AdamW run): m = 1/A_k times the power-of-two
+    rescalings. Use ``state_dict``/``load_state_dict`` next to the optimizer's and
+    scheduler's for checkpoints. Between steps the invariant groups hold the stock
+    AdamW values (``weight_decay`` = λ with ``decoupled_weight_decay=False``): the
+    hooks own them, so step this optimizer only with the hooks attached.
     """
 
     def __init__(
@@ -319,9 +321,15 @@ class AdamWEquivalence:
         self.sigma = {int(i): float(v) for i, v in state["sigma"].items()}
 
     def remove(self) -> None:
-        """Detach the hooks (the optimizer becomes a plain stock Adam again)."""
+        """Detach the hooks; the invariant groups become decoupled (AdamW) groups again.
+
+        Without the hooks a group with ``decoupled_weight_decay=False`` and the stock λ
+        would apply coupled L2 decay; it is switched back to AdamW's decoupled decay.
+        """
         for h in self._handles:
             h.remove()
+        for i in self.invariant_groups:
+            self.optimizer.param_groups[i]["decoupled_weight_decay"] = True
 
 
 def _check_group(g: dict[str, Any], i: int) -> None:

@@ -220,6 +220,8 @@ def _make_lr_only(run: AdamWEquivalence) -> None:
         run.scale = run.sigma[run.invariant_groups[0]]
 
     run.remove()
+    for i in run.invariant_groups:
+        run.optimizer.param_groups[i]["decoupled_weight_decay"] = False  # the hooks zero λ
     run.rescale_log2 = None
     run._handles = [run.optimizer.register_step_pre_hook(pre),
                     run.optimizer.register_step_post_hook(post)]
