@@ -18,12 +18,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
 from equivalence.sgd_variants import convert_sgd_variant, keras_equivalent_schedule
 from equivalence.torch_adamw import convert_adamw
 from proofs._core import refute, verify_steps
+from tests.conftest import examples
 from tests.test_adamw import batches, flat, make_net, rel, step
 
 torch.set_num_threads(1)
@@ -137,6 +140,23 @@ def test_sgd_variant_exact(variant: dict, sched: str) -> None:
     print(f"\n{variant} {sched}: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
           f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
     assert run.current_scale() > 1.2
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+@settings(max_examples=examples(6))
+@given(
+    seed=st.integers(0, 10**6),
+    lr=st.sampled_from([0.05, 0.1, 0.2]),
+    wd=st.sampled_from([1e-3, 5e-3]),
+    momentum=st.sampled_from([0.5, 0.9]),
+    variant=st.sampled_from([{"dampening": 0.1}, {"dampening": 0.5}, {"nesterov": True}]),
+    sched=st.sampled_from(["constant", "multistep", "cosine"]),
+)
+def test_property_sgd_variants(seed, lr, wd, momentum, variant, sched) -> None:
+    """Random seeds and recipes (ηλ ≤ (1 − √γ)² so c_t stays positive): within 3× the floor."""
+    err, floor, out_err, out_floor, _ = run_sgd_pair(seed, 150, sched, lr=lr, wd=wd,
+                                                     momentum=momentum, **variant)
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
 
