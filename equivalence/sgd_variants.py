@@ -16,7 +16,8 @@ r"""The optimizer table's SGD rows: dampening, Nesterov momentum, and the LR ins
 :func:`convert_sgd_variant` drives a stock ``SGD`` with the same hook design as the AdamW
 converter: the groups keep the stock lr/weight_decay that schedulers set; a pre-hook sets the
 converted values (and, for Nesterov, rewrites the buffer); a post-hook restores them and
-corrects the normalisers' running statistics (× c_t/c_{t+1}, its square for the variance).
+corrects the normalisers' running statistics (× c_t/c_{t+1}, its square for the variance)
+and sets their eps to ε·m² (m = 1/c_{t+1}).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class SGDVariantEquivalence:
         self.optimizer = optimizer
         self.invariant_groups = tuple(invariant_groups)
         self.norm_layers = list(norm_layers)
+        self._user_eps: list[float | None] = []
+        for layer in self.norm_layers:  # fed eps·m² as their input scales by m = 1/c_t
+            eps: Any = getattr(layer, "eps", None)
+            self._user_eps.append(float(eps) if isinstance(eps, float) else None)
         self.t = 0
         self.c_prev = 1.0
         self.c = 1.0
@@ -141,6 +146,10 @@ class SGDVariantEquivalence:
                     var.mul_(ratio * ratio)
         self.c_prev, self.c, self.kappa = self.c, c_next, kappa_next
         self.t += 1
+        inv_c = 1.0 / self.c
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                setattr(layer, "eps", eps * (inv_c * inv_c))  # noqa: B010 - a float attribute
 
     def current_scale(self) -> float:
         """m with θ̃ = m θ: 1/c_t."""

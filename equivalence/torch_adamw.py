@@ -34,8 +34,9 @@ groups keep the stock hyper-parameters (lr, weight_decay, betas, eps) that the
 user's stock schedulers read and write. A step pre-hook reads them, advances
 A, ν, σ and sets the converted values for the step; a post-hook restores the
 stock values, corrects eval-mode normaliser statistics (running mean × A_{k-1}/A_k,
-running var × its square) and rescales by powers of two. Parameters outside S
-keep AdamW's step exactly (``decoupled_weight_decay=True``).
+running var × its square), rescales by powers of two, and sets each normaliser's eps to
+ε·m² (m = 1/A_k times the rescalings), which keeps a normaliser with ε > 0 exact too.
+Parameters outside S keep AdamW's step exactly (``decoupled_weight_decay=True``).
 """
 
 from __future__ import annotations
@@ -178,6 +179,12 @@ class AdamWEquivalence:
                 raise ValueError(f"invariant group {i} is outside [0, {len(optimizer.param_groups)})")
             _check_group(optimizer.param_groups[i], i)
         self.norm_layers = list(norm_layers)
+        # the normalisers' own eps, fed eps·m² as their input scales by m (exact for BN, GN,
+        # LN, IN: (m x − m μ)/√(m² var + m² ε) = (x − μ)/√(var + ε))
+        self._user_eps: list[float | None] = []
+        for layer in self.norm_layers:
+            eps: Any = getattr(layer, "eps", None)
+            self._user_eps.append(float(eps) if isinstance(eps, float) else None)
         self.rescale_log2 = rescale_log2
         self.k = 0  # steps taken
         self.log2_pow = 0  # sum of the rescalings' exponents -j (a record)
@@ -249,6 +256,14 @@ class AdamWEquivalence:
         self._scale_norm_stats(ratio)
         if self.rescale_log2 is not None and -math.log2(self.scale) >= self.rescale_log2:
             self._rescale(1 - math.frexp(self.scale)[1])  # scale → [1, 2)
+        self._set_norm_eps()
+
+    def _set_norm_eps(self) -> None:
+        """eps = ε_user · m² on every normaliser (m = current_scale())."""
+        m = self.current_scale()
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                layer.eps = eps * (m * m)  # type: ignore[assignment]
 
     def _scale_norm_stats(self, r: float) -> None:
         """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
@@ -319,6 +334,7 @@ class AdamWEquivalence:
         self.log2_pow = int(state["log2_pow"])
         self.nu = {int(i): float(v) for i, v in state["nu"].items()}
         self.sigma = {int(i): float(v) for i, v in state["sigma"].items()}
+        self._set_norm_eps()
 
     def remove(self) -> None:
         """Detach the hooks; the invariant groups become decoupled (AdamW) groups again.
@@ -330,6 +346,9 @@ class AdamWEquivalence:
             h.remove()
         for i in self.invariant_groups:
             self.optimizer.param_groups[i]["decoupled_weight_decay"] = True
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                layer.eps = eps  # type: ignore[assignment]
 
 
 def _check_group(g: dict[str, Any], i: int) -> None:

@@ -51,12 +51,13 @@ class BNNet(nn.Module):
     noise by its own square root (an O(η) step driven by rounding alone).
     """
 
-    def __init__(self, d_in: int, width: int, depth: int, d_out: int) -> None:
+    def __init__(self, d_in: int, width: int, depth: int, d_out: int, bn_eps: float = EPS_BN
+                 ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         d = d_in
         for _ in range(depth):
-            layers += [nn.Linear(d, width, bias=False), nn.BatchNorm1d(width, eps=EPS_BN), nn.ReLU()]
+            layers += [nn.Linear(d, width, bias=False), nn.BatchNorm1d(width, eps=bn_eps), nn.ReLU()]
             d = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(d, d_out)
@@ -65,10 +66,15 @@ class BNNet(nn.Module):
         return self.head(self.body(x))
 
 
-def make_net(seed: int, d_in: int = 5, width: int = 8, depth: int = 2, d_out: int = 3):
-    """A random BN network made scale invariant, its invariant set and normalisers (audited)."""
+def make_net(seed: int, d_in: int = 5, width: int = 8, depth: int = 2, d_out: int = 3,
+             bn_eps: float = EPS_BN):
+    """A random BN network made scale invariant, its invariant set and normalisers (audited).
+
+    With ``bn_eps`` > 0 the audit runs with eps at rounding level (``respect_eps=False``, the
+    default): the converter keeps eps·m² so the eps does not break the equivalence.
+    """
     torch.manual_seed(seed)
-    net = BNNet(d_in, width, depth, d_out).double()
+    net = BNNet(d_in, width, depth, d_out, bn_eps).double()
     equivalence.make_scale_invariant(net)
     x = torch.randn(16, d_in, dtype=torch.float64)
     report = equivalence.audit(net, x)
@@ -257,6 +263,26 @@ def test_property_random_bn_networks(seed, width, depth, lr, wd, eps, betas, sch
         net_kw={"width": width, "depth": depth, "d_in": 4})
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+def test_default_batchnorm_eps_is_exact() -> None:
+    """BatchNorm with its default eps = 1e-5: the converter feeds it eps·m² (exact)."""
+    err, floor, out_err, out_floor, run = run_pair(6, "multistep", 400, wd=1.0,
+                                                   net_kw={"bn_eps": 1e-5})
+    print(f"\nBN eps 1e-5: param err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
+          f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
+    assert run.current_scale() > 4  # eps would be off by m² > 16 without the correction
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+def test_default_batchnorm_eps_without_correction_fails(monkeypatch) -> None:
+    """Negative control: the same run with BatchNorm's eps left at 1e-5."""
+    monkeypatch.setattr(AdamWEquivalence, "_set_norm_eps", lambda self: None)
+    err, floor, out_err, out_floor, _ = run_pair(6, "multistep", 400, wd=1.0,
+                                                 net_kw={"bn_eps": 1e-5})
+    print(f"\nBN eps 1e-5 uncorrected: param err {err:.3g} = {err / floor:.3g} x floor")
+    assert err > 1e3 * floor
 
 
 def test_one_cycle_with_cycling_beta1() -> None:

@@ -57,10 +57,10 @@ def _nudge(t: torch.Tensor, ulps: int, gen: torch.Generator | None) -> None:
 
 def run_sgd_pair(seed: int, steps: int, sched: str, *, lr: float = 0.1, wd: float = 1e-2,
                  momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
-                 convert: bool = True):
+                 convert: bool = True, bn_eps: float | None = None):
     """Stock SGD variant, its jittered twin, and the converted run (or, with convert=False,
     the same SGD without WD and with the plain SGD theorem's LR: the candidate map)."""
-    net, inv, _ = make_net(seed)
+    net, inv, _ = make_net(seed, **({} if bn_eps is None else {"bn_eps": bn_eps}))
     names = [n for n, p in net.named_parameters() if any(p is q for q in inv)]
     twin, conv = copy.deepcopy(net), copy.deepcopy(net)
     kw = dict(lr=lr, weight_decay=wd, momentum=momentum, dampening=dampening, nesterov=nesterov)
@@ -157,6 +157,17 @@ def test_property_sgd_variants(seed, lr, wd, momentum, variant, sched) -> None:
     """Random seeds and recipes (ηλ ≤ (1 − √γ)² so c_t stays positive): within 3× the floor."""
     err, floor, out_err, out_floor, _ = run_sgd_pair(seed, 150, sched, lr=lr, wd=wd,
                                                      momentum=momentum, **variant)
+    assert err <= 3 * floor, (err, floor)
+    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+
+
+@pytest.mark.parametrize("variant", [{"dampening": 0.3}, {"nesterov": True}],
+                         ids=["dampening", "nesterov"])
+def test_sgd_variant_default_batchnorm_eps(variant: dict) -> None:
+    """BatchNorm's default eps = 1e-5, fed eps·m² by the converter."""
+    err, floor, out_err, out_floor, run = run_sgd_pair(3, 400, "cosine", wd=2e-2, bn_eps=1e-5,
+                                                       **variant)
+    print(f"\n{variant} BN eps 1e-5: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g}")
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
 
