@@ -64,17 +64,14 @@ _TORCH_NAMES = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the torch-dependent parts lazily, so the schedule maths loads without torch."""
+    """Import the PyTorch interface on first use: the schedule maths (and its command line)
+    starts without paying for ``import torch``."""
     mod = _TORCH_NAMES.get(name)
     if mod is None:
         raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
     import importlib
 
-    try:
-        module = importlib.import_module(f".{mod}", __name__)
-    except ImportError as exc:  # e.g. torch missing: hasattr() must still answer False
-        raise AttributeError(f"module 'equivalence' has no attribute {name!r} ({exc})") from exc
-    value = getattr(module, name)
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
     globals()[name] = value  # later look-ups skip this hook
     return value
 
