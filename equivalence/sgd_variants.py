@@ -149,7 +149,8 @@ class SGDVariantEquivalence:
         inv_c = 1.0 / self.c
         for layer, eps in zip(self.norm_layers, self._user_eps):
             if eps is not None:
-                setattr(layer, "eps", eps * (inv_c * inv_c))  # noqa: B010 - a float attribute
+                # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
+                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
 
     def current_scale(self) -> float:
         """m with θ̃ = m θ: 1/c_t."""

@@ -229,12 +229,11 @@ class AdamWEquivalence:
             g = opt.param_groups[i]
             self._stock[i] = {key: g[key] for key in _STOCK_KEYS}
             if g["amsgrad"]:  # the one state rewrite: max buffer × σ_{k-1}/σ_k
-                factor = self.sigma[i] / p.sigma
-                with torch.no_grad():
-                    for q in g["params"]:
-                        st = opt.state.get(q, {})
-                        if "max_exp_avg_sq" in st:
-                            st["max_exp_avg_sq"].mul_(factor)
+                bufs = [st["max_exp_avg_sq"] for st in (opt.state.get(q, {}) for q in g["params"])
+                        if "max_exp_avg_sq" in st]
+                if bufs:
+                    with torch.no_grad():
+                        torch._foreach_mul_(bufs, self.sigma[i] / p.sigma)
             g["lr"], g["betas"], g["eps"], g["weight_decay"] = p.lr, (p.beta1, p.beta2), p.eps, 0.0
         self._pending = (self.scale, params)
 
@@ -263,7 +262,8 @@ class AdamWEquivalence:
         m = self.current_scale()
         for layer, eps in zip(self.norm_layers, self._user_eps):
             if eps is not None:
-                layer.eps = eps * (m * m)  # type: ignore[assignment]
+                # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
+                object.__setattr__(layer, "eps", eps * (m * m))
 
     def _scale_norm_stats(self, r: float) -> None:
         """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
