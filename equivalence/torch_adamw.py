@@ -193,9 +193,13 @@ class AdamWEquivalence:
         self.sigma = {i: 1.0 for i in self.invariant_groups}
         self._stock: dict[int, dict[str, Any]] = {}
         self._pending: tuple[float, dict[int, AdamStepParams]] | None = None
+        self._loaded: dict[str, Any] | None = None
         self._handles = [
             optimizer.register_step_pre_hook(self._pre_hook),
             optimizer.register_step_post_hook(self._post_hook),
+            optimizer.register_state_dict_post_hook(self._save_hook),
+            optimizer.register_load_state_dict_pre_hook(self._load_pre_hook),
+            optimizer.register_load_state_dict_post_hook(self._load_post_hook),
         ]
 
     # -- hooks ------------------------------------------------------------------------------
@@ -308,6 +312,29 @@ class AdamWEquivalence:
         self.log2_pow -= j
 
     # -- queries and checkpoints ------------------------------------------------------------
+
+    _KEY = "equivalence_adamw"
+
+    def _save_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """``optimizer.state_dict()`` carries the converter's state under ``equivalence_adamw``."""
+        state_dict[self._KEY] = self.state_dict()
+        return state_dict
+
+    def _load_pre_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        if self._KEY not in state_dict:
+            raise ValueError(
+                "this optimizer is driven by convert_adamw and the checkpoint has no "
+                f"'{self._KEY}' entry (a stock optimizer's state_dict): resuming it would lose "
+                "the scale A_k; save with this optimizer's state_dict()"
+            )
+        state_dict = dict(state_dict)
+        self._loaded = state_dict.pop(self._KEY)
+        return state_dict
+
+    def _load_post_hook(self, opt: Optimizer) -> None:
+        if self._loaded is not None:
+            self.load_state_dict(self._loaded)
+            self._loaded = None
 
     def current_scale(self) -> float:
         """m with θ̃ (this run) = m · θ (the AdamW run): 1/A_k times the rescalings' 2^-j."""

@@ -372,12 +372,13 @@ def test_rescaling_is_bitwise_invisible() -> None:
 
 
 def test_resume_is_bitwise() -> None:
-    """state_dict of optimizer, scheduler and converter: a resumed run continues bit-identically."""
+    """A plain {model, optimizer, scheduler} checkpoint (the converter's state rides in the
+    optimizer's state_dict): a resumed run continues bit-identically."""
     def build(seed: int):
-        net, inv, norms = make_net(seed)
+        net, inv, norms = make_net(seed, bn_eps=1e-5)
         opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-2,
-                                weight_decay=0.3)
-        run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=2.0)
+                                weight_decay=1.0)
+        run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=1.0)
         return net, run, CosineAnnealingLR(run.optimizer, 200)
 
     x, y = batches(200, 9)
@@ -386,19 +387,25 @@ def test_resume_is_bitwise() -> None:
         step(net, run.optimizer, x[k], y[k])
         sched.step()
         if k == 99:
-            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(), sched.state_dict(),
-                                  run.state_dict()))
+            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(),
+                                  sched.state_dict()))
+    assert "equivalence_adamw" in ckpt[1]
     net2, run2, sched2 = build(11)
     net2.load_state_dict(ckpt[0])
     run2.optimizer.load_state_dict(ckpt[1])
     sched2.load_state_dict(ckpt[2])
-    run2.load_state_dict(ckpt[3])
+    assert run2.k == 100 and run2.log2_pow < 0  # the scale and the rescalings came back
     for k in range(100, 200):
         step(net2, run2.optimizer, x[k], y[k])
         sched2.step()
     for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
         assert torch.equal(a, b)
     assert run.state_dict() == run2.state_dict()
+    assert [m.eps for m in net.modules() if isinstance(m, nn.BatchNorm1d)] == [
+        m.eps for m in net2.modules() if isinstance(m, nn.BatchNorm1d)]
+    stock = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad]).state_dict()
+    with pytest.raises(ValueError, match="no 'equivalence_adamw' entry"):
+        run2.optimizer.load_state_dict(stock)
 
 
 def test_refusals() -> None:
