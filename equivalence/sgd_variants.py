@@ -91,8 +91,12 @@ class SGDVariantEquivalence:
         self.kappa = 0.0
         self._saved: dict[int, dict[str, Any]] = {}
         self._next: tuple[float, float] | None = None
+        self._loaded: dict[str, Any] | None = None
         self._handles = [optimizer.register_step_pre_hook(self._pre),
-                         optimizer.register_step_post_hook(self._post)]
+                         optimizer.register_step_post_hook(self._post),
+                         optimizer.register_state_dict_post_hook(self._save),
+                         optimizer.register_load_state_dict_pre_hook(self._load_pre),
+                         optimizer.register_load_state_dict_post_hook(self._load_post)]
 
     def _pre(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         t, c = self.t, self.c
@@ -155,6 +159,40 @@ class SGDVariantEquivalence:
     def current_scale(self) -> float:
         """m with θ̃ = m θ: 1/c_t."""
         return 1.0 / self.c
+
+    _KEY = "equivalence_sgd_variant"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "c_prev": self.c_prev, "c": self.c, "kappa": self.kappa,
+                "invariant_groups": list(self.invariant_groups)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state["invariant_groups"]) != list(self.invariant_groups):
+            raise ValueError(f"state_dict invariant_groups = {state['invariant_groups']!r} does "
+                             f"not match {list(self.invariant_groups)!r}")
+        self.t, self.c_prev = int(state["t"]), float(state["c_prev"])
+        self.c, self.kappa = float(state["c"]), float(state["kappa"])
+        inv_c = 1.0 / self.c
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
+
+    def _save(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        state_dict[self._KEY] = self.state_dict()
+        return state_dict
+
+    def _load_pre(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        if self._KEY not in state_dict:
+            raise ValueError(f"the checkpoint has no '{self._KEY}' entry (a stock optimizer's "
+                             "state_dict): resuming it would lose the scale c_t")
+        state_dict = dict(state_dict)
+        self._loaded = state_dict.pop(self._KEY)
+        return state_dict
+
+    def _load_post(self, opt: Optimizer) -> None:
+        if self._loaded is not None:
+            self.load_state_dict(self._loaded)
+            self._loaded = None
 
 
 def convert_sgd_variant(optimizer: SGD, *, invariant: Iterable[torch.Tensor],

@@ -185,6 +185,37 @@ def test_nesterov_without_rewrite_residual_grows_with_decay() -> None:
     assert residuals[0] < residuals[1] < residuals[2]
 
 
+@pytest.mark.parametrize("variant", [{"dampening": 0.3}, {"nesterov": True}],
+                         ids=["dampening", "nesterov"])
+def test_sgd_variant_resume_is_bitwise(variant: dict) -> None:
+    """A plain {model, optimizer, scheduler} checkpoint resumes bit-identically."""
+    def build():
+        net, inv, norms = make_net(12, bn_eps=1e-5)
+        opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1,
+                              momentum=0.9, weight_decay=1e-2, **variant)
+        run = convert_sgd_variant(opt, invariant=inv, norm_layers=norms)
+        return net, run, MultiStepLR(run.optimizer, [50], 0.1)
+
+    x, y = batches(100, 13)
+    net, run, sched = build()
+    for k in range(100):
+        step(net, run.optimizer, x[k], y[k])
+        sched.step()
+        if k == 39:
+            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(),
+                                  sched.state_dict()))
+    net2, run2, sched2 = build()
+    net2.load_state_dict(ckpt[0])
+    run2.optimizer.load_state_dict(ckpt[1])
+    sched2.load_state_dict(ckpt[2])
+    for k in range(40, 100):
+        step(net2, run2.optimizer, x[k], y[k])
+        sched2.step()
+    for a, b in zip(net.state_dict().values(), net2.state_dict().values()):
+        assert torch.equal(a, b)
+    assert run.state_dict() == run2.state_dict()
+
+
 def test_refusals() -> None:
     net, inv, _ = make_net(0)
     params = [p for p in net.parameters() if p.requires_grad]
