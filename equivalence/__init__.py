@@ -8,7 +8,8 @@ same momentum, no weight decay and the learning rate η̃_t = η_t / (c_t c_{t+1
 Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`,
 :func:`original_lrs`, :func:`alpha_root`, :func:`closed_form_lrs`,
 :func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
-:class:`EquivalentLR`, :func:`convert`, :func:`convert_optimizer`,
+:func:`convert`, :func:`convert_optimizer` (online, :class:`ExpLRConverter`),
+:class:`EquivalentLR` (precomputed),
 :func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`. Effective-LR and
 equilibrium monitor: :class:`Monitor`, :func:`groups_from_audit`, :func:`predict_equilibrium`.
 """
@@ -48,11 +49,20 @@ __version__ = "0.1.0"
 _TORCH_NAMES = {
     "EquivalentLR": "torch_sgd",
     "PlainSchedule": "torch_sgd",
-    "ConvertedRun": "torch_sgd",
-    "convert": "torch_sgd",
-    "convert_optimizer": "torch_sgd",
+    "ConvertedRun": "converter",
+    "convert": "converter",
+    "convert_optimizer": "converter",
+    "ExpLRConverter": "converter",
+    "ConversionError": "converter",
+    "ScheduleLR": "converter",
+    "NormLayers": "normalisers",
     "lrs_from_scheduler": "torch_sgd",
     "is_norm_layer": "torch_sgd",
+    "convert_adamw": "torch_adamw",
+    "AdamWEquivalence": "torch_adamw",
+    "adamw_equivalent_schedule": "torch_adamw",
+    "convert_sgd_variant": "sgd_variants",
+    "keras_equivalent_schedule": "sgd_variants",
     "audit": "invariance",
     "AuditReport": "invariance",
     "make_scale_invariant": "invariance",

@@ -40,6 +40,7 @@ from torch.optim.lr_scheduler import (
 )
 
 import equivalence
+from equivalence.layer_kinds import NORM_CLASSES
 
 DTYPE = torch.float64
 PAPER = {"lr": 0.1, "weight_decay": 5e-4, "momentum": 0.9}
@@ -212,7 +213,7 @@ class Net:
         return [n for n, p in self.model.named_parameters() if p.requires_grad]
 
     def norm_layers(self) -> list[nn.Module]:
-        return [m for m in self.model.modules() if equivalence.is_norm_layer(m)]
+        return [m for m in self.model.modules() if isinstance(m, NORM_CLASSES)]
 
 
 def _norm(spec: NetSpec, channels: int, dim: int, shape: tuple[int, ...] | None = None) -> nn.Module:
