@@ -318,23 +318,34 @@ class Monitor:
         self._records: list[dict[str, Any]] = []
         self._pre = optimizer.register_step_pre_hook(self._pre_hook)
         self._post = optimizer.register_step_post_hook(self._post_hook)
-        # run first after the step: before any other hook could rescale or shift the weights
-        hooks = self.optimizer._optimizer_step_post_hooks
-        if isinstance(hooks, OrderedDict):
-            hooks.move_to_end(self._post.id, last=False)
+        # Run first on both sides of the step. Before the step: read the stock (η_t, λ_t, γ_t)
+        # before a hook-based converter puts η̃_t and no decay on the groups for the step.
+        # After it: read w_{t+1} and the η actually used before any hook restores the stock
+        # values, corrects the normalisers or rescales the weights.
+        for hooks, handle in ((optimizer._optimizer_step_pre_hooks, self._pre),
+                              (optimizer._optimizer_step_post_hooks, self._post)):
+            if isinstance(hooks, OrderedDict):
+                hooks.move_to_end(handle.id, last=False)
         self.closed = False
 
     # -- construction for a converted run ---------------------------------------------------------
     @classmethod
     def for_run(cls, run: Any, groups: Mapping[str, Sequence[torch.Tensor]], **kwargs: Any) -> Monitor:
-        """A monitor on a :class:`equivalence.ConvertedRun`: predictions from the stock recipe.
+        """A monitor on a converted run (:func:`equivalence.convert`): predictions in stock terms.
 
-        The recipe (η_t, λ_t, γ) and the scale m_t come from the run's schedules and
-        ``run.scheduler.current_scale`` of the param group holding the first group's tensors.
+        Online conversion (``run.converter``, an :class:`equivalence.ExpLRConverter`): the
+        param groups hold the stock (η_t, λ_t, γ_t) outside the step, which the monitor reads
+        before the converter's pre-step hook; m_t = ``run.converter.current_scale()``.
+        Precomputed schedules (``run.scheduler`` an ``EquivalentLR``): the recipe comes from the
+        schedule of the param group holding the first group's tensors, m_t from
+        ``run.scheduler.current_scale``.
         """
         from .recipe import ExpLRSchedule
 
         opt, sched = run.optimizer, run.scheduler
+        converter = getattr(run, "converter", None)
+        if converter is not None:
+            return cls(opt, groups, scale=converter.current_scale, **kwargs)
         first = next(iter(groups.values()))[0]
         gi = next(i for i, g in enumerate(opt.param_groups) if any(p is first for p in g["params"]))
         s = run.schedules[gi]
@@ -364,7 +375,6 @@ class Monitor:
                     self._snap = [p.detach().clone() for p in self.params]
                 torch._foreach_copy_(self._snap, self._w)
                 self._pre_norms = list(torch._foreach_norm(self._snap + grads))
-        lrs = [float(opt.param_groups[i]["lr"]) for i in self._param_group]
         recipes = []
         for i in self._param_group:
             if self.recipe is not None:
@@ -374,7 +384,7 @@ class Monitor:
                 r = (float(g["lr"]), float(g.get("weight_decay", 0.0)), float(g.get("momentum", 0.0)))
             recipes.append(r)
         m = float(self.scale()) if self.scale is not None else 1.0
-        self._pending.append((self.step, lrs, recipes, m, self._use_buffer))
+        self._pending.append((self.step, [], recipes, m, self._use_buffer))
 
     def _buffer_applies(self, opt: Optimizer) -> bool:
         """Whether w_{t+1} − w_t = −η v_{t+1} (SGD with momentum, no Nesterov) and it is wanted."""
@@ -394,6 +404,8 @@ class Monitor:
 
     def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         if self._active:
+            # the LR the step used (η̃_t in a converted run, before a converter restores η_t)
+            self._pending[-1][1].extend(float(opt.param_groups[i]["lr"]) for i in self._param_group)
             with torch.no_grad():
                 if self._use_buffer:  # w_t − w_{t+1} = η v_{t+1}: its norm is η ‖v_{t+1}‖
                     bufs = [opt.state[p]["momentum_buffer"] for p in self.params]

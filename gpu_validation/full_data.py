@@ -23,8 +23,8 @@ The network is a small PreResNet (:mod:`gpu_validation.model`: BN without affine
 frozen last layer, every conv in the scale-invariant set), float32, BatchNorm with its real
 eps. BN's eps breaks the invariance unless it scales with the weights: a normaliser
 (x − μ)/√(σ² + ε) fed m·x gives the same output with ε·m² (the project's normaliser-eps
-result), so run b's BN layers take ε_t = ε·m_t² with m_t = ``run.scheduler.current_scale()``
-before every forward (``--no-eps-follow`` shows the gap without it).
+result, ``proofs/normaliser_eps.py``): the converter keeps run b's BN eps at ε·m_t²
+(``adjust_eps``; ``--no-eps-follow`` turns it off and shows the gap).
 
 The :class:`equivalence.Monitor` is attached to a and b (groups from
 :func:`equivalence.audit`). Reported (``DIR/full_data.json``, plots ``DIR/*.png``, monitor logs
@@ -162,11 +162,6 @@ def _jitter(params: Sequence[torch.Tensor], rel: float, gen: torch.Generator) ->
         p.mul_(sign.mul_(rel).add_(1))
 
 
-def _set_eps(model: nn.Module, eps: float) -> None:
-    for m in norm_layers(model):
-        m.eps = eps
-
-
 @torch.no_grad()
 def _eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> tuple[float, torch.Tensor]:
     was = model.training
@@ -232,8 +227,11 @@ def attach_monitors(
     out: dict[str, Monitor] = {}
     for r in recipes:
         groups = _pick(r.model, named)
-        if r.per_step_scheduler:
-            run = equivalence.ConvertedRun(r.optimizer, r.scheduler, r.scheduler.schedules)
+        if r.per_step_scheduler:  # a converted recipe: online (b) or precomputed (c)
+            run = equivalence.ConvertedRun(
+                r.optimizer, r.scheduler, list(getattr(r.scheduler, "schedules", [])),
+                getattr(r.scheduler, "converter", None),
+            )
             out[r.name] = Monitor.for_run(run, groups, every=every, flush_every=1024)
         else:
             out[r.name] = Monitor(r.optimizer, groups, every=every, flush_every=1024)
@@ -309,6 +307,7 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     run = equivalence.convert(
         params["b"], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, steps=total,
         invariant=params["b"], norm_layers=norm_layers(models["b"]), lr_scheduler=sched,
+        adjust_eps=cfg.eps_follow,
     )
     opts["b"], scheds["b"] = run.optimizer, run.scheduler
 
@@ -323,11 +322,6 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
         "a": Monitor(opts["a"], _pick(models["a"], named), flush_every=512),
         "b": Monitor.for_run(run, _pick(models["b"], named), flush_every=512),
     }
-
-    def follow_eps() -> None:
-        if cfg.eps_follow:
-            m = run.scheduler.current_scale()
-            _set_eps(models["b"], cfg.bn_eps * m * m)
 
     trace: dict[str, list[float]] = {"step": [], "param_b": [], "param_floor": []}
     probe: dict[str, list[float]] = {"step": [], "b": [], "floor": []}
@@ -347,7 +341,6 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
             xb, yb = x_ep[s : s + cfg.batch_size], y_ep[s : s + cfg.batch_size]
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            follow_eps()
             for k, model in models.items():
                 opts[k].zero_grad(set_to_none=True)
                 if k == "floor":  # the same batch in another order: every batch sum rounds anew
@@ -373,7 +366,6 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                     trace["param_b"].append(_rel(_flat(params["b"]) / run.scheduler.current_scale(), wa))
                     trace["param_floor"].append(_rel(_flat(params["floor"]), wa) if cfg.floor else math.nan)
             if step % cfg.probe_every == 0 or step == total:
-                follow_eps()
                 pa = _probe(models["a"], probe_x)
                 probe["step"].append(step)
                 probe["b"].append(_rel(_probe(models["b"], probe_x), pa))
@@ -381,7 +373,6 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
             if cfg.progress and step % max(spe // 10, 1) == 0:
                 log(f"  step {step}/{total}: param divergence b {trace['param_b'][-1]:.2e}, floor "
                     f"{trace['param_floor'][-1]:.2e}; {time.perf_counter() - t_train:.0f} s")
-        follow_eps()
         acc = {}
         preds = {}
         for k, model in models.items():

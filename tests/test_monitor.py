@@ -42,7 +42,8 @@ from ._nets import make_batches, make_pair, rel_param_error
 U = np.finfo(np.float64).eps / 2
 
 
-def _train_pair(steps: int, lam: float, rescale_log2: float | None, seed: int = 5):
+def _train_pair(steps: int, lam: float, rescale_log2: float | None, seed: int = 5,
+                online: bool = True):
     a, b = make_pair(seed)
     x, y = make_batches(steps, seed + 1)
     milestones = [steps // 2, 3 * steps // 4]
@@ -52,7 +53,7 @@ def _train_pair(steps: int, lam: float, rescale_log2: float | None, seed: int = 
         b.invariant(), lr=0.1, momentum=0.9, weight_decay=lam, steps=steps,
         invariant=b.invariant(), norm_layers=b.norm_layers(),
         lr_scheduler=lambda o: MultiStepLR(o, milestones=milestones, gamma=0.1),
-        rescale_log2=rescale_log2,
+        rescale_log2=rescale_log2, online=online,
     )
     mon_a = Monitor(opt_a, {"S": a.invariant()}, flush_every=64)
     mon_b = Monitor.for_run(run, {"S": b.invariant()}, flush_every=64)
@@ -60,11 +61,14 @@ def _train_pair(steps: int, lam: float, rescale_log2: float | None, seed: int = 
     plain_a, plain_b = [], []
     for t in range(steps):
         plain_a.append(opt_a.param_groups[0]["lr"] / _sq(a.invariant()))
-        plain_b.append(run.optimizer.param_groups[0]["lr"] / _sq(b.invariant()))
+        sq_b = _sq(b.invariant())
+        lr_b = run.optimizer.param_groups[0]["lr"]  # η̃_t when precomputed (EquivalentLR)
         for model, opt in ((a, opt_a), (b, run.optimizer)):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[t]), y[t]).backward()
             opt.step()
+        # the η̃_t the converted step used (the online converter restores η_t after the step)
+        plain_b.append((run.converter.last_equivalent_lr if online else lr_b) / sq_b)
         sched_a.step()
         run.scheduler.step()
         errs.append(rel_param_error(a.invariant(), b.invariant(), run.scheduler.current_scale()))
@@ -102,6 +106,20 @@ def test_effective_lr_reads_the_same_in_stock_and_converted_runs(pair):
     # negative control: η/‖w_t‖² with each run's own η and w is off by c_{t+1}/c_t ≈ 1 − ηλ
     neg = np.abs(plain_b / plain_a - 1)
     assert np.all(neg[1:] > bound[1:] * 1e3), "η/‖w_t‖² must not agree between the runs"
+
+
+def test_precomputed_conversion_reads_the_same_effective_lr():
+    """The same with the precomputed schedule (``EquivalentLR``, ``online=False``)."""
+    mon_a, mon_b, errs, plain_a, plain_b, run = _train_pair(300, 2e-2, 2.0, seed=7, online=False)
+    assert run.converter is None and run.scheduler.log2_scale[0] < -2
+    _, ea = mon_a.series("S", "effective_lr")
+    _, eb = mon_b.series("S", "effective_lr")
+    bound = 2 * np.maximum(errs[:-1], errs[1:]) + 512 * U
+    assert np.all(np.abs(eb / ea - 1) <= bound)
+    assert np.all(np.abs(plain_b / plain_a - 1)[1:] > bound[1:] * 1e3)
+    _, pa = mon_a.series("S", "predicted_angular_update")
+    _, pb = mon_b.series("S", "predicted_angular_update")
+    np.testing.assert_array_equal(pa, pb)  # the stock recipe, read from the schedule
 
 
 def test_angle_norm_and_gradient_figures_agree(pair):
@@ -341,7 +359,7 @@ def test_reads_the_step_before_other_post_hooks_rescale():
     for field in ("effective_lr", "angular_update", "grad_norm_unit"):
         assert np.array_equal(out[True].series("S", field)[1], out[False].series("S", field)[1]), field
     wrong = out["monitor last"].series("S", "effective_lr")[1] / out[False].series("S", "effective_lr")[1]
-    np.testing.assert_allclose(wrong, 0.5, rtol=1e-12)  # ‖w_{t+1}‖ read after its ×2
+    np.testing.assert_allclose(wrong, 2.0, rtol=1e-12)  # η read after its ×4, ‖w_{t+1}‖ after ×2
     assert out[True].records[-1]["weight_norm"] == 2.0**39 * out[False].records[-1]["weight_norm"]
 
 
