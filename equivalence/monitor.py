@@ -4,6 +4,7 @@ Attach a :class:`Monitor` to any optimizer (stock ``torch.optim.SGD`` with weigh
 its converted exponential-LR twin from :func:`equivalence.convert`) and it records, per
 scale-invariant group S (from :func:`groups_from_audit`) and per step t:
 
+- ``lr`` the learning rate step t used (η̃_t as stored in a converted run, η_t in a stock run);
 - ``weight_norm`` ‖w_t‖ (the stored weights) and ``weight_norm_stock`` ‖w_t‖/m_t, the norm
   in the stock run's units (m_t: stored = m_t × stock; 1 for a stock run);
 - ``effective_lr`` η_t / (‖w_t‖ ‖w_{t+1}‖), the effective learning rate η/‖w‖² evaluated at the
@@ -31,9 +32,15 @@ three sides of the triangle (w_t, w_{t+1}, w_t − w_{t+1}) by Kahan's stable fo
 product and no cancellation for small angles. The figures stay on the device and are read
 every ``flush_every`` steps (one host synchronisation). ``every = k`` records every k-th step.
 
+The monitor's hooks run first on both sides of ``optimizer.step()``: before the step it reads
+the stock (η_t, λ_t, γ_t) before a hook-based converter (:class:`equivalence.ExpLRConverter`)
+puts η̃_t and no decay on the groups; after it, w_{t+1} and the η̃_t actually used, before any
+hook restores the stock values, corrects the normalisers or rescales the weights.
+
 Outputs: :attr:`Monitor.records` (a list of dicts), :meth:`Monitor.scalars` (the latest step as
-a flat dict for TensorBoard-style loggers) and :meth:`Monitor.iter_scalars` (every step), :meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots
-:func:`plot_effective_lr`, :func:`plot_angular_update`, :func:`plot_weight_norms`.
+a flat dict for TensorBoard-style loggers), :meth:`Monitor.iter_scalars` (every step),
+:meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots :func:`plot_effective_lr`,
+:func:`plot_angular_update`, :func:`plot_weight_norms`.
 """
 
 from __future__ import annotations
