@@ -97,3 +97,21 @@ def test_cli_flags():
 
     assert parse_config(["--monitor"]).monitor is True
     assert parse_config([]).monitor is False
+
+
+@needs_data
+def test_monitor_hook_of_the_gpu_run(tmp_path):
+    """``--monitor`` on the smoke configuration (float64): recipes a (stock), b (online
+    converter) and c (precomputed TEXP) read the same effective LR per group at rounding level
+    (trajectories agree to ~1e-14 here; the smoke's own check bounds them by 1e-10)."""
+    from gpu_validation.cli import smoke
+
+    res = smoke(DATA, tmp_path, monitor=True, n_train=128, n_test=64, progress=False)
+    assert res["check"]["passed"]
+    mon = res["runs"][0]["monitor"]
+    assert set(mon) == {"a", "b", "c"}
+    for g, s in mon["a"].items():
+        for r in ("b", "c"):
+            assert mon[r][g]["final_effective_lr"] == pytest.approx(s["final_effective_lr"], rel=1e-10)
+    for name in ("monitor_a.csv", "monitor_b.json", "effective_lr.png"):
+        assert (tmp_path / "monitor_seed0" / name).is_file()
