@@ -34,6 +34,10 @@ RESULTS = {
     "normaliser_eps",
     "mid_run",
     "adamw",
+    "dampening",
+    "nesterov",
+    "lr_in_velocity",
+    "adam_l2",
 }
 
 #: Whole-check time limit (seconds of wall time; a loaded machine is slow).
