@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ import equivalence
 from .augment import DeviceAugmenter, normalize
 from .config import Config
 from .data import Cifar10
+from .full_data import attach_monitors, write_monitors
 from .model import PreResNet, conv_weights, init_weights, norm_layers
 
 __all__ = [
@@ -362,6 +364,7 @@ def train_seed(
 
     t_build = time.perf_counter()
     recipes = build_recipes(cfg, base, spe)
+    monitors = attach_monitors(recipes, probe_x[:4]) if cfg.monitor else None
     build_s = time.perf_counter() - t_build
     ref = next((r for r in recipes if r.name == "a"), None)
 
@@ -505,6 +508,8 @@ def train_seed(
         if bar is not None:
             bar.close()
     record["summary"] = _summary(record, cfg)
+    if monitors is not None:
+        record["monitor"] = write_monitors(monitors, Path(cfg.out) / f"monitor_seed{seed}")
     return record
 
 
