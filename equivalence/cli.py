@@ -5,8 +5,7 @@ Subcommands:
 - ``schedule``: print η̃ for a recipe given with PyTorch's names (``--lr``,
   ``--weight-decay``, ``--momentum``, ``--milestones``, ``--gamma``, warm-up
   and cosine options), per step or per epoch, as CSV or JSON, optionally
-  plotted;
-- ``verify``: check the paper end to end (see ``equivalence.verify``).
+  plotted (:func:`plot_schedule`).
 """
 
 from __future__ import annotations
@@ -154,7 +153,8 @@ def _summary(cfg: ScheduleConfig, sched: ExpLRSchedule) -> dict[str, Any]:
     return summary
 
 
-def _plot(cfg: ScheduleConfig, sched: ExpLRSchedule, path: str) -> None:
+def plot_schedule(cfg: ScheduleConfig, sched: ExpLRSchedule, path: str) -> None:
+    """Plot log10 η_t and log10 η̃_t per epoch, and log10 c_t (θ̃_t = θ_t / c_t), to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -306,7 +306,7 @@ def _run_schedule(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.plot:
-        _plot(cfg, sched, args.plot)
+        plot_schedule(cfg, sched, args.plot)
     return 0
 
 
@@ -319,12 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_schedule_parser(sub)
-    try:
-        from .verify import add_verify_parser
-    except ImportError:  # pragma: no cover - verify is optional while it is being built
-        pass
-    else:
-        add_verify_parser(sub)
     return parser
 
 
