@@ -8,7 +8,7 @@ curves, ending near 95% test accuracy. This package trains three recipes from
 one initialisation on one batch and augmentation stream:
 
 - ``a``: step decay with weight decay (stock SGD + MultiStepLR),
-- ``b``: the exactly equivalent no-WD schedule (general theorem, MATH.md),
+- ``b``: the exactly equivalent no-WD schedule (general theorem, ``proofs.general_schedule``),
 - ``c``: TEXP (the paper's tapered exponential, exact with buffer corrections),
 
 recording per-epoch curves, the learning rate, weight norms, the effective

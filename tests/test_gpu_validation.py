@@ -23,7 +23,7 @@ from gpu_validation.augment import DeviceAugmenter, EpochDraw, crop_flip, draw_e
 from gpu_validation.config import parse_config
 from gpu_validation.data import Cifar10, load_cifar10, read_torchvision_dir
 from gpu_validation.model import PreResNet, conv_weights, init_weights
-from gpu_validation.train import invariance_check
+from gpu_validation.measure import invariance_check
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "cifar10_jpeg.npz"
