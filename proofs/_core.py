@@ -1,17 +1,23 @@
-"""Shared machinery of the proofs: steps, checking, refutation, z3 bridge, LaTeX.
+"""Shared machinery of the proofs: steps, checking, refutation, z3 bridge, LaTeX, registry.
 
 Every proof module of this package has the same shape:
 
 * a docstring with the statement and the name of the paper's result it proves;
-* ``RESULT`` (the paper's name for the result), ``STATEMENT`` and ``ASSUMPTIONS``
-  (LaTeX strings) and symbols created with their assumptions (``positive=True``);
+* ``NAME``, ``RESULT`` (the paper's name for the result), ``STATEMENT`` and
+  ``ASSUMPTIONS`` (LaTeX strings) and symbols created with their assumptions
+  (``positive=True``);
 * ``derive()`` -> tuple of :class:`Step` (name, lhs, rhs, justification);
-* ``verify()`` -> the checked steps, or :class:`ProofError` naming the failing step;
 * ``negative_control()`` -> a :class:`Step` holding a *false* claim, and
-  ``check_negative_control()`` which proves that it is false (by an exact
-  counterexample or a failed symbolic check) and raises if it is not;
-* ``to_latex()`` -> a LaTeX fragment in which every equation names the module
-  (and the git commit, when there is one) that produced it.
+  ``NEGATIVE_WITNESS``, the exact point at which :func:`refute` shows it false;
+* last, ``PROOF = Proof(...)``: the record of the result.
+
+The record is all the rest of the package needs: :meth:`Proof.verify` checks every
+step (or raises :class:`ProofError` naming the failing one),
+:meth:`Proof.check_negative_control` proves the negative control false,
+:meth:`Proof.to_latex` prints the result as a LaTeX section in which every
+equation names the module (and the git commit) that produced it. The registry
+(:data:`MODULE_NAMES`, :func:`get`, :func:`run_all`) finds the records, and the
+command line (``python -m proofs``) is produced from them.
 
 Vectors (parameters, momentum buffers, gradients) are noncommutative SymPy
 symbols: every expression the proofs build is linear in them with commutative
@@ -29,9 +35,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import sympy as sp
+import z3
 from sympy.core.function import AppliedUndef
 
 #: The proof modules, in dependency order. Other code refers to these names.
@@ -208,15 +216,8 @@ def apply_homogeneity(expr: Any, func: sp.FunctionClass, degree: int) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _z3():
-    import z3  # local: only the modules that need it pay the import
-
-    return z3
-
-
 def to_z3(expr: Any, env: dict[sp.Symbol, Any]) -> Any:
     """Translate a polynomial/rational SymPy expression or relation to z3."""
-    z3 = _z3()
     expr = sp.sympify(expr)
     if isinstance(expr, sp.Symbol):
         if expr not in env:
@@ -270,7 +271,6 @@ def z3_prove(hypotheses: Iterable[Any], goal: Any, timeout_ms: int = 20000) -> b
     Returns False on a counterexample; raises ``RuntimeError`` when z3 answers
     unknown (a proof that is neither found nor refuted is not a proof).
     """
-    z3 = _z3()
     env: dict[sp.Symbol, Any] = {}
     s = z3.Solver()
     s.set("timeout", timeout_ms)
@@ -432,24 +432,24 @@ def step_latex(module: str, step: Step, tag: str) -> str:
 
 
 def render(
-    module: str,
+    proof: Proof,
     kernel_checked: str | None = None,
     status: str | None = None,
     negative: str | None = None,
 ) -> str:
-    """The LaTeX fragment of a proof module (a ``\\section``).
+    """The LaTeX fragment of one result (a ``\\section``), produced from its record.
 
     ``kernel_checked``: "File.v: theorem" when Coq checked the same result;
     ``status``: a line such as "all 12 steps checked in 0.8 s"; ``negative``: the
     outcome of the negative control when already computed (else it is run here).
     """
-    mod = load(module)
-    steps = mod.derive()
-    neg = mod.negative_control()
+    name = proof.name
+    steps = proof.derive()
+    neg = proof.negative_control()
     lines = [
-        rf"\section{{{tt(module.replace('_', ' ').capitalize())}: {mod.RESULT}}}",
-        rf"\label{{sec:{module}}}",
-        rf"\noindent Produced by {provenance(module)}.",
+        rf"\section{{{tt(name.replace('_', ' ').capitalize())}: {proof.result}}}",
+        rf"\label{{sec:{name}}}",
+        rf"\noindent Produced by {provenance(name)}.",
     ]
     if status:
         lines.append(rf"\noindent Status: {status}.")
@@ -457,18 +457,18 @@ def render(
         lines.append(rf"\noindent\textbf{{Kernel-checked}} in Coq: {ttt(kernel_checked)}.")
     lines += [
         "",
-        r"\paragraph{Statement.} " + mod.STATEMENT,
+        r"\paragraph{Statement.} " + proof.statement,
         "",
         r"\paragraph{Assumptions.}",
         r"\begin{itemize}",
     ]
-    lines += [rf"\item {a}" for a in mod.ASSUMPTIONS]
+    lines += [rf"\item {a}" for a in proof.assumptions]
     lines += [r"\end{itemize}", ""]
     for i, s in enumerate(steps, 1):
-        lines.append(step_latex(module, s, str(i)))
+        lines.append(step_latex(name, s, str(i)))
     lines.append(r"\paragraph{Negative control (must fail).} " + neg.justification)
-    lines.append(step_latex(module, neg, "NC").split("\n", 1)[1])
-    outcome = negative if negative is not None else mod.check_negative_control()
+    lines.append(step_latex(name, neg, "NC").split("\n", 1)[1])
+    outcome = negative if negative is not None else proof.check_negative_control()
     lines.append(r"\noindent Result of the check: " + tt(outcome) + ".")
     lines.append("")
     return "\n".join(lines)
@@ -488,20 +488,97 @@ derivations checked by SymPy (and z3)}
 
 
 # ---------------------------------------------------------------------------
-# Running
+# Proof records and the registry
 # ---------------------------------------------------------------------------
 
 
-def load(name: str):
-    """Import ``proofs.<name>`` (``name`` must be in :data:`MODULE_NAMES`)."""
+@dataclass(frozen=True)
+class Proof:
+    """The record of one result; verify, negative control and LaTeX come from it.
+
+    ``name``: the module's name (an entry of :data:`MODULE_NAMES`); ``result``: the
+    paper's (or the project's) name for the result; ``statement`` and
+    ``assumptions``: LaTeX; ``derive``: returns the steps of the derivation;
+    ``negative_control``: returns a false claim; ``witness``: the exact point at
+    which :func:`refute` shows that claim false (``None`` when the claim carries
+    its own ``check``, or is refuted symbolically).
+    """
+
+    name: str
+    result: str
+    statement: str
+    assumptions: tuple[str, ...]
+    derive: Callable[[], tuple[Step, ...]]
+    negative_control: Callable[[], Step]
+    witness: Mapping[sp.Symbol, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name={self.name!r} must be a Python identifier (the module name)")
+        for arg in ("result", "statement"):
+            value = getattr(self, arg)
+            if not isinstance(value, str) or not value.strip():
+                raise TypeError(f"{arg}={value!r} must be a non-empty string (LaTeX)")
+        if not isinstance(self.assumptions, tuple) or not all(
+            isinstance(a, str) and a.strip() for a in self.assumptions
+        ):
+            raise TypeError(
+                f"assumptions={self.assumptions!r} must be a tuple of non-empty strings (LaTeX)"
+            )
+        for arg in ("derive", "negative_control"):
+            if not callable(getattr(self, arg)):
+                raise TypeError(f"{arg}={getattr(self, arg)!r} must be callable")
+        if self.witness is not None and not isinstance(self.witness, Mapping):
+            raise TypeError(f"witness={self.witness!r} must be a mapping symbol -> value or None")
+
+    def verify(self) -> tuple[Step, ...]:
+        """Check every step in order; return them, or raise :class:`ProofError`."""
+        return verify_steps(self.name, self.derive())
+
+    def check_negative_control(self) -> str:
+        """Prove the negative control false (see :func:`refute`); say how."""
+        return refute(self.name, self.negative_control(), self.witness)
+
+    def to_latex(
+        self,
+        kernel_checked: str | None = None,
+        status: str | None = None,
+        negative: str | None = None,
+    ) -> str:
+        """This result as a LaTeX section (see :func:`render`)."""
+        return render(self, kernel_checked, status, negative)
+
+
+def load(name: str) -> ModuleType:
+    """Import the module ``proofs.<name>`` (``name`` must be in :data:`MODULE_NAMES`)."""
     if name not in MODULE_NAMES:
         raise ValueError(f"name={name!r} is not a proof module; valid: {MODULE_NAMES}")
     return importlib.import_module(f"proofs.{name}")
 
 
+def get(name: str) -> Proof:
+    """The registered record of the result ``name`` (its module's ``PROOF``)."""
+    record = getattr(load(name), "PROOF", None)
+    if not isinstance(record, Proof):
+        raise TypeError(f"proofs.{name}.PROOF = {record!r} is not a proofs._core.Proof")
+    if record.name != name:
+        raise ValueError(f"proofs.{name}.PROOF.name = {record.name!r}; expected {name!r}")
+    return record
+
+
+def registry() -> dict[str, Proof]:
+    """Every registered record, in the order of :data:`MODULE_NAMES`."""
+    return {name: get(name) for name in MODULE_NAMES}
+
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ProofResult:
-    """Outcome of deriving and checking one proof module."""
+    """Outcome of deriving and checking one result."""
 
     name: str
     ok: bool
@@ -512,17 +589,17 @@ class ProofResult:
 
 
 def run_one(name: str) -> ProofResult:
-    """Derive, verify and run the negative control of one module."""
+    """Derive, verify and run the negative control of one registered result."""
     t0 = time.perf_counter()
     try:
-        mod = load(name)
-        steps = mod.verify()
-        neg = mod.check_negative_control()
-    except Exception as exc:  # report, do not crash the whole run
+        record = get(name)
+        steps = record.verify()
+        neg = record.check_negative_control()
+    except Exception as exc:  # a failed proof is reported in the table, not a crash
         return ProofResult(name, False, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
     return ProofResult(name, True, time.perf_counter() - t0, None, len(steps), neg)
 
 
 def run_all(names: Iterable[str] | None = None) -> list[ProofResult]:
-    """Derive and check every proof module (or those named); never raises."""
+    """Derive and check every registered result (or those named); never raises."""
     return [run_one(n) for n in (MODULE_NAMES if names is None else names)]

@@ -29,7 +29,16 @@ import functools
 import mpmath
 import sympy as sp
 
-from proofs._core import Step, equal, refute, render, sym, vec, verify_steps, z3_prove, zero_modulo
+from proofs._core import (
+    Proof,
+    Step,
+    equal,
+    sym,
+    vec,
+    vector_coefficients,
+    z3_prove,
+    zero_modulo,
+)
 from proofs._sgd import torch_step
 
 NAME = "closed_form"
@@ -86,8 +95,6 @@ def _pw(expr):
 
 def _zero_mod_char(expr) -> bool:
     """Every vector coefficient of ``expr`` vanishes modulo α² = Bα − γ."""
-    from proofs._core import vector_coefficients
-
     e = _pw(expr)
     if e.is_commutative:
         return zero_modulo(e, ALPHA_REL)
@@ -242,8 +249,6 @@ def derive() -> tuple[Step, ...]:
     # Initial buffer: one step from θ_0 with ṽ_0 = b θ_0 and η̃_0 = η/α must give θ_1/α.
     th_e, _ = torch_step(theta0, b * theta0, eta / alpha, 0, gamma)
     th_w, _ = torch_step(theta0, sp.S.Zero, eta, lam, gamma)
-    from proofs._core import vector_coefficients
-
     b_sol = sp.solve(vector_coefficients(th_e - th_w / alpha)[theta0], b)
     steps.append(
         Step(
@@ -367,22 +372,12 @@ def negative_control() -> Step:
     )
 
 
-def verify() -> tuple[Step, ...]:
-    """Check every step; raise ProofError naming the first that fails."""
-    return verify_steps(NAME, derive())
-
-
-def check_negative_control() -> str:
-    """Prove the negative control false."""
-    return refute(NAME, negative_control(), NEGATIVE_WITNESS)
-
-
-def to_latex(kernel_checked: str | None = None) -> str:
-    """This proof as a LaTeX fragment (a section)."""
-    return render(NAME, kernel_checked)
-
-
-if __name__ == "__main__":
-    for st in verify():
-        print("ok", st.name)
-    print(check_negative_control())
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

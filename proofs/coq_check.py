@@ -1,18 +1,34 @@
 """Kernel-checked proofs: compile the Coq formalisation and audit its axioms.
 
-The Coq sources under ``proofs/coq/`` formalise the main results of Li & Arora,
-"An Exponential Learning Rate Schedule for Deep Learning" (ICLR 2020) over an
-abstract parameter space with a gradient map homogeneous of degree -1:
+The Coq sources under ``proofs/coq/`` formalise the results of Li & Arora,
+"An Exponential Learning Rate Schedule for Deep Learning" (ICLR 2020), and the
+project's own derivations, over an abstract parameter space (vectors I -> R).
+Every result name of the proof registry has a Coq counterpart:
 
 ==================  ==========================================================
-SymPy module        Coq theorem (kernel-checked)
+result              Coq file: main theorem (kernel-checked)
 ==================  ==========================================================
-no_momentum         main theorem without momentum
-general_schedule    general theorem, momentum, any LR / WD schedule
-closed_form         the paper's closed form eta~_t = eta alpha^(-2t-1)
-toy_lemma           toy counterexample's lemma (g + lambda theta = 0 => 0)
-rescaling           exact rescaling (theta, v, eta~) -> (s theta, v/s, s^2 eta~)
+scale_invariance    ScaleInvariance.v (Coquelicot): a differentiable L with
+                    L(c theta) = L(theta) has g(c theta) = g(theta)/c and
+                    <g(theta), theta> = 0; the general theorem for such an L
+no_momentum         NoMomentum.v: main theorem without momentum
+general_schedule    GeneralSchedule.v: momentum, any LR / WD schedule
+closed_form         ClosedForm.v: eta~_t = eta alpha^(-2t-1)
+texp                Texp.v: TEXP with the boundary buffer shift
+reverse_map         ReverseMap.v: from eta~ back to eta (forward o reverse = id)
+rescaling           Rescaling.v (exact in R), BitExact.v (Flocq: binary64
+                    rounding, nearest-even, one PyTorch SGD step bit-exact
+                    under 2^k) and BitExact64.v (the same on IEEE binary64
+                    values, overflow modelled)
+toy_lemma           ToyLemma.v: g + lambda theta = 0 => 0
+normaliser_eps      Normaliser.v: m x with eps m^2, running statistics
+mid_run             MidRun.v: any initial buffer, copied as is
+adamw               AdamW.v: AdamW == stock Adam without WD, per-step schedules
 ==================  ==========================================================
+
+:data:`KERNEL_CHECKED` maps each result to its main theorem ("File.v: name"),
+:data:`KERNEL_THEOREMS` to every theorem that backs it, and
+:func:`kernel_checked` returns the results all of whose theorems passed.
 
 ``check_all`` compiles every ``proofs/coq/*.v`` in dependency order inside a
 temporary directory (no ``.vo`` file is written next to the sources), then runs
@@ -20,15 +36,18 @@ temporary directory (no ``.vo`` file is written next to the sources), then runs
 file compiles, its sources contain no ``Admitted``/``admit``/``Axiom``/
 ``Parameter`` (Section ``Variable``/``Hypothesis`` are allowed: they become
 explicit premises when the Section closes) and every assumption Coq reports is
-in :data:`ALLOWED_AXIOMS`.
+in :func:`allowed_axioms` of its file.
 
 What is honest to allow: Coq's standard library builds the real numbers on
 the two axioms of ``ClassicalDedekindReals`` (``sig_forall_dec``,
 ``sig_not_dec``) and uses ``functional_extensionality_dep`` in that
 construction, so even ``Rle_0_sqr`` of the standard library depends on them.
 Those, and functional extensionality (which the vector equalities use), are
-allowed; anything else, including ``Classical_Prop.classic``, is reported as a
-failure.
+allowed everywhere (Coquelicot adds no axiom to the lemmas used here).  The
+standard library's logarithm ``ln`` rests on ``Classical_Prop.classic``, and
+Flocq's magnitude function ``mag`` is built on ``ln``: for files that load
+Flocq (and only those) ``classic`` is allowed too.  Anything else is reported
+as a failure.
 
 ``check_negative_controls`` compiles each file under ``proofs/coq/negative/``
 and requires coqc to reject it inside the proof of its wrong theorem (not with
@@ -36,8 +55,9 @@ a syntax or name-lookup error), and requires the same file to compile once
 its single line marked ``(* FIX: ... *)`` is replaced by the right statement.
 
 Needs coqc >= 8.16 (the proofs use the total forms of ``Rinv_inv`` and
-``Rinv_mult``).  Standard library only.  ``python -m proofs.coq_check`` prints
-a table and returns 0 when everything is accepted.
+``Rinv_mult``) with Coquelicot and Flocq (Debian: libcoq-coquelicot,
+libcoq-flocq).  ``python -m proofs.coq_check`` prints a table and returns 0
+when everything is accepted.
 """
 
 from __future__ import annotations
@@ -57,30 +77,70 @@ COQ_DIR: Path = Path(__file__).resolve().parent / "coq"
 NEGATIVE_DIR: Path = COQ_DIR / "negative"
 LOGICAL_ROOT = "ExpLR"
 
+#: result name -> every (file, theorem) that backs it; the first is the main one.
+KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "scale_invariance": (
+        ("ScaleInvariance.v", "scale_invariant_general_schedule"),
+        ("ScaleInvariance.v", "grad_homogeneous"),
+        ("ScaleInvariance.v", "grad_orthogonal"),
+        ("ScaleInvariance.v", "grad_homogeneous_m1"),
+        ("ScaleInvariance.v", "hessian_homogeneous"),
+        ("ScaleInvariance.v", "hessian_euler"),
+    ),
+    "no_momentum": (("NoMomentum.v", "no_momentum_equivalence"),),
+    "general_schedule": (
+        ("GeneralSchedule.v", "general_schedule_equivalence"),
+        ("Momentum.v", "step_invariant"),
+        ("Refutation.v", "wrong_lr_refuted"),
+    ),
+    "closed_form": (("ClosedForm.v", "closed_form_equivalence"),),
+    "texp": (("Texp.v", "texp_equivalence"), ("Texp.v", "texp_lr_ratio")),
+    "reverse_map": (
+        ("ReverseMap.v", "reverse_map_equivalence"),
+        ("ReverseMap.v", "reverse_map_forward"),
+        ("ReverseMap.v", "reverse_map_necessary"),
+    ),
+    "rescaling": (
+        ("Rescaling.v", "rescale_step_commutes"),
+        ("Rescaling.v", "rescale_run"),
+        ("BitExact.v", "rnd64_mult_bpow"),
+        ("BitExact.v", "sgd_step_bit_exact"),
+        ("BitExact.v", "sgd_vec_bit_exact"),
+        ("BitExact.v", "rescale_by_three_not_exact"),
+        ("BitExact64.v", "sgd64_value"),
+        ("BitExact64.v", "sgd64_bit_exact"),
+    ),
+    "toy_lemma": (("ToyLemma.v", "toy_stationary_point_zero"),),
+    "normaliser_eps": (
+        ("Normaliser.v", "normaliser_eps"),
+        ("Normaliser.v", "running_stats_scaled"),
+        ("Normaliser.v", "eval_output_scaled"),
+    ),
+    "mid_run": (("MidRun.v", "mid_run_equivalence"),),
+    "adamw": (("AdamW.v", "adamw_equivalence"), ("AdamW.v", "adam_coord")),
+}
+
 #: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
-MAIN_THEOREMS: tuple[tuple[str, str], ...] = (
-    ("NoMomentum.v", "no_momentum_equivalence"),
-    ("GeneralSchedule.v", "general_schedule_equivalence"),
-    ("ClosedForm.v", "closed_form_equivalence"),
-    ("ToyLemma.v", "toy_stationary_point_zero"),
-    ("Rescaling.v", "rescale_step_commutes"),
-    ("Rescaling.v", "rescale_run"),
-    ("Momentum.v", "step_invariant"),
-    ("Refutation.v", "wrong_lr_refuted"),
+MAIN_THEOREMS: tuple[tuple[str, str], ...] = tuple(
+    pair for pairs in KERNEL_THEOREMS.values() for pair in pairs
 )
 
-#: SymPy module name -> the Coq theorem that proves the same result.
+#: result name -> its main Coq theorem, "File.v: theorem".
 KERNEL_CHECKED: dict[str, str] = {
-    "no_momentum": "NoMomentum.v: no_momentum_equivalence",
-    "general_schedule": "GeneralSchedule.v: general_schedule_equivalence",
-    "closed_form": "ClosedForm.v: closed_form_equivalence",
-    "toy_lemma": "ToyLemma.v: toy_stationary_point_zero",
-    "rescaling": "Rescaling.v: rescale_step_commutes",
+    name: f"{pairs[0][0]}: {pairs[0][1]}" for name, pairs in KERNEL_THEOREMS.items()
 }
 
 #: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
 NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongLR.v": "wrong_lr_equivalence",
+    "RescaleByThree.v": "wrong_factor_commutes",
+    "WrongHomogeneity.v": "wrong_grad_homogeneous",
+    "WrongMidRunBuffer.v": "wrong_mid_run_invariant",
+    "WrongNormaliserEps.v": "wrong_normaliser_eps",
+    "WrongReverseSign.v": "wrong_reverse_condition",
+    "WrongTexpNoShift.v": "wrong_texp_invariant",
+    "WrongAdamLROnly.v": "wrong_first_moment",
+    "WrongOverflowBound.v": "wrong_mult64",
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.
@@ -92,6 +152,10 @@ ALLOWED_AXIOMS: frozenset[str] = frozenset(
     }
 )
 
+#: Allowed in addition for files that load Flocq: the standard library's ``ln``
+#: (under Flocq's ``mag``) rests on the excluded middle.
+FLOCQ_AXIOMS: frozenset[str] = frozenset({"Classical_Prop.classic"})
+
 #: A standard-library lemma about R whose assumptions show the Reals baseline.
 REALS_BASELINE_LEMMA = "Coq.Reals.RIneq.Rle_0_sqr"
 
@@ -99,6 +163,7 @@ _FORBIDDEN = re.compile(
     r"\b(Admitted|admit|give_up|Axiom|Axioms|Parameter|Parameters|Conjecture)\b"
     r"|Unset\s+(Guard|Positivity|Universe)\s+Checking|bypass_check"
 )
+_FLOCQ = re.compile(r"From\s+Flocq\s+Require")
 _SECTION_ONLY = re.compile(r"\b(Variable|Variables|Hypothesis|Hypotheses|Context)\b")
 _IMPORT = re.compile(rf"From\s+{LOGICAL_ROOT}\s+Require\s+(?:Import\s+|Export\s+)?([^.]*)\.")
 _FIX = re.compile(r"^(?P<indent>.*?)(?P<wrong>\S.*?)\s*\(\*\s*FIX:\s*(?P<fix>.*?)\s*\*\)\s*$")
@@ -131,6 +196,24 @@ def coq_available() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
+
+
+#: Coq libraries the sources load, as directories under ``coqc -where``/user-contrib.
+REQUIRED_LIBRARIES: tuple[str, ...] = ("Coquelicot", "Flocq")
+
+
+def missing_libraries() -> list[str]:
+    """The libraries of :data:`REQUIRED_LIBRARIES` that coqc cannot find
+    (all of them when coqc is absent)."""
+    exe = shutil.which("coqc")
+    if exe is None:
+        return list(REQUIRED_LIBRARIES)
+    try:
+        proc = subprocess.run([exe, "-where"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return list(REQUIRED_LIBRARIES)
+    contrib = Path(proc.stdout.strip()) / "user-contrib"
+    return [lib for lib in REQUIRED_LIBRARIES if not (contrib / lib).is_dir()]
 
 
 def coq_version() -> str:
@@ -213,6 +296,30 @@ def source_files() -> list[Path]:
 def negative_files() -> list[Path]:
     """The negative controls, proofs/coq/negative/*.v."""
     return sorted(NEGATIVE_DIR.glob("*.v"))
+
+
+def uses_flocq(path: Path) -> bool:
+    """True when ``path`` or a project file it imports (transitively) loads Flocq."""
+    by_name = {p.stem: p for p in source_files()}
+    seen: set[str] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if _FLOCQ.search(strip_comments(current.read_text(encoding="utf-8"))):
+            return True
+        for dep in imports(current):
+            if dep not in seen and dep in by_name:
+                seen.add(dep)
+                todo.append(by_name[dep])
+    return False
+
+
+def allowed_axioms(file: str) -> frozenset[str]:
+    """Axioms a theorem of ``proofs/coq/<file>`` may rest on (see module docstring)."""
+    path = COQ_DIR / file
+    if path.exists() and uses_flocq(path):
+        return ALLOWED_AXIOMS | FLOCQ_AXIOMS
+    return ALLOWED_AXIOMS
 
 
 def audit_sources() -> list[str]:
@@ -409,13 +516,24 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
         if names is None:
             problems.append(f"Print Assumptions gave no parsable answer: {pa_output[-500:]}")
             names = ()
-        extra = sorted(set(names) - ALLOWED_AXIOMS)
+        extra = sorted(set(names) - allowed_axioms(file))
         if extra:
             problems.append(f"axioms beyond stdlib Reals + functional extensionality: {extra}")
         ok = not problems
         message = "kernel-checked" if ok else "; ".join(problems)
         results.append(CoqResult(file, theorem, ok, tuple(names), comp.seconds, message))
     return results
+
+
+def kernel_checked(results: Sequence[CoqResult]) -> dict[str, str]:
+    """Result name -> its main theorem, for the results ALL of whose theorems
+    in :data:`KERNEL_THEOREMS` were accepted in ``results``."""
+    ok = {(r.file, r.theorem) for r in results if r.ok}
+    return {
+        name: KERNEL_CHECKED[name]
+        for name, pairs in KERNEL_THEOREMS.items()
+        if all(pair in ok for pair in pairs)
+    }
 
 
 def _theorem_line(text: str, theorem: str) -> int | None:
@@ -533,6 +651,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not coq_available():
         print("coqc not found: install Coq >= 8.16 (e.g. apt-get install coq)", file=sys.stderr)
         return 2
+    missing = missing_libraries()
+    if missing:
+        print(
+            f"Coq libraries not found: {', '.join(missing)} "
+            "(apt-get install libcoq-coquelicot libcoq-flocq); their files will fail",
+            file=sys.stderr,
+        )
     print(coq_version())
     start = time.perf_counter()
     results = check_all(timeout=args.timeout)
@@ -540,15 +665,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_table(results))
     print(f"\ncompiled and audited {len(source_files())} files in {checked:.1f} s")
     print(f"allowed axioms: {', '.join(sorted(ALLOWED_AXIOMS))}")
+    print(f"allowed in files that load Flocq: {', '.join(sorted(FLOCQ_AXIOMS))}")
     print(f"stdlib Reals baseline ({REALS_BASELINE_LEMMA}): {', '.join(reals_baseline())}")
     negatives: list[CoqResult] = []
     if not args.no_negative:
         negatives = check_negative_controls(timeout=args.timeout)
         print("\nnegative controls (must be rejected):")
         print(_table(negatives))
-    print("\nSymPy module -> Coq theorem:")
+    checked = kernel_checked(results)
+    print("\nresult -> main Coq theorem (kernel-checked: every theorem backing it passed):")
     for module, where in KERNEL_CHECKED.items():
-        print(f"  {module:<17} {where}")
+        mark = "yes" if module in checked else "NO"
+        print(f"  {module:<17} {mark:<4} {where}")
     return 0 if all(r.ok for r in results + negatives) else 1
 
 

@@ -17,7 +17,7 @@ import functools
 
 import sympy as sp
 
-from proofs._core import Step, equal, refute, render, sym, vec, vector_coefficients, verify_steps
+from proofs._core import Proof, Step, equal, sym, vec, vector_coefficients
 from proofs._sgd import torch_step
 
 NAME = "no_momentum"
@@ -144,22 +144,12 @@ def negative_control() -> Step:
     )
 
 
-def verify() -> tuple[Step, ...]:
-    """Check every step; raise ProofError naming the first that fails."""
-    return verify_steps(NAME, derive())
-
-
-def check_negative_control() -> str:
-    """Prove the negative control false."""
-    return refute(NAME, negative_control(), NEGATIVE_WITNESS)
-
-
-def to_latex(kernel_checked: str | None = None) -> str:
-    """This proof as a LaTeX fragment (a section)."""
-    return render(NAME, kernel_checked)
-
-
-if __name__ == "__main__":
-    for st in verify():
-        print("ok", st.name)
-    print(check_negative_control())
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
 
-from proofs._core import Step, equal, refute, render, sym, verify_steps, z3_prove
-from proofs.general_schedule import C_NEXT
+from proofs._core import Proof, Step, equal, sym, z3_prove
+from proofs.general_schedule import C_NEXT, equivalent_lrs_exact
 from proofs.general_schedule import c as g_c
 from proofs.general_schedule import c_prev as g_c_prev
 from proofs.general_schedule import eta as g_eta
@@ -86,8 +87,6 @@ def original_lrs_mp(equivalent_lrs, weight_decay, momentum, dps: int = 50) -> li
     Exact rationals are impractical here: the map is nonlinear, so the size of
     the fractions doubles every step.
     """
-    import mpmath
-
     n = len(equivalent_lrs)
     wds = list(weight_decay) if hasattr(weight_decay, "__len__") else [weight_decay] * n
     k_f = sp.lambdify((c_prev, c, eta_prev, lam, gamma), K_T, "mpmath")
@@ -214,8 +213,7 @@ UNROLL_MOMENTUM = Fraction(9, 10)
 
 
 def unrolled_check() -> Step:
-    from proofs.general_schedule import equivalent_lrs_exact
-
+    """Exact round trip: reverse then forward (proofs.general_schedule) returns η̃."""
     lrs = original_lrs_exact(UNROLL_ETA_TILDE, UNROLL_WD, UNROLL_MOMENTUM)
     back = equivalent_lrs_exact(lrs, UNROLL_WD, UNROLL_MOMENTUM)
     return Step(
@@ -245,22 +243,12 @@ def negative_control() -> Step:
     )
 
 
-def verify() -> tuple[Step, ...]:
-    """Check every step; raise ProofError naming the first that fails."""
-    return verify_steps(NAME, derive())
-
-
-def check_negative_control() -> str:
-    """Prove the negative control false."""
-    return refute(NAME, negative_control(), NEGATIVE_WITNESS)
-
-
-def to_latex(kernel_checked: str | None = None) -> str:
-    """This proof as a LaTeX fragment (a section)."""
-    return render(NAME, kernel_checked)
-
-
-if __name__ == "__main__":
-    for st in verify():
-        print("ok", st.name)
-    print(check_negative_control())
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -24,7 +24,7 @@ import itertools
 
 import sympy as sp
 
-from proofs._core import Step, refute, render, sym, verify_steps, zero_modulo
+from proofs._core import Proof, Step, sym, zero_modulo
 
 NAME = "scale_invariance"
 RESULT = "lemma on scale-invariant losses (gradient and Hessian identities)"
@@ -267,23 +267,12 @@ def negative_control() -> Step:
 
 NEGATIVE_WITNESS = {TH[0]: 1, TH[1]: 2, TH[2]: 2, r: 3, c: 2}  # r = ‖θ‖ = 3
 
-
-def verify() -> tuple[Step, ...]:
-    """Check every step; raise ProofError naming the first that fails."""
-    return verify_steps(NAME, derive())
-
-
-def check_negative_control() -> str:
-    """Prove the negative control false."""
-    return refute(NAME, negative_control(), NEGATIVE_WITNESS)
-
-
-def to_latex(kernel_checked: str | None = None) -> str:
-    """This proof as a LaTeX fragment (a section)."""
-    return render(NAME, kernel_checked)
-
-
-if __name__ == "__main__":
-    for st in verify():
-        print("ok", st.name)
-    print(check_negative_control())
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -20,7 +20,7 @@ What is lost without the correction: after the boundary step
 which changes the direction. δ_I = (λ_{I−1} − λ_I)/(1−γ) + O(ηλ²): with a constant
 WD only the second-order term (η_{I−1} − η_I)λ²/(1−γ)³ remains; that is why TEXP is the first-order form.
 
-The statement in the brief (buffer ṽ_t, δ_I, "add δ_I c_T² θ̃_T") is verified as
+The statement above (buffer ṽ_t, δ_I, "add δ_I c_T² θ̃_T") is verified as
 stated. Each λ_I is written through its root, λ_I = (1−α_I)(α_I−γ)/(α_I η_I), so that
 α_I is exactly a root and every identity is rational.
 """
@@ -30,9 +30,10 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
 
-from proofs._core import Step, equal, refute, render, sym, vec, verify_steps
+from proofs._core import Proof, Step, equal, sym, vec
 from proofs._sgd import concrete_gradient, torch_step
 
 NAME = "texp"
@@ -292,25 +293,18 @@ def unrolled_check(corrected: bool) -> Step:
     )
 
 
+#: The negative control carries its own check (the exact runs differ): no witness.
+NEGATIVE_WITNESS = None
+
+
 @functools.lru_cache(maxsize=1)
 def negative_control() -> Step:
     """False: TEXP without the boundary buffer correction is exact."""
     return unrolled_check(corrected=False)
 
 
-def verify() -> tuple[Step, ...]:
-    """Check every step; raise ProofError naming the first that fails."""
-    return verify_steps(NAME, derive())
-
-
-def check_negative_control() -> str:
-    """Prove the negative control false (the exact runs differ)."""
-    return refute(NAME, negative_control())
-
-
 def texp_lrs_exact(lrs, weight_decay, momentum, dps: int = 40):
     """TEXP η̃_t = η_t/(c_t c_{t+1}), c_t = Π α, evaluated with mpmath at ``dps`` digits."""
-    import mpmath
 
     def mp(x):
         x = Fraction(x)
@@ -326,12 +320,12 @@ def texp_lrs_exact(lrs, weight_decay, momentum, dps: int = 40):
         return [mp(lr) / (cs[i] * cs[i + 1]) for i, lr in enumerate(lrs)]
 
 
-def to_latex(kernel_checked: str | None = None) -> str:
-    """This proof as a LaTeX fragment (a section)."""
-    return render(NAME, kernel_checked)
-
-
-if __name__ == "__main__":
-    for st in verify():
-        print("ok", st.name)
-    print(check_negative_control())
+PROOF = Proof(
+    name=NAME,
+    result=RESULT,
+    statement=STATEMENT,
+    assumptions=ASSUMPTIONS,
+    derive=derive,
+    negative_control=negative_control,
+    witness=NEGATIVE_WITNESS,
+)

@@ -301,6 +301,8 @@ def test_normalize_uses_cifar_statistics() -> None:
         [0.2470, 0.2435, 0.2616], dtype=torch.float64
     )
     assert out.shape == (1, 3, 2, 2)
+    # (255/255 − m)/s against (1 − m)/s: the same operations up to the exact 255/255 = 1, so at
+    # most a few roundings apart; rtol 1e-15 is ~4.5 ulps (u = 2^-53 ≈ 1.1e-16)
     assert torch.allclose(out[0, :, 0, 0], expected, rtol=1e-15, atol=0)
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from fractions import Fraction
 
 import numpy as np
@@ -22,7 +20,7 @@ import sympy as sp
 
 import proofs
 from proofs import _core
-from proofs._core import MODULE_NAMES, ProofError, Step
+from proofs._core import MODULE_NAMES, Proof, ProofError, Step
 
 RTOL = 1e-12
 SEED = 20200401
@@ -33,37 +31,43 @@ def module(request):
     return _core.load(request.param)
 
 
+@pytest.fixture(scope="module")
+def record(module):
+    return _core.get(module.NAME)
+
+
 # ---------------------------------------------------------------------------
 # Every proof checks; every negative control fails
 # ---------------------------------------------------------------------------
 
 
-def test_module_interface(module):
-    for attr in (
-        "RESULT",
-        "STATEMENT",
-        "ASSUMPTIONS",
-        "derive",
-        "verify",
-        "negative_control",
-        "check_negative_control",
-        "to_latex",
-    ):
-        assert hasattr(module, attr), attr
+def test_module_is_a_record(module, record):
     assert module.__doc__ and "Paper result" in module.__doc__
+    assert isinstance(module.PROOF, Proof) and record is module.PROOF
+    assert (record.name, record.result, record.statement, record.assumptions) == (
+        module.NAME,
+        module.RESULT,
+        module.STATEMENT,
+        module.ASSUMPTIONS,
+    )
+    assert record.derive is module.derive
+    assert record.negative_control is module.negative_control
+    assert record.witness is module.NEGATIVE_WITNESS
+    for gone in ("verify", "check_negative_control", "to_latex"):  # produced by the registry
+        assert not hasattr(module, gone), gone
 
 
-def test_verify(module):
-    steps = module.verify()
+def test_verify(record):
+    steps = record.verify()
     assert len(steps) >= 3
     assert all(isinstance(s, Step) for s in steps)
     assert len({s.name for s in steps}) == len(steps)
 
 
-def test_negative_control_fails(module):
-    claim = module.negative_control()
+def test_negative_control_fails(record):
+    claim = record.negative_control()
     assert isinstance(claim, Step)
-    outcome = module.check_negative_control()
+    outcome = record.check_negative_control()
     assert claim.name in outcome
     if claim.check is not None:
         assert claim.check() is False
@@ -71,17 +75,46 @@ def test_negative_control_fails(module):
         assert not _core.equal(claim.lhs, claim.rhs)
 
 
-def test_negative_control_through_verify_raises(module):
-    claim = module.negative_control()
+def test_negative_control_through_verify_raises(record):
+    claim = record.negative_control()
     with pytest.raises(ProofError, match="step"):
-        _core.verify_steps(module.__name__, [claim])
+        _core.verify_steps(record.name, [claim])
 
 
-def test_to_latex_marks_every_equation(module):
-    text = module.to_latex()
+def test_to_latex_marks_every_equation(record):
+    text = record.to_latex()
     n_eq = text.count(r"\begin{equation*}") + text.count(r"\begin{multline*}")
-    assert n_eq == len(module.derive()) + 1  # + the negative control
-    assert text.count("proofs." + module.__name__.rsplit(".", 1)[-1].replace("_", r"\_")) >= n_eq
+    assert n_eq == len(record.derive()) + 1  # + the negative control
+    assert text.count("proofs." + record.name.replace("_", r"\_")) >= n_eq
+    assert rf"\label{{sec:{record.name}}}" in text and record.result in text
+
+
+def test_registry_order_and_lookup():
+    assert list(proofs.registry()) == list(MODULE_NAMES)
+    with pytest.raises(ValueError, match="name='nonexistent'"):
+        proofs.get("nonexistent")
+
+
+def test_proof_record_rejects_bad_fields():
+    rec = _core.get("no_momentum")
+    good = dict(
+        name=rec.name,
+        result=rec.result,
+        statement=rec.statement,
+        assumptions=rec.assumptions,
+        derive=rec.derive,
+        negative_control=rec.negative_control,
+        witness=rec.witness,
+    )
+    for field_name, bad, exc in (
+        ("name", "not an identifier", ValueError),
+        ("result", "", TypeError),
+        ("assumptions", ["a list"], TypeError),
+        ("derive", "not callable", TypeError),
+        ("witness", [1, 2], TypeError),
+    ):
+        with pytest.raises(exc, match=field_name):
+            Proof(**{**good, field_name: bad})
 
 
 def test_run_all():
@@ -334,32 +367,66 @@ def test_pdflatex_compiles(cli_out):
 
 def test_cli_exit_status_on_failure(tmp_path, monkeypatch):
     from proofs import __main__ as cli
+    from proofs import document
 
     def broken(names=None):
         return [_core.ProofResult("no_momentum", False, 0.0, "ProofError: demo")]
 
-    monkeypatch.setattr(cli, "run_all", broken)
+    monkeypatch.setattr(document, "run_all", broken)
     assert cli.main(["--out", str(tmp_path), "--no-coq", "--only", "no_momentum"]) == 1
+    assert "FAILED" in (tmp_path / "no_momentum.tex").read_text()
 
 
-def _fake_coq(available=True, ok=True):
-    mod = types.ModuleType("proofs.coq_check")
+def test_cli_one_result_with_steps(tmp_path, capsys):
+    from proofs.__main__ import main
 
-    class CoqResult:
-        def __init__(self, file, theorem, ok):
-            self.file, self.theorem, self.ok = file, theorem, ok
-            self.assumptions, self.seconds, self.message = (), 0.1, ""
+    assert main(["--out", str(tmp_path), "--no-coq", "--only", "rescaling", "--steps"]) == 0
+    out = capsys.readouterr().out
+    for s in _core.get("rescaling").derive():
+        assert f"ok  {s.name}" in out
+    assert "negative control: uncorrected running mean" in out
+    assert sorted(p.name for p in tmp_path.glob("*.tex")) == ["proofs.tex", "rescaling.tex"]
 
-    mod.KERNEL_CHECKED = {"no_momentum": "NoMomentum.v: no_momentum_equivalence"}
-    mod.coq_available = lambda: available
-    mod.check_all = lambda timeout=120.0: [CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
-    return mod
+
+def test_build_api_returns_a_report(tmp_path):
+    report = proofs.build(proofs.Config(out=str(tmp_path), coq=False, only=("no_momentum",)))
+    assert report.ok and [r.name for r in report.results] == ["no_momentum"]
+    assert report.coq.status == "Coq check skipped (--no-coq)"
+    assert json.loads((tmp_path / "proofs.json").read_text())["results"][0]["ok"]
+    with pytest.raises(ValueError, match="only="):
+        proofs.Config(only=("nonexistent",))
+    with pytest.raises(ValueError, match="coq_timeout=0"):
+        proofs.Config(coq_timeout=0)
+
+
+class _CoqResult:
+    def __init__(self, file, theorem, ok):
+        self.file, self.theorem, self.ok = file, theorem, ok
+        self.assumptions, self.seconds, self.message = (), 0.1, ""
+
+
+def _fake_coq(monkeypatch, available=True, ok=True, broken=False):
+    """Stand-ins for the public functions of proofs.coq_check that the build calls."""
+    from proofs import document
+
+    def check_all(timeout=120.0):
+        if broken:
+            raise ValueError("import cycle among Coq files: A -> B -> A")
+        return [_CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
+
+    monkeypatch.setattr(
+        document.coq_check,
+        "KERNEL_CHECKED",
+        {"no_momentum": "NoMomentum.v: no_momentum_equivalence"},
+    )
+    monkeypatch.setattr(document.coq_check, "coq_available", lambda: available)
+    monkeypatch.setattr(document.coq_check, "check_all", check_all)
 
 
 def test_coq_marking(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq())
+    _fake_coq(monkeypatch)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "NoMomentum.v: no_momentum_equivalence" in capsys.readouterr().out
     assert "Kernel-checked" in (tmp_path / "no_momentum.tex").read_text()
@@ -368,7 +435,7 @@ def test_coq_marking(tmp_path, monkeypatch, capsys):
 def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(ok=False))
+    _fake_coq(monkeypatch, ok=False)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "Kernel-checked" not in (tmp_path / "no_momentum.tex").read_text()
 
@@ -376,14 +443,14 @@ def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
 def test_coq_not_installed(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", _fake_coq(available=False))
+    _fake_coq(monkeypatch, available=False)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
     assert "Coq not installed" in capsys.readouterr().out
 
 
-def test_coq_module_missing(tmp_path, monkeypatch, capsys):
+def test_coq_sources_broken(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "proofs.coq_check", None)  # import raises ImportError
+    _fake_coq(monkeypatch, broken=True)
     assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
-    assert "Coq check unavailable" in capsys.readouterr().out
+    assert "Coq check failed to run: import cycle" in capsys.readouterr().out

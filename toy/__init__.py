@@ -1,10 +1,10 @@
 r"""The BN + WD non-convergence counterexample of Li & Arora (ICLR 2020), reproduced.
 
-Claim (PAPER_NOTES, "The toy example"): with weight decay alone, or with
+Claim (the paper's toy example, docs/paper.md): with weight decay alone, or with
 normalisation alone, gradient descent reaches a global minimum; with both it
 never converges.
 
-Setting. This follows the reconstruction in MATH.md ("The toy
+Setting. This follows the reconstruction in docs/mathematics.md ("The toy
 counterexample"), which has **not been checked against the paper's text**: a
 linear classifier w ∈ R^m on x ~ N(0, I_m) with labels y = sign(x_1), the
 logistic loss, trained by full-batch gradient descent, with or without a

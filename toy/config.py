@@ -9,8 +9,8 @@ Glossary (code name -> symbol in the docs):
 - ``init_norm``     ‖w_0‖
 - ``jitter``        ε, the relative size of the per-step rounding perturbation
 
-The defaults (η = 0.1, λ = 1e-2, m = 5) are the setting of PAPER_NOTES
-("The toy example"); ``steps = 10_000`` is ten times the time scale 1/(ηλ) of
+The defaults (η = 0.1, λ = 1e-2, m = 5) are the setting of the reconstruction
+(docs/paper.md, "toy example"); ``steps = 10_000`` is ten times the time scale 1/(ηλ) of
 the norm's decay, enough for every regime to settle and for BN + WD to cycle
 about thirty times.
 """
@@ -47,7 +47,7 @@ def _check_int(name: str, value: object) -> int:
 class ToyConfig:
     """Settings of one toy run (all three regimes share them).
 
-    Implements the setting reconstructed in MATH.md, "The toy counterexample":
+    Implements the setting reconstructed in docs/mathematics.md, "The toy counterexample":
     a linear classifier w ∈ R^m on x ~ N(0, I_m), y = sign(x_1), logistic
     loss, trained by full-batch gradient descent with step η and weight decay
     λ, with or without a normalisation of its output.

@@ -16,7 +16,7 @@ rounding, or with a finite sample, keeps the angle near 1e-16 instead, and
 from there the instability grows within about √(18/(ηλ)) steps of the
 threshold. ``jitter=0`` gives the exact-arithmetic behaviour.
 
-Instability threshold (MATH.md, "The toy counterexample"; derivation here).
+Instability threshold (derivation here; summary in docs/mathematics.md).
 With BN, L(w) = F(w/‖w‖), so ∇L(w) = ∇F(u)/‖w‖ is tangent and of size
 1/‖w‖. Write w = r(cos θ, sin θ) in the plane of e_1 and w. One step moves
 the direction by tan Δθ = −η F'(θ) / ((1 − ηλ) r²), so near the minimum
@@ -26,7 +26,7 @@ the direction by tan Δθ = −η F'(θ) / ((1 − ηλ) r²), so near the minim
 
 stable while |1 − ηk/((1−ηλ)r²)| < 1, i.e. while
 
-    ‖w‖² > η k / (2 (1 − ηλ))   (≈ η k / 2, the issue's form).
+    ‖w‖² > η k / (2 (1 − ηλ))   (≈ η k / 2 for ηλ ≪ 1).
 
 The norm obeys ‖w_{t+1}‖² = (1−ηλ)²‖w_t‖² + η²‖∇L(w_t)‖², so once the
 direction has settled it decays by (1−ηλ)² per step, crosses the threshold,
@@ -474,7 +474,7 @@ def initial_point(config: ToyConfig) -> np.ndarray:
 def run_regimes(config: ToyConfig | None = None) -> dict[str, object]:
     """Run WD only, BN only and BN + WD from one initial point; verdicts and thresholds.
 
-    Implements the toy counterexample of MATH.md / PAPER_NOTES (the claim: WD
+    Implements the toy counterexample (docs/mathematics.md; the claim: WD
     or BN alone reach a global minimum, both together never converge). The
     three runs start at the same w_0 (uniform direction, norm ``init_norm``),
     drawn with ``numpy.random.default_rng(SeedSequence(seed))`` children.

@@ -25,7 +25,7 @@ converge geometrically; with the default 40 × 36 nodes the error is below 1e-13
 for |a| ≤ 4, |b| ≤ 1.5 (checked in the tests against a finer rule, finite
 differences and Monte Carlo).
 
-Curvature of the direction loss (the project's derivation, MATH.md "The toy
+Curvature of the direction loss (the project's derivation; docs/mathematics.md, "The toy
 counterexample"): on the unit circle u = (cos θ, sin θ), F(θ) = G(cos θ, sin θ)
 has its minimum at θ = 0 with
 
@@ -33,7 +33,7 @@ has its minimum at θ = 0 with
       = 1/√(2π) ≈ 0.398942
 
 (integrate E t ℓ'(t) = ∫_0^∞ 2tφ(t) ℓ'(t) dt by parts: it equals
-2φ(0)ℓ'(0) + E ℓ''(t), and ℓ'(0) = −1/2). PAPER_NOTES' "k ≈ 0.4" is this
+2φ(0)ℓ'(0) + E ℓ''(t), and ℓ'(0) = −1/2). The "k ≈ 0.4" of the threshold ηk/2 is this
 number.
 """
 

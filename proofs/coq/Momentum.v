@@ -46,9 +46,36 @@ Fixpoint run (G : nat -> vec I -> vec I) (lr wd : nat -> R) (mom : R)
    Then one weight-decay step with LR eta, and one step without weight decay
    with LR eta / (c0 c1), give
        theta~' = theta' / c1      v~' = c1 v' + ((c1 - c0) / eta) theta'.
+   [step_invariant_at] needs the homogeneity only at the current point theta;
+   [step_invariant] assumes it everywhere.
    (The recurrence for c in the paper's form, c_{t+1} = (1 + gamma r_t -
    eta_t lambda_t) c_t - gamma r_t c_{t-1}, is this relation with
    k_t = (c_t - c_{t-1}) / eta_{t-1}.) *)
+Lemma step_invariant_at
+    (g : vec I -> vec I)
+    (c0 c1 k lr wd mom : R) (theta v theta_e v_e : vec I)
+    (Hg : g (vscale (/ c0) theta) = vscale c0 (g theta))
+    (Hc0 : 0 < c0) (Hc1 : c1 <> 0) (Hlr : lr <> 0)
+    (Hrec : c1 = c0 * (1 - lr * wd) + mom * lr * k)
+    (Htheta : theta_e = vscale (/ c0) theta)
+    (Hv : v_e = vadd (vscale c0 v) (vscale k theta)) :
+  let s' := sgd_step g lr wd mom (theta, v) in
+  let s_e' := sgd_step g (lr / (c0 * c1)) 0 mom (theta_e, v_e) in
+  fst s_e' = vscale (/ c1) (fst s') /\
+  snd s_e' = vadd (vscale c1 (snd s')) (vscale ((c1 - c0) / lr) (fst s')).
+Proof.
+  intros s' s_e'.
+  subst s' s_e' theta_e v_e.
+  unfold sgd_step; simpl.
+  rewrite Hg.
+  assert (Hc0' : c0 <> 0) by lra.
+  subst c1.
+  split; apply functional_extensionality; intro i; unfold vscale, vadd.
+  - field; repeat split; assumption.
+  - field; repeat split; assumption.
+Qed.
+
+(* The same, with the homogeneity of the gradient map assumed everywhere. *)
 Lemma step_invariant
     (G : nat -> vec I -> vec I) (t : nat)
     (c0 c1 k lr wd mom : R) (theta v theta_e v_e : vec I)
@@ -77,4 +104,5 @@ End MomentumSGD.
 
 Arguments sgd_step {I} g lr wd mom s.
 Arguments run {I} G lr wd mom s0 t.
+Arguments step_invariant_at {I} g c0 c1 k lr wd mom theta v theta_e v_e.
 Arguments step_invariant {I} G t c0 c1 k lr wd mom theta v theta_e v_e.
