@@ -287,7 +287,7 @@ def _rejected(trace: Trace, reason: str, floor_measured: bool = False) -> Verdic
         math.nan,
         0.0,
         0,
-        len(trace.train_out),
+        max(len(getattr(trace, s)) for s in SERIES),
         floor_measured,
         trace.spread,
         (reason,),
@@ -326,7 +326,7 @@ def judge(
             f"{trace.spread:.2e} <= {DEGENERATE:g}): its output is 0/0",
         )
     u = trace.unit_roundoff
-    steps = len(trace.train_out)
+    steps = max(len(getattr(trace, s)) for s in SERIES)
     present = [s for s in SERIES if getattr(trace, s)]
     needs_floor = floor is not None and any(
         e > trajectory_tol(t, k, u) for s in present for t, e in enumerate(getattr(trace, s))

@@ -15,7 +15,7 @@ recording per-epoch curves, the learning rate, weight norms, the effective
 learning rate, and the distance between the recipes' weights and outputs.
 
 Entry points: ``python -m gpu_validation`` (:func:`main`), the CPU smoke
-check :func:`smoke` (float64, b and c equal θ_a / c_t to 1e-10), and
+check :func:`smoke` (float64, b and c equal θ_a / c_t within K·u·(t+1) at every step), and
 ``gpu_validation/run_gpu_check.sh`` (the full run on one GPU).
 """
 

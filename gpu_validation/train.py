@@ -182,6 +182,8 @@ def train_seed(
     zero_i = torch.zeros((), dtype=torch.int64, device=device)
     others = [r for r in recipes if r.name != "a"] if ref is not None else []
     max_err = {r.name: zero_f.clone() for r in others}
+    # the exact check judges every step's error (``equivalence.noise_floor``): kept on the host
+    per_step: dict[str, list[float]] = {r.name: [] for r in others} if cfg.exact_check else {}
     check_every = cfg.check_every or spe
     for r in recipes:
         r.prev_params = [p.detach().clone() for p in r.params]
@@ -221,6 +223,8 @@ def train_seed(
                     for r in others:
                         per, _ = param_errors(r, ref)  # type: ignore[arg-type]
                         torch.maximum(max_err[r.name], per, out=max_err[r.name])
+                        if cfg.exact_check:
+                            per_step[r.name].append(float(per))
             _sync(device)
             train_s = time.perf_counter() - t0
             ep = _epoch_record(
@@ -253,6 +257,8 @@ def train_seed(
     finally:
         if bar is not None:
             bar.close()
+    if cfg.exact_check:
+        record["param_rel_err_per_check"] = {"check_every": check_every, **per_step}
     record["summary"] = _summary(record, cfg)
     return record
 
