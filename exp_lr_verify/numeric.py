@@ -95,6 +95,7 @@ def summarise(verdicts: list[Verdict], what: str) -> NumericResult:
 
 
 def check_no_momentum(cfg: VerifyConfig) -> NumericResult:
+    """Main theorem without momentum (``proofs.no_momentum``): η̃_t = η(1−ηλ)^(−2t−1)."""
     recipe = lockstep.SGDRecipe(0.05, 0.0, 1e-3)
     return lockstep_check(
         cfg,
@@ -107,6 +108,7 @@ def check_no_momentum(cfg: VerifyConfig) -> NumericResult:
 
 
 def check_closed_form(cfg: VerifyConfig) -> NumericResult:
+    """Main theorem with momentum (``proofs.closed_form``): η̃_t = η α^(−2t−1), its buffer."""
     recipe = lockstep.SGDRecipe(0.1, 0.9, 5e-4)
     return lockstep_check(
         cfg,
@@ -119,6 +121,7 @@ def check_closed_form(cfg: VerifyConfig) -> NumericResult:
 
 
 def check_general(cfg: VerifyConfig) -> NumericResult:
+    """General theorem (``proofs.general_schedule``): η̃_t = η_t/(c_t c_{t+1}), stock schedulers."""
     steps = 2 * cfg.steps
 
     def warm_cos(o: torch.optim.Optimizer) -> SequentialLR:
@@ -143,6 +146,7 @@ def check_general(cfg: VerifyConfig) -> NumericResult:
 
 
 def check_texp(cfg: VerifyConfig) -> NumericResult:
+    """TEXP (``proofs.texp``) for step decay, exact with the buffer shifts at each phase change."""
     steps = cfg.steps
 
     def multi(o: torch.optim.Optimizer) -> MultiStepLR:
