@@ -207,7 +207,9 @@ def converted(
     def make(
         model: nn.Module, recipe: SGDRecipe, invariant: Sequence[str], steps: int
     ) -> ConvertedTwin:
-        return ConvertedTwin(model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers)
+        return ConvertedTwin(
+            model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers
+        )
 
     return make
 

@@ -66,7 +66,9 @@ def stock_recipe(cfg: Config, steps_per_epoch: int) -> SGDRecipe:
     """Recipe a: stock SGD with weight decay, ``MultiStepLR`` stepped per step at the milestones."""
     milestones = [m * steps_per_epoch for m in cfg.milestones]
     return SGDRecipe(
-        cfg.lr, cfg.momentum, cfg.weight_decay,
+        cfg.lr,
+        cfg.momentum,
+        cfg.weight_decay,
         lr_scheduler=lambda o: MultiStepLR(o, milestones=milestones, gamma=cfg.lr_gamma),
     )
 
@@ -85,7 +87,9 @@ def build_recipes(cfg: Config, base: nn.Module, steps_per_epoch: int) -> list[Re
             continue
         names = {id(p): n for n, p in model.named_parameters()}
         form = "general" if name == "b" else "texp"
-        twin = converted(form, cfg.rescale_log2)(model, stock, [names[id(p)] for p in params], total)
+        twin = converted(form, cfg.rescale_log2)(
+            model, stock, [names[id(p)] for p in params], total
+        )
         if len(twin.optimizer.param_groups) != 1:
             raise RuntimeError("expected one param group (all conv weights are invariant)")
         out.append(Recipe(name, model, model, twin.optimizer, twin.run.scheduler, params, twin))

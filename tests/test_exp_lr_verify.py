@@ -36,7 +36,16 @@ def test_reduced_main_job_verifies_every_claim(tmp_path, capsys):
         assert header in text
     record = json.loads((tmp_path / "verify.json").read_text())
     claims = {c["key"]: c for c in record["claims"]}
-    for key in ("lemmas", "no_momentum", "closed_form", "general", "texp", "reverse", "rescaling", "toy"):
+    for key in (
+        "lemmas",
+        "no_momentum",
+        "closed_form",
+        "general",
+        "texp",
+        "reverse",
+        "rescaling",
+        "toy",
+    ):
         assert claims[key]["ok"], claims[key]
         assert claims[key]["symbolic"] == Status.PASSED.value
         assert claims[key]["numeric"] == Status.PASSED.value
@@ -53,14 +62,22 @@ def _stand_ins(monkeypatch, failing: str | None) -> None:
 
     def result(key):
         status = Status.FAILED if key == failing else Status.PASSED
-        return lambda cfg: NumericResult(status, 1e-3 if status is Status.FAILED else 1e-16, "stand-in")
+        return lambda cfg: NumericResult(
+            status, 1e-3 if status is Status.FAILED else 1e-16, "stand-in"
+        )
 
     monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in numeric.CHECKS})
     monkeypatch.setattr(job, "check_toy", lambda out: (result("toy")(None), {}))
     symbolic = {key: proof for key, _, proof in CLAIMS if proof is not None}
     outcome = ProofsOutcome(
         symbolic={p: Status.FAILED if k == failing else Status.PASSED for k, p in symbolic.items()},
-        kernel={}, seconds={}, errors={}, coq_status="stand-in", pdf_note=None, total_seconds=0.0)
+        kernel={},
+        seconds={},
+        errors={},
+        coq_status="stand-in",
+        pdf_note=None,
+        total_seconds=0.0,
+    )
     monkeypatch.setattr(job, "check_proofs", lambda out, coq, pdf: outcome)
 
 
@@ -99,7 +116,9 @@ def test_lockstep_claims_fail_on_a_wrong_recipe(monkeypatch):
 
     def wrong(*args, **kw):  # the converted twin of a 2x larger weight decay
         make = real(*args, **kw)
-        return lambda m, r, inv, steps: make(m, replace(r, weight_decay=2 * r.weight_decay), inv, steps)
+        return lambda m, r, inv, steps: make(
+            m, replace(r, weight_decay=2 * r.weight_decay), inv, steps
+        )
 
     monkeypatch.setattr(lockstep, "converted", wrong)
     res = numeric.check_closed_form(exp_lr_verify.VerifyConfig(quick=True, jitter_twins=1))
@@ -109,7 +128,9 @@ def test_lockstep_claims_fail_on_a_wrong_recipe(monkeypatch):
 
 
 def test_help_and_bad_arguments(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "exp_lr_verify", "--help"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "exp_lr_verify", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0
     for flag in ("--out", "--data", "--gpu", "--quick", "--no-coq", "--no-smoke"):
         assert flag in r.stdout

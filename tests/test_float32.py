@@ -58,8 +58,12 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 STEPS = 1200
 BATCH = 16
-NET = NetSpec("mlp", "bn", "norm_act", 2, 8, "relu", True, "frozen", "frozen", 1e-300, 4, 3, 3, True, 3)
-RECIPE = Recipe("constant", 0.01, 1e-2, 0.9, np.full(STEPS, 0.01), np.full(STEPS, 1e-2), None, False)
+NET = NetSpec(
+    "mlp", "bn", "norm_act", 2, 8, "relu", True, "frozen", "frozen", 1e-300, 4, 3, 3, True, 3
+)
+RECIPE = Recipe(
+    "constant", 0.01, 1e-2, 0.9, np.full(STEPS, 0.01), np.full(STEPS, 1e-2), None, False
+)
 
 
 def test_float32_equivalence_within_noise_floor(error_log):
@@ -70,7 +74,9 @@ def test_float32_equivalence_within_noise_floor(error_log):
     ulp = floor.twins[0]  # the one-ulp twin
     eq = run_pair(NET, RECIPE, form="general", rescale_log2=1.0, **f32)
     assert len(eq.param) == STEPS
-    assert any(m != 1.0 for m in eq.scales) and all(1.0 <= m < 2.0 for m in eq.scales)  # m_t in [1, 2)
+    assert any(m != 1.0 for m in eq.scales) and all(
+        1.0 <= m < 2.0 for m in eq.scales
+    )  # m_t in [1, 2)
     verdict = judge(eq, floor, k=0.0, floor_factor=2.0, saturated="exclude")
     assert verdict.status is not Status.ILL_POSED, verdict.reasons  # stock run finite
     assert verdict.horizon == STEPS
@@ -79,8 +85,10 @@ def test_float32_equivalence_within_noise_floor(error_log):
         assert len(sv.errors) == STEPS  # every step judged
         e, f_ulp = sv.errors, getattr(ulp, what)
         error_log.figure(f"float32 {what}: max divergence/(2 envelope)", sv.worst_ratio)
-        error_log.figure(f"float32 {what}: max divergence/(running-max one-ulp floor)",
-                         max(x / v for x, v in zip(e, running_max(f_ulp)) if v > 0))
+        error_log.figure(
+            f"float32 {what}: max divergence/(running-max one-ulp floor)",
+            max(x / v for x, v in zip(e, running_max(f_ulp)) if v > 0),
+        )
         error_log.figure(f"float32 {what}: max one-ulp floor", max(f_ulp))
         error_log.figure(f"float32 {what}: max floor", sv.envelope[-1])
         error_log.figure(f"float32 {what}: max divergence", max(e))

@@ -55,7 +55,9 @@ def violations(source: str, module: str) -> list[str]:
         if top not in ALLOWED or top == own:
             continue
         if top not in ALLOWED[own]:
-            bad.append(f"{module} imports {target} ({own} may import {sorted(ALLOWED[own]) or 'none'})")
+            bad.append(
+                f"{module} imports {target} ({own} may import {sorted(ALLOWED[own]) or 'none'})"
+            )
         private = [p for p in [*target.split(".")[1:], *names] if _private(p)]
         if private:
             bad.append(f"{module} imports the private {private} of {target}")
@@ -83,8 +85,12 @@ def test_dependency_directions_and_no_private_names_across_packages(pkg):
 
 
 def test_nothing_imports_the_main_job():
-    bad = [m for m, p in _modules() if m.split(".")[0] != "exp_lr_verify"
-           and any(t.split(".")[0] == "exp_lr_verify" for t, _ in imports(p.read_text(), m))]
+    bad = [
+        m
+        for m, p in _modules()
+        if m.split(".")[0] != "exp_lr_verify"
+        and any(t.split(".")[0] == "exp_lr_verify" for t, _ in imports(p.read_text(), m))
+    ]
     assert not bad, bad
 
 
@@ -96,7 +102,11 @@ def test_nothing_imports_the_main_job():
         ("from equivalence import lockstep", "proofs.x", "proofs.x imports equivalence"),
         ("from equivalence.cli import _plot", "exp_lr_verify.report", "private ['_plot']"),
         ("from proofs._core import run_all", "exp_lr_verify.symbolic", "private ['_core']"),
-        ("from ..equivalence import x", "gpu_validation.sub.m", None),  # relative: gpu_validation.equivalence
+        (
+            "from ..equivalence import x",
+            "gpu_validation.sub.m",
+            None,
+        ),  # relative: gpu_validation.equivalence
     ],
 )
 def test_the_check_catches_each_kind_of_violation(source, module, expected):
@@ -109,5 +119,9 @@ def test_the_check_catches_each_kind_of_violation(source, module, expected):
 
 
 def test_relative_imports_resolve_within_the_package():
-    assert imports("from .measure import rel", "gpu_validation.train") == [("gpu_validation.measure", ["rel"])]
-    assert imports("from . import convert", "equivalence.lockstep") == [("equivalence", ["convert"])]
+    assert imports("from .measure import rel", "gpu_validation.train") == [
+        ("gpu_validation.measure", ["rel"])
+    ]
+    assert imports("from . import convert", "equivalence.lockstep") == [
+        ("equivalence", ["convert"])
+    ]

@@ -33,8 +33,14 @@ def test_verify_on_a_users_model_with_the_audits_invariant_set():
     model, _ = make_pair(0)
     data = _data()
     report = equivalence.audit(model, data[0][0])
-    verdict = lockstep.verify(model, data, RECIPE, loss_fn=torch.nn.functional.cross_entropy,
-                              invariant=report.invariant_parameters(), probe=data[0][0])
+    verdict = lockstep.verify(
+        model,
+        data,
+        RECIPE,
+        loss_fn=torch.nn.functional.cross_entropy,
+        invariant=report.invariant_parameters(),
+        probe=data[0][0],
+    )
     assert verdict.status is Status.VERIFIED, verdict.reasons
     assert verdict.ok and verdict.horizon == verdict.steps == STEPS
     assert 0.0 < verdict.worst_error < 1e-12 and verdict.worst_ratio < 1.0
@@ -48,8 +54,15 @@ def test_verify_on_a_users_model_with_the_audits_invariant_set():
 def test_a_wrong_invariant_set_fails_with_reasons():
     """Negative control: a plain MLP (no normaliser) declared invariant fails, even against its floor."""
     net = plain_mlp(3, in_dim=6, out_dim=3)
-    verdict = lockstep.verify(net.model, _data(), RECIPE, loss_fn=torch.nn.functional.cross_entropy,
-                              invariant=net.not_invariant, probe=_data(1, 9)[0][0], jitter_twins=2)
+    verdict = lockstep.verify(
+        net.model,
+        _data(),
+        RECIPE,
+        loss_fn=torch.nn.functional.cross_entropy,
+        invariant=net.not_invariant,
+        probe=_data(1, 9)[0][0],
+        jitter_twins=2,
+    )
     assert verdict.status is Status.FAILED
     assert verdict.floor_measured and verdict.worst_ratio > 1e3
     assert verdict.reasons and "diverge at step" in verdict.reasons[0]
@@ -59,8 +72,9 @@ def test_a_normaliser_fed_a_constant_is_rejected_not_judged():
     model, _ = make_pair(1)
     # every sample the same up to 1e-14: each BatchNorm channel's input is constant to 14 digits
     data = [(torch.ones(16, 6, dtype=torch.float64) + 1e-14 * x, y) for x, y in _data(5)]
-    trace = lockstep.run(model, data, RECIPE, loss_fn=torch.nn.functional.cross_entropy,
-                         invariant=model.invariant())
+    trace = lockstep.run(
+        model, data, RECIPE, loss_fn=torch.nn.functional.cross_entropy, invariant=model.invariant()
+    )
     verdict = judge(trace)
     assert verdict.status is Status.ILL_POSED
     assert "constant" in verdict.reasons[0]
@@ -70,14 +84,23 @@ def test_an_unperturbed_stock_twin_is_bit_identical():
     """The same code path on both sides (the stock recipe twice): zero divergence, exactly."""
     model, _ = make_pair(2)
     record = lockstep.StockRecord()
-    kw = dict(loss_fn=torch.nn.functional.cross_entropy, invariant=model.invariant(),
-              probe=_data(1, 9)[0][0], twin=lockstep.perturbed())
+    kw = dict(
+        loss_fn=torch.nn.functional.cross_entropy,
+        invariant=model.invariant(),
+        probe=_data(1, 9)[0][0],
+        twin=lockstep.perturbed(),
+    )
     fresh = lockstep.run(model, _data(20), RECIPE, reference=record, **kw)
     replayed = lockstep.run(model, _data(20), RECIPE, reference=record, **kw)
     for tr in (fresh, replayed):
         assert tr.worst() == 0.0
-    jittered = lockstep.run(model, _data(20), RECIPE, reference=record,
-                            **{**kw, "twin": lockstep.perturbed(jitter_seed=0)})
+    jittered = lockstep.run(
+        model,
+        _data(20),
+        RECIPE,
+        reference=record,
+        **{**kw, "twin": lockstep.perturbed(jitter_seed=0)},
+    )
     assert 0.0 < jittered.worst() < 1e-12
 
 
