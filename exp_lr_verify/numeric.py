@@ -85,9 +85,15 @@ def summarise(verdicts: list[Verdict], what: str) -> NumericResult:
     judged = min(v.horizon for v in verdicts)
     reasons = [r for v in verdicts for r in v.reasons]
     ok = all(v.ok for v in verdicts)
+    measured = sum(v.floor_measured for v in verdicts)
+    floor_words = (
+        f"noise floor measured for {measured} of {len(verdicts)} runs, at most {floor:.2e}"
+        if measured
+        else "every error within K·u·(t+1), so no noise floor was needed"
+    )
     detail = (
         f"{what}; error/bound {ratio:.2g} (bound max(K·u·(t+1), 3·noise floor)), "
-        f"noise floor {floor:.2e}, shortest judged run {judged} steps"
+        f"{floor_words}, shortest judged run {judged} steps"
     )
     if reasons:
         detail += "; " + "; ".join(reasons)
