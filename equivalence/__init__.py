@@ -8,7 +8,8 @@ same momentum, no weight decay and the learning rate η̃_t = η_t / (c_t c_{t+1
 Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`,
 :func:`original_lrs`, :func:`alpha_root`, :func:`closed_form_lrs`,
 :func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
-:class:`EquivalentLR`, :func:`convert`, :func:`convert_optimizer`,
+:func:`convert`, :func:`convert_optimizer` (online, :class:`ExpLRConverter`),
+:class:`EquivalentLR` (precomputed),
 :func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`.
 """
 
@@ -47,9 +48,13 @@ __version__ = "0.1.0"
 _TORCH_NAMES = {
     "EquivalentLR": "torch_sgd",
     "PlainSchedule": "torch_sgd",
-    "ConvertedRun": "torch_sgd",
-    "convert": "torch_sgd",
-    "convert_optimizer": "torch_sgd",
+    "ConvertedRun": "converter",
+    "convert": "converter",
+    "convert_optimizer": "converter",
+    "ExpLRConverter": "converter",
+    "ConversionError": "converter",
+    "ScheduleLR": "converter",
+    "NormLayers": "normalisers",
     "lrs_from_scheduler": "torch_sgd",
     "is_norm_layer": "torch_sgd",
     "audit": "invariance",
@@ -59,17 +64,14 @@ _TORCH_NAMES = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the torch-dependent parts lazily, so the schedule maths loads without torch."""
+    """Import the PyTorch interface on first use: the schedule maths (and its command line)
+    starts without paying for ``import torch``."""
     mod = _TORCH_NAMES.get(name)
     if mod is None:
         raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
     import importlib
 
-    try:
-        module = importlib.import_module(f".{mod}", __name__)
-    except ImportError as exc:  # e.g. torch missing: hasattr() must still answer False
-        raise AttributeError(f"module 'equivalence' has no attribute {name!r} ({exc})") from exc
-    value = getattr(module, name)
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
     globals()[name] = value  # later look-ups skip this hook
     return value
 

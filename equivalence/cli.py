@@ -5,7 +5,11 @@ Subcommands:
 - ``schedule``: print η̃ for a recipe given with PyTorch's names (``--lr``,
   ``--weight-decay``, ``--momentum``, ``--milestones``, ``--gamma``, warm-up
   and cosine options), per step or per epoch, as CSV or JSON, optionally
-  plotted (:func:`plot_schedule`).
+  plotted (:func:`plot_schedule`; missing output folders are created).
+
+Negative numbers are accepted as option values in every spelling
+(``--weight-decay -1e-4`` as well as ``--weight-decay=-1e-4``) and refused with
+the valid range.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -280,6 +286,9 @@ def _run_schedule(args: argparse.Namespace) -> int:
         raise ValueError(f"warmup_epochs = {cfg.warmup_epochs} must be below epochs = {cfg.epochs}")
     cols, sched = schedule_table(cfg)
     summary = _summary(cfg, sched)
+    for path in (args.output, args.plot):
+        if path and path != "-":
+            _make_parent(path)
     out: TextIO = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
     try:
         if cfg.format == "csv":
@@ -322,11 +331,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NUMBER = re.compile(r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-(?:inf|nan)$", re.IGNORECASE)
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--opt -1e-4`` → ``--opt=-1e-4``: argparse takes ``-1e-4`` for an option otherwise."""
+    out: list[str] = []
+    for tok in argv:
+        if out and _NUMBER.match(tok) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _make_parent(path: str) -> None:
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {str(parent)!r}: {exc.strerror}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
     return 0  # pragma: no cover

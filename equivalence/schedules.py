@@ -40,6 +40,12 @@ Schedule = Callable[[Any], Any]
 """A schedule maps a step (an int, or an integer array of steps) to its value(s)."""
 
 
+def _tag(schedule: Schedule) -> Schedule:
+    """Mark a schedule as a pure function of the step (``lr_scheduler=`` tells it from a factory)."""
+    schedule.__equivalence_schedule__ = True  # type: ignore[attr-defined]
+    return schedule
+
+
 def constant(lr: float) -> Schedule:
     """η_t = lr for every step."""
     value = check_positive_float(lr, "lr")
@@ -47,7 +53,7 @@ def constant(lr: float) -> Schedule:
     def schedule(step: Any) -> Any:
         return value + 0.0 * np.asarray(step, dtype=np.float64)
 
-    return schedule
+    return _tag(schedule)
 
 
 def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
@@ -66,7 +72,7 @@ def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Sched
         k = np.searchsorted(ms, step, side="right")
         return base * g ** np.asarray(k, dtype=np.float64)
 
-    return schedule
+    return _tag(schedule)
 
 
 def cosine(lr: float, t_max: int, eta_min: float = 0.0) -> Schedule:
@@ -86,7 +92,7 @@ def cosine(lr: float, t_max: int, eta_min: float = 0.0) -> Schedule:
         s = np.minimum(step, n)
         return lo + (base - lo) * (1.0 + np.cos(math.pi * s / n)) / 2.0
 
-    return schedule
+    return _tag(schedule)
 
 
 def linear_warmup(
@@ -105,7 +111,7 @@ def linear_warmup(
     def schedule(step: Any) -> Any:
         return base * (s + (e - s) * np.minimum(step, n) / n)
 
-    return schedule
+    return _tag(schedule)
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -136,7 +142,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
                 out[mask] = sched(steps[mask] - starts[i])
         return out if out.ndim else float(out)
 
-    return schedule
+    return _tag(schedule)
 
 
 def materialize(schedule: Schedule | Sequence[float] | np.ndarray, steps: int) -> np.ndarray:

@@ -1,22 +1,27 @@
-r"""Driving stock ``torch.optim.SGD`` through the equivalent exponential-LR recipe.
+r"""The precomputed path: stock ``torch.optim.SGD`` driven by a log-space schedule.
 
-The training loop stays the user's own::
-
-    loss.backward(); optimizer.step(); scheduler.step()
-
-:class:`EquivalentLR` is an ``LRScheduler`` whose ``step()`` also does the
-book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
+:func:`equivalence.convert` converts online by default (:mod:`equivalence.converter`).
+This module keeps the precomputed path, which the closed form and TEXP need (their
+momentum-buffer shifts are fixed in advance) and ``online=False`` selects for the general
+form: the whole recipe is read ahead (:func:`lrs_from_scheduler`) into an
+:class:`~equivalence.recipe.ExpLRSchedule` (log η̃_t, log c_t in float64 log space) and
+:class:`EquivalentLR`, an ``LRScheduler`` stepped once after every optimizer step, does
+the book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
 
 1. eval-mode BatchNorm (the project's derivation, ``proofs/rescaling.py``):
    after step t multiply ``running_mean`` by c_t/c_{t+1} and ``running_var`` by
-   (c_t/c_{t+1})², so that the running statistics stay those of the WD run
-   divided by c (mean) and c² (var);
+   (c_t/c_{t+1})²; every normaliser's eps is kept at ε m_t² (``proofs/normaliser_eps.py``);
 2. exact rescaling: (θ_S, v_S, η̃, mean, var) → (sθ_S, v_S/s, s²η̃, s·mean,
    s²·var) leaves every later network function unchanged; with s a power of
    two it changes no mantissa, so the stored weights stay within [1, 2^R) times
    the WD run's, and float32 or bfloat16 never overflow;
 3. momentum-buffer shifts of the closed form and of exact TEXP
    (ṽ ← ṽ + δ_t c_t² θ̃_t at the start of step t).
+
+A precomputed schedule cannot follow what happens during the run, so
+:class:`EquivalentLR` refuses it at the step where it happens (never a silent
+difference): an optimizer update skipped (``GradScaler``) or repeated (a scheduler stepped
+per epoch) between two of its steps, or an LR changed by anything else.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from torch.optim import SGD, Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ._checks import as_lr_array, as_weight_decay_array, check_steps
+from .converter import ConversionError, ConvertedRun, convert, convert_optimizer, make_scheduler
+from .normalisers import NormLayers
 from .recipe import FORMS, ExpLRSchedule
 from .schedules import materialize
 
@@ -45,6 +52,8 @@ __all__ = [
     "ConvertedRun",
     "convert",
     "convert_optimizer",
+    "convert_precomputed",
+    "convert_optimizer_precomputed",
     "lrs_from_scheduler",
     "is_norm_layer",
 ]
@@ -147,17 +156,42 @@ class EquivalentLR(LRScheduler):
             _check_group(i, group, sched)
         exp_groups = [i for i, s in enumerate(self.schedules) if isinstance(s, ExpLRSchedule)]
         self.norm_layers = [m for m in norm_layers]
-        for m in self.norm_layers:
-            if not is_norm_layer(m):
-                raise TypeError(f"norm_layers holds {type(m).__name__}, which has no running statistics")
+        self._eps = NormLayers(self.norm_layers)  # ε m² on every normaliser (proofs/normaliser_eps.py)
+        self.log2_scale = [0] * len(groups)
         if self.norm_layers and not exp_groups:
             raise ValueError("norm_layers given but no param group follows an ExpLRSchedule")
         self.norm_group = exp_groups[0] if norm_group is None and exp_groups else norm_group
         if rescale_log2 is not None and not (1 <= rescale_log2 <= 512):
             raise ValueError(f"rescale_log2 = {rescale_log2!r} is outside the valid range [1, 512] (or None)")
         self.rescale_log2 = rescale_log2
-        self.log2_scale = [0] * len(groups)
+
+        self._updates = 0  # optimizer updates since the last step()
         super().__init__(optimizer, last_epoch)
+        self._hooks = [
+            optimizer.register_step_pre_hook(self._check_lrs),
+            optimizer.register_step_post_hook(self._count_update),
+        ]
+
+    # -- count discipline ---------------------------------------------------------------
+    def _check_lrs(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        """Refuse an update whose LRs are not the ones this scheduler set."""
+        for g, (group, lr) in enumerate(zip(opt.param_groups, self._last_lr)):
+            if group["lr"] != lr:
+                raise ConversionError(
+                    f"param_groups[{g}]['lr'] = {group['lr']!r} at step {self.last_epoch}, but EquivalentLR "
+                    f"set {lr!r}: something else (another scheduler, a hand edit) changed it, which the "
+                    "precomputed schedule cannot follow. Use the online conversion (form='general'), "
+                    "which reads the stock values at every step"
+                )
+        if self._updates:
+            raise ConversionError(
+                f"optimizer.step() called twice at step {self.last_epoch} of EquivalentLR without "
+                "scheduler.step() in between; the precomputed schedule needs exactly one scheduler.step() "
+                "after every optimizer.step() (use form='general' for per-epoch schedulers)"
+            )
+
+    def _count_update(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        self._updates += 1
 
     # -- the schedule ---------------------------------------------------------------
     def _target_log2(self, g: int, t: int) -> int:
@@ -183,6 +217,14 @@ class EquivalentLR(LRScheduler):
         if epoch is not None:
             raise ValueError("EquivalentLR.step() takes no epoch argument (its LR depends on every step)")
         t_new = self.last_epoch + 1
+        if t_new >= 1 and self._updates != 1:
+            raise ConversionError(
+                f"EquivalentLR.step() at step {t_new} follows {self._updates} optimizer updates; the "
+                "precomputed schedule needs exactly one optimizer.step() before each scheduler.step() (an "
+                "update skipped by GradScaler, or a scheduler stepped per epoch, would silently depart "
+                "from the stock run). Use the online conversion (form='general'), exact in both cases"
+            )
+        self._updates = 0
         if t_new > self.total_steps:
             raise IndexError(
                 f"EquivalentLR was built for {self.total_steps} steps and step {t_new} was requested; "
@@ -202,6 +244,8 @@ class EquivalentLR(LRScheduler):
             for group, lr in zip(self.optimizer.param_groups, values):
                 group["lr"] = lr
             self._last_lr = list[float | torch.Tensor](values)
+            if self.norm_group is not None:
+                self._eps.set_scale(math.exp(-self.log_current_scale(self.norm_group)))
             for g, sched in enumerate(self.schedules):
                 group = self.optimizer.param_groups[g]
                 if isinstance(sched, PlainSchedule):
@@ -221,8 +265,7 @@ class EquivalentLR(LRScheduler):
         torch._foreach_mul_(variances, ratio * ratio)
 
     def _norm_stats(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        pairs = [_stats(m) for m in self.norm_layers]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
+        return self._eps.means, self._eps.variances
 
     def _rescale_group(self, g: int, k: int) -> None:
         """Multiply group g's weights by 2^k, its buffers by 2^−k (LR by 4^k via log2_scale)."""
@@ -267,40 +310,78 @@ class EquivalentLR(LRScheduler):
         return self.log2_scale[group] * _LN2 - float(sched.log_scales[t])
 
     # -- checkpointing --------------------------------------------------------------------
+    def _describe(self, upto: int) -> list[dict[str, Any]]:
+        """Per group: what a resume must agree on, over steps 0..upto−1 (a longer run may resume)."""
+        out = []
+        for s in self.schedules:
+            k = min(upto, s.steps)
+            d: dict[str, Any] = {
+                "kind": "exponential" if isinstance(s, ExpLRSchedule) else "plain",
+                "prefix": k,
+                "lrs": _digest(s.lrs[:k]),
+                "weight_decay": _digest(s.weight_decay[:k]),
+            }
+            if isinstance(s, ExpLRSchedule):
+                d["form"] = s.form
+                d["momentum"] = s.momentum
+                d["buffer_shifts"] = sorted((t, v) for t, v in s.buffer_shifts.items() if t < k)
+            out.append(d)
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
             "log2_scale": list(self.log2_scale),
             "_last_lr": list(self._last_lr),
-            "fingerprints": [s.fingerprint() for s in self.schedules],
+            "recipe": self._describe(self.last_epoch + 1),
             "rescale_log2": self.rescale_log2,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        mine = [s.fingerprint() for s in self.schedules]
-        if state_dict.get("fingerprints") != mine:
-            raise ValueError(
-                "state_dict was saved by an EquivalentLR with different schedules "
-                f"(fingerprints {state_dict.get('fingerprints')} vs {mine})"
-            )
+        """Resume; refused with the differing hyper-parameters named when the runs differ.
+
+        Only the steps already taken must agree: a run built with more ``steps`` (same
+        recipe so far) resumes.
+        """
+        t = int(state_dict["last_epoch"])
+        theirs = state_dict.get("recipe")
+        if theirs is None:
+            raise ValueError("state_dict was not saved by EquivalentLR (it has no 'recipe' entry)")
+        diffs: list[str] = []
+        if len(theirs) != len(self.schedules):
+            diffs.append(f"{len(theirs)} param groups (checkpoint) vs {len(self.schedules)} (this run)")
+        if t > self.total_steps:
+            diffs.append(f"the checkpoint is at step {t}, past this run's {self.total_steps} steps")
+        names = {"prefix": "the number of steps recorded", "kind": "the kind of schedule", "form": "the form", "momentum": "the momentum",
+                 "lrs": "the learning rates of the steps taken",
+                 "weight_decay": "the weight decays of the steps taken",
+                 "buffer_shifts": "the momentum-buffer shifts"}
+        prefix = min([d.get("prefix", t + 1) for d in theirs] or [t + 1])
+        for g, (a, b) in enumerate(zip(theirs, self._describe(prefix))):
+            for key, name in names.items():
+                if a.get(key) != b.get(key):
+                    shown = "" if key in ("lrs", "weight_decay") else f" ({a.get(key)!r} vs {b.get(key)!r})"
+                    diffs.append(f"param group {g}: {name} differ{shown}")
         if state_dict.get("rescale_log2") != self.rescale_log2:
-            raise ValueError(
-                f"state_dict has rescale_log2 = {state_dict.get('rescale_log2')!r}, "
-                f"this scheduler {self.rescale_log2!r}"
-            )
-        self.last_epoch = int(state_dict["last_epoch"])
+            diffs.append(f"rescale_log2 {state_dict.get('rescale_log2')!r} (checkpoint) vs "
+                         f"{self.rescale_log2!r} (this run)")
+        if diffs:
+            raise ValueError("state_dict was saved by an EquivalentLR with a different recipe: "
+                             + "; ".join(diffs))
+        self.last_epoch = t
         self._step_count = int(state_dict["_step_count"])
         self.log2_scale = [int(k) for k in state_dict["log2_scale"]]
         self._last_lr = list(state_dict["_last_lr"])
+        self._updates = 0
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
+        if self.norm_group is not None:
+            self._eps.set_scale(math.exp(-self.log_current_scale(self.norm_group)))
 
 
-def _stats(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, var = m.running_mean, m.running_var
-    assert isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)
-    return mean, var
+def _digest(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
 def _check_group(i: int, group: dict[str, Any], sched: ExpLRSchedule | PlainSchedule) -> None:
@@ -337,34 +418,34 @@ def lrs_from_scheduler(
 ) -> np.ndarray:
     """Read the per-step LRs a stock PyTorch scheduler would set, as a (steps, groups) array.
 
-    ``scheduler`` may be a live ``LRScheduler`` (read from its current step on,
-    without touching it or its optimizer: it is copied onto dummy parameters),
-    a factory ``optimizer -> LRScheduler`` (applied to a dummy SGD whose groups
-    have ``base_lrs``), a pure schedule function of the step, a per-step array,
-    or ``None`` (constant ``base_lrs``).
+    ``scheduler`` is any ``lr_scheduler=`` form of :func:`equivalence.converter.make_scheduler`:
+    a live scheduler (read from its current step on, without touching it or its
+    optimizer: it is copied onto dummy parameters), a factory ``optimizer -> scheduler``
+    or a schedule ``step -> lr`` (applied to a dummy SGD whose groups have ``base_lrs``),
+    a per-step array, or ``None`` (constant ``base_lrs``).
     """
     n = check_steps(steps)
-    if scheduler is None or isinstance(scheduler, (Sequence, np.ndarray)) and not callable(scheduler):
-        if base_lrs is None and scheduler is None:
+    if scheduler is None:
+        if base_lrs is None:
             raise ValueError("base_lrs is needed when scheduler is None")
-        if scheduler is None:
-            assert base_lrs is not None
-            return np.tile(np.asarray(base_lrs, dtype=np.float64), (n, 1))
+        return np.tile(np.asarray(base_lrs, dtype=np.float64), (n, 1))
+    if isinstance(scheduler, (Sequence, np.ndarray)) and not isinstance(scheduler, (str, bytes)):
         return materialize(scheduler, n)[:, None]
     if isinstance(scheduler, LRScheduler):
         opt = scheduler.optimizer
         memo: dict[int, Any] = {id(p): torch.zeros(1) for grp in opt.param_groups for p in grp["params"]}
         memo[id(opt.state)] = {}
-        sched = copy.deepcopy(scheduler, memo)
+        sched: Any = copy.deepcopy(scheduler, memo)
     else:
         if base_lrs is None:
-            raise ValueError("base_lrs is needed to apply a scheduler factory")
+            raise ValueError("base_lrs is needed to apply a scheduler factory or a schedule")
         dummy = SGD([{"params": [torch.zeros(1)], "lr": float(lr)} for lr in base_lrs], lr=float(base_lrs[0]))
-        made = scheduler(dummy)
-        if not isinstance(made, LRScheduler):
-            # a pure schedule function of the step
-            return materialize(scheduler, n)[:, None]
-        sched = made
+        sched = make_scheduler(scheduler, dummy)  # TypeError naming anything not accepted
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TypeError(
+            "ReduceLROnPlateau sets its LRs from the run's metrics, so they cannot be read ahead of time; "
+            "use the online conversion (equivalence.convert with form='general'), which follows it exactly"
+        )
     out = np.empty((n, len(sched.optimizer.param_groups)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -375,22 +456,13 @@ def lrs_from_scheduler(
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class ConvertedRun:
-    """The equivalent run: a stock SGD, the scheduler that drives it, and the schedules used."""
-
-    optimizer: SGD
-    scheduler: EquivalentLR
-    schedules: list[ExpLRSchedule | PlainSchedule]
-
-
-def convert(
+def convert_precomputed(
     params: Iterable[Any],
     *,
     lr: float,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
-    steps: int,
+    steps: int | None,
     invariant: Iterable[torch.Tensor],
     lr_scheduler: SchedulerSpec = None,
     weight_decay_schedule: Sequence[float] | np.ndarray | None = None,
@@ -419,6 +491,8 @@ def convert(
     """
     if form not in FORMS:
         raise ValueError(f"form = {form!r} is not one of {FORMS}")
+    if steps is None:
+        raise ValueError(f"form = {form!r} with online=False precomputes the schedule: give steps")
     n = check_steps(steps)
     ref = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
     inv_ids = {id(p) for p in invariant}
@@ -432,11 +506,18 @@ def convert(
     found: set[int] = set()
     for gi, group in enumerate(ref.param_groups):
         lam = group["weight_decay"]
-        wd = (
-            as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule") * (lam / weight_decay)
-            if weight_decay_schedule is not None and weight_decay != 0
-            else np.full(n, float(lam))
-        )
+        if weight_decay_schedule is None:
+            wd = np.full(n, float(lam))
+        elif weight_decay != 0:
+            wd = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule") * (lam / weight_decay)
+        elif lam == 0:  # weight_decay = 0: the schedule is the decay itself
+            wd = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule")
+        else:
+            raise ValueError(
+                f"weight_decay_schedule is given with weight_decay = 0 (so the schedule is the decay "
+                f"itself), but param group {gi} sets its own weight_decay = {lam!r}; set weight_decay to "
+                "the default decay the schedule scales, or drop the group's own value"
+            )
         inv = [p for p in group["params"] if id(p) in inv_ids]
         rest = [p for p in group["params"] if id(p) not in inv_ids]
         found.update(id(p) for p in inv)
@@ -454,13 +535,14 @@ def convert(
                  "weight_decay": float(wd[0]), **extra}
             )
             schedules.append(PlainSchedule.make(lr_table[:, gi], wd))
+    ref_params = [p for g in ref.param_groups for p in g["params"]]
     missing = inv_ids - found
     if missing:
         raise ValueError(f"{len(missing)} tensor(s) in invariant are not among params")
     _check_one_scale(ref.param_groups, new_groups, schedules)
     opt = SGD(new_groups, lr=lr, momentum=momentum)
     scheduler = EquivalentLR(opt, schedules, norm_layers=norm_layers, rescale_log2=rescale_log2)
-    return ConvertedRun(opt, scheduler, schedules)
+    return ConvertedRun(opt, scheduler, list(schedules), None, tuple(p for p in ref_params if id(p) in inv_ids))
 
 
 def _check_one_scale(
@@ -499,7 +581,7 @@ def _user_group(groups: list[dict[str, Any]], p: torch.Tensor) -> int:
     return next(i for i, g in enumerate(groups) if any(q is p for q in g["params"]))
 
 
-def convert_optimizer(
+def convert_optimizer_precomputed(
     optimizer: SGD,
     *,
     steps: int,
@@ -518,7 +600,14 @@ def convert_optimizer(
         raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
     groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in optimizer.param_groups]
     d = optimizer.defaults
-    return convert(
+    has_buffers = any(optimizer.state.get(p, {}).get("momentum_buffer") is not None
+                      for g in optimizer.param_groups for p in g["params"])
+    if has_buffers and form != "general":
+        raise ValueError(
+            f"form = {form!r} assumes zero momentum buffers at the start, but this optimizer has "
+            "already stepped; convert it mid-run with form='general' (exact from any state)"
+        )
+    run = convert_precomputed(
         groups,
         lr=d["lr"] if isinstance(d["lr"], float) else float(groups[0]["lr"]),
         momentum=d.get("momentum", 0.0),
@@ -530,3 +619,8 @@ def convert_optimizer(
         form=form,
         rescale_log2=rescale_log2,
     )
+    for p in (q for g in run.optimizer.param_groups for q in g["params"]):
+        buf = optimizer.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            run.optimizer.state[p]["momentum_buffer"] = buf.detach().clone()
+    return run

@@ -52,6 +52,8 @@ MODULE_NAMES: tuple[str, ...] = (
     "reverse_map",
     "rescaling",
     "toy_lemma",
+    "normaliser_eps",
+    "mid_run",
 )
 
 
@@ -431,49 +433,6 @@ def step_latex(module: str, step: Step, tag: str) -> str:
     )
 
 
-def render(
-    proof: Proof,
-    kernel_checked: str | None = None,
-    status: str | None = None,
-    negative: str | None = None,
-) -> str:
-    """The LaTeX fragment of one result (a ``\\section``), produced from its record.
-
-    ``kernel_checked``: "File.v: theorem" when Coq checked the same result;
-    ``status``: a line such as "all 12 steps checked in 0.8 s"; ``negative``: the
-    outcome of the negative control when already computed (else it is run here).
-    """
-    name = proof.name
-    steps = proof.derive()
-    neg = proof.negative_control()
-    lines = [
-        rf"\section{{{tt(name.replace('_', ' ').capitalize())}: {proof.result}}}",
-        rf"\label{{sec:{name}}}",
-        rf"\noindent Produced by {provenance(name)}.",
-    ]
-    if status:
-        lines.append(rf"\noindent Status: {status}.")
-    if kernel_checked:
-        lines.append(rf"\noindent\textbf{{Kernel-checked}} in Coq: {ttt(kernel_checked)}.")
-    lines += [
-        "",
-        r"\paragraph{Statement.} " + proof.statement,
-        "",
-        r"\paragraph{Assumptions.}",
-        r"\begin{itemize}",
-    ]
-    lines += [rf"\item {a}" for a in proof.assumptions]
-    lines += [r"\end{itemize}", ""]
-    for i, s in enumerate(steps, 1):
-        lines.append(step_latex(name, s, str(i)))
-    lines.append(r"\paragraph{Negative control (must fail).} " + neg.justification)
-    lines.append(step_latex(name, neg, "NC").split("\n", 1)[1])
-    outcome = negative if negative is not None else proof.check_negative_control()
-    lines.append(r"\noindent Result of the check: " + tt(outcome) + ".")
-    lines.append("")
-    return "\n".join(lines)
-
-
 PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -545,8 +504,41 @@ class Proof:
         status: str | None = None,
         negative: str | None = None,
     ) -> str:
-        """This result as a LaTeX section (see :func:`render`)."""
-        return render(self, kernel_checked, status, negative)
+        """This result as a LaTeX section, every equation marked with its provenance.
+
+        ``kernel_checked``: "File.v: theorem" when Coq checked the same result;
+        ``status``: a line such as "all 12 steps checked in 0.8 s"; ``negative``: the
+        outcome of the negative control when already computed (else it is run here).
+        """
+        name = self.name
+        steps = self.derive()
+        neg = self.negative_control()
+        lines = [
+            rf"\section{{{tt(name.replace('_', ' ').capitalize())}: {self.result}}}",
+            rf"\label{{sec:{name}}}",
+            rf"\noindent Produced by {provenance(name)}.",
+        ]
+        if status:
+            lines.append(rf"\noindent Status: {status}.")
+        if kernel_checked:
+            lines.append(rf"\noindent\textbf{{Kernel-checked}} in Coq: {ttt(kernel_checked)}.")
+        lines += [
+            "",
+            r"\paragraph{Statement.} " + self.statement,
+            "",
+            r"\paragraph{Assumptions.}",
+            r"\begin{itemize}",
+        ]
+        lines += [rf"\item {a}" for a in self.assumptions]
+        lines += [r"\end{itemize}", ""]
+        for i, s in enumerate(steps, 1):
+            lines.append(step_latex(name, s, str(i)))
+        lines.append(r"\paragraph{Negative control (must fail).} " + neg.justification)
+        lines.append(step_latex(name, neg, "NC").split("\n", 1)[1])
+        outcome = negative if negative is not None else self.check_negative_control()
+        lines.append(r"\noindent Result of the check: " + tt(outcome) + ".")
+        lines.append("")
+        return "\n".join(lines)
 
 
 def load(name: str) -> ModuleType:

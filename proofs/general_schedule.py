@@ -124,9 +124,16 @@ def induction_step(kappa_t=kappa):
     return th_e, v_e, th_w, v_w
 
 
-@functools.lru_cache(maxsize=1)
-def derive() -> tuple[Step, ...]:
-    """The induction proof, the recurrence, the base case, the closed form."""
+#: c_{t+1} solved from the induction step, for any buffer coefficient κ_t.
+C_NEXT_KAPPA = c + eta * (gamma * kappa - lam * c)
+
+
+def induction_steps() -> list[Step]:
+    """The induction step from θ̃_t = θ_t/c_t, ṽ_t = c_t v_t + κ_t θ_t (any κ_t, any v_t).
+
+    η̃_t and c_{t+1} are derived by matching coefficients, not assumed; the
+    hypothesis reproduces itself at t+1 with κ_{t+1} = (c_{t+1} − c_t)/η_t.
+    """
     steps: list[Step] = []
     th_e, v_e, th_w, v_w = induction_step()
     raw_exp = theta / c - eta_tilde * (gamma * (c * v + kappa * theta) + G(theta / c))
@@ -156,7 +163,7 @@ def derive() -> tuple[Step, ...]:
     sol = sols[0]
     c_next_val = sp.factor(sol[c_next])
     et_val = sp.factor(sol[eta_tilde])
-    want_c_next = c + eta * (gamma * kappa - lam * c)
+    want_c_next = C_NEXT_KAPPA
     steps.append(
         Step(
             "solve for c_{t+1}",
@@ -217,39 +224,46 @@ def derive() -> tuple[Step, ...]:
             r"$r_t=\eta_t/\eta_{t-1}$ this is the paper's recurrence.",
         )
     )
-    # Base case t = 0: zero buffers, c_0 = 1, κ_0 = 0.
+    return steps
+
+
+def base_case_steps(buf0=zero_vec, buffer_text: str = "zero buffers") -> list[Step]:
+    """t = 0 → 1 from θ̃_0 = θ_0 and ṽ_0 = v_0 = ``buf0`` (the same buffer in both runs).
+
+    The hypothesis holds at t = 0 with c_0 = 1, κ_0 = 0 whatever the buffer, so
+    c_1 = 1 − η_0λ_0, and one step of each run gives the invariants at t = 1.
+    """
     c1 = 1 - eta0 * lam0
-    th_e0, v_e0 = torch_step(theta0, zero_vec, eta0 / c1, 0, gamma)
-    th_w0, v_w0 = torch_step(theta0, zero_vec, eta0, lam0, gamma)
-    steps.append(
+    th_e0, v_e0 = torch_step(theta0, buf0, eta0 / c1, 0, gamma)
+    th_w0, v_w0 = torch_step(theta0, buf0, eta0, lam0, gamma)
+    return [
         Step(
             "base case c_1",
-            want_c_next.subs({kappa: 0, c: 1, eta: eta0, lam: lam0}),
+            C_NEXT_KAPPA.subs({kappa: 0, c: 1, eta: eta0, lam: lam0}),
             c1,
-            r"At $t=0$: $\tilde v_0=0=c_0v_0+\kappa_0\theta_0$ with $c_0=1$, $\kappa_0=0$, "
+            r"At $t=0$: $\tilde v_0=v_0=c_0v_0+\kappa_0\theta_0$ with $c_0=1$, $\kappa_0=0$, "
             r"so $c_1=1-\eta_0\lambda_0$.",
-        )
-    )
-    steps.append(
+        ),
         Step(
             "base case position",
             th_e0,
             th_w0 / c1,
-            r"One step of each run from $\theta_0$ with zero buffers, "
+            rf"One step of each run from $\theta_0$ with {buffer_text}, "
             r"$\tilde\eta_0=\eta_0/(c_0c_1)$: $\tilde\theta_1=\theta_1/c_1$ (needs $c_1>0$).",
-        )
-    )
-    steps.append(
+        ),
         Step(
             "base case buffer",
             v_e0,
             c1 * v_w0 + ((c1 - 1) / eta0) * th_w0,
             r"$\tilde v_1=c_1v_1+\frac{c_1-c_0}{\eta_0}\theta_1$: the invariant holds at $t=1$.",
-        )
-    )
-    steps += closed_form_steps()
-    steps.append(unrolled_check())
-    return tuple(steps)
+        ),
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def derive() -> tuple[Step, ...]:
+    """The induction proof, the recurrence, the base case, the closed form."""
+    return tuple(induction_steps() + base_case_steps() + closed_form_steps() + [unrolled_check()])
 
 
 def _powers(expr, n):

@@ -15,7 +15,8 @@ Statement 2 (eval-mode BN). With PyTorch's EMA m <- (1−μ)m + μ·batch_mean,
 var <- (1−μ)var + μ·batch_var (m_0 = 0, var_0 = 1), if after each step t of the exp
 run the running mean is multiplied by c_t/c_{t+1} and the running var by
 (c_t/c_{t+1})², then for all t: mean_exp_t = mean_WD_t/c_t and var_exp_t = var_WD_t/c_t²;
-so the eval-mode outputs of the two runs agree (ε = 0).
+so the eval-mode outputs of the two runs agree (ε = 0; with ε > 0 they agree exactly
+when ε is multiplied by (c_t/c_{t+1})² too, proofs.normaliser_eps).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ASSUMPTIONS = (
     r"input are homogeneous: $M(k\theta)=kM(\theta)$, $V(k\theta)=k^2V(\theta)$, $k>0$ "
     r"(BN input linear in $\theta_S$; biased or unbiased variance alike).",
     r"$s>0$, $c_t>0$, $0<\mu\le1$ (BN momentum), $\epsilon=0$ in BN (with $\epsilon>0$ exactness "
-    r"needs $\epsilon\mapsto s^2\epsilon$, resp.\ holds only approximately).",
+    r"needs $\epsilon\mapsto s^2\epsilon$, resp.\ $\epsilon/c_t^2$: proofs.normaliser\_eps).",
     r"PyTorch's order: the forward pass at $\tilde\theta_t$ updates the running statistics, "
     r"then the optimizer step; the correction is applied after the step.",
 )
@@ -119,7 +120,8 @@ def derive() -> tuple[Step, ...]:
             (s * z - s * mz) / sp.sqrt(s**2 * vz + s**2 * eps_bn),
             (z - mz) / sp.sqrt(vz + eps_bn),
             r"With $\epsilon>0$ the invariance needs $\epsilon\mapsto s^2\epsilon$ (otherwise it is "
-            r"approximate: relative error $O(\epsilon/\sigma^2)$).",
+            r"approximate: relative error $O(\epsilon/\sigma^2)$; proofs.normaliser\_eps proves "
+            r"$s^2\epsilon$ the only exact choice).",
             check=lambda: equal(
                 sp.powsimp((s * z - s * mz) / sp.sqrt(sp.factor(s**2 * vz + s**2 * eps_bn))),
                 (z - mz) / sp.sqrt(vz + eps_bn),

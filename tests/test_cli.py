@@ -97,3 +97,47 @@ def test_help_and_module_entry_point():
     for flag in ("--lr", "--weight-decay", "--momentum", "--milestones", "--gamma", "--steps-per-epoch",
                  "--epochs", "--warmup-epochs", "--cosine", "--plot", "--format", "--per"):
         assert flag in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--weight-decay", "-1e-4"], "weight_decay = -1e-4 is outside the valid range 0 <= weight_decay < inf"),
+        (["--lr", "-0.1"], "lr = -0.1 is outside the valid range 0 < lr < inf"),
+        (["--momentum", "-.5"], "momentum = -.5 is outside the valid range 0 <= momentum < 1"),
+        (["--milestones", "-5"], "milestones = -5 is outside the valid range milestones >= 0"),
+        (["--epochs", "-3"], "epochs = -3 is outside the valid range epochs >= 1"),
+    ],
+)
+def test_negative_values_in_the_separate_spelling_get_the_valid_range(capsys, args, message):
+    """``--opt -1e-4`` (argparse alone: 'expected one argument') is parsed and refused with the range."""
+    with pytest.raises(SystemExit) as exc:
+        main(["schedule", *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "expected one argument" not in err
+
+
+def test_missing_output_folders_are_created(capsys, tmp_path):
+    out = tmp_path / "new" / "deeper" / "s.csv"
+    png = tmp_path / "plots" / "s.png"
+    rc, _, _ = run_cli(capsys, "--epochs", "3", "--steps-per-epoch", "5", "-o", str(out), "--plot", str(png))
+    assert rc == 0
+    assert len(out.read_text().splitlines()) == 4 and png.stat().st_size > 10_000
+
+
+def test_output_folder_that_cannot_be_created_is_a_clear_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(["schedule", "--epochs", "2", "-o", str(blocker / "sub" / "s.csv")])
+    assert exc.value.code == 2
+    assert f"cannot create the output folder {str(blocker / 'sub')!r}" in capsys.readouterr().err
+
+
+def test_only_the_schedule_subcommand():
+    """The CLI has no optional, silently missing subcommands."""
+    from equivalence.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == ["schedule"]

@@ -192,6 +192,29 @@ def test_closed_form_larger_root_zero_buffer_is_also_not_exact():
     assert "!= 0" in _core.refute("closed_form", claim, cf.NEGATIVE_WITNESS)
 
 
+def test_normaliser_eps_checks_are_not_vacuous():
+    from proofs import normaliser_eps as ne
+
+    # The variance is homogeneous of degree 2, not 1; the mean of degree 1, not 0.
+    assert not ne._sums_equal(ne.variance(ne._scaled), ne.m * ne.variance(ne._entry))
+    assert not ne._sums_equal(ne.mean(ne._scaled), ne.mean(ne._entry))
+    # eps left alone, or a scale m not known to be positive (sqrt(m^2) = |m|), fails.
+    left_alone = ne.y(ne.m * ne.xj, ne.m * ne.mu, ne.m**2 * ne.var, ne.eps)
+    assert not ne._sqrt_equal(left_alone, ne.y(ne.xj, ne.mu, ne.var, ne.eps))
+    k = sp.Symbol("k", real=True)
+    signed = ne.y(k * ne.xj, k * ne.mu, k**2 * ne.var, k**2 * ne.eps)
+    assert not ne._sqrt_equal(signed, ne.y(ne.xj, ne.mu, ne.var, ne.eps))
+
+
+def test_mid_run_zero_buffer_unrolled_is_not_exact():
+    from proofs import mid_run as mr
+
+    lhs, rhs = mr.unrolled_runs((Fraction(0),) * 3)
+    assert lhs[0, :] == rhs[0, :] and lhs[1:, :] != rhs[1:, :]
+    lhs, rhs = mr.unrolled_runs(mr.UNROLL_BUF0)
+    assert lhs == rhs
+
+
 # ---------------------------------------------------------------------------
 # Cross-check against the numeric library at random rational points
 # ---------------------------------------------------------------------------
@@ -325,6 +348,103 @@ def test_texp_buffer_shifts_match_equivalence(equivalence):
     assert shifts[4] == pytest.approx(delta, rel=1e-9)  # a difference of two close terms
     init = float(sp.N(-(1 - a1) / (a1 * sp.Rational(lrs[0])), 40))
     assert shifts[0] == pytest.approx(init, rel=RTOL)
+
+
+def _torch_norms(torch):
+    """Stock PyTorch normalisers in training mode, as functions (x, eps) -> output."""
+    f = torch.nn.functional
+    return {
+        "batch_norm": lambda x, eps: f.batch_norm(x, None, None, training=True, eps=eps),
+        "group_norm": lambda x, eps: f.group_norm(x, 2, eps=eps),
+        "layer_norm": lambda x, eps: f.layer_norm(x, x.shape[1:], eps=eps),
+        "instance_norm": lambda x, eps: f.instance_norm(x, eps=eps),
+    }
+
+
+def test_normaliser_eps_matches_stock_torch_layers():
+    """proofs.normaliser_eps on PyTorch's own BN/GN/LN/IN (train and eval mode), float64.
+
+    Error model: the two sides compute the same formula on inputs that differ by the
+    factor m = 3.7 (not a power of two), so each side rounds independently: mean and
+    variance over <= 64 entries carry a relative error of ~64 ulps, the root and
+    division a few more, so |difference| <= 1e-13 on outputs of size ~1. The negative
+    control (eps left alone) moves the outputs by ~1e-2 with eps = 0.1.
+    """
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(SEED)
+    x = torch.randn(4, 4, 2, 2, generator=gen, dtype=torch.float64)
+    m, eps = 3.7, 0.1
+    for name, norm in _torch_norms(torch).items():
+        ref = norm(x, eps)
+        assert (norm(m * x, eps * m**2) - ref).abs().max().item() <= 1e-13, name
+        assert (norm(m * x, eps) - ref).abs().max().item() > 1e-3, name  # must fail
+    rmean = torch.randn(4, generator=gen, dtype=torch.float64)
+    rvar = torch.rand(4, generator=gen, dtype=torch.float64) + 0.5
+    f = torch.nn.functional
+    ref = f.batch_norm(x, rmean, rvar, training=False, eps=eps)
+    out = f.batch_norm(m * x, m * rmean, m**2 * rvar, training=False, eps=eps * m**2)
+    assert (out - ref).abs().max().item() <= 1e-13
+    alone = f.batch_norm(m * x, m * rmean, m**2 * rvar, training=False, eps=eps)
+    assert (alone - ref).abs().max().item() > 1e-3
+
+
+def test_mid_run_matches_stock_torch_sgd():
+    """proofs.mid_run on stock torch.optim.SGD: convert after 5 steps, buffer copied.
+
+    The reference is torch.optim.SGD(momentum, weight_decay) on the scale-invariant
+    loss of proofs._sgd; the converted run is torch.optim.SGD without weight decay,
+    LR eta_t/(c_t c_{t+1}) (exact, from proofs.general_schedule), its momentum buffer
+    set to the reference's at the conversion. Error model: float64, 6 steps, a few
+    roundings per step on O(1) values, the two runs rounding independently: relative
+    error ~1e-15 per step, bound 1e-12. Zeroing the buffer instead must move the run
+    by far more (> 1e-3).
+    """
+    torch = pytest.importorskip("torch")
+    from proofs import general_schedule as gs
+
+    def loss(th):
+        x, y, z = th
+        return (x * x + 3 * x * y - 2 * y * z + z * z / 2) / (th @ th)
+
+    def step(opt, th, lr, wd):
+        opt.zero_grad()
+        for group in opt.param_groups:
+            group["lr"], group["weight_decay"] = lr, wd
+        loss(th).backward()
+        opt.step()
+
+    mom = float(gs.UNROLL_MOMENTUM)
+    th = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    ref = torch.optim.SGD([th], lr=0.05, momentum=mom, weight_decay=0.01)
+    for _ in range(5):  # the run that has already stepped
+        step(ref, th, 0.05, 0.01)
+    theta0 = th.detach().clone()
+    v0 = ref.state[th]["momentum_buffer"].clone()
+    assert v0.abs().max().item() > 0.1
+    lrs, wds = gs.UNROLL_LRS, gs.UNROLL_WDS
+    cs = [float(c) for c in gs.scale_factors_exact(lrs, wds, gs.UNROLL_MOMENTUM)]
+    lrs_e = [float(x) for x in gs.equivalent_lrs_exact(lrs, wds, gs.UNROLL_MOMENTUM)]
+    stock = []
+    for lr, wd in zip(lrs, wds):
+        step(ref, th, float(lr), float(wd))
+        stock.append(th.detach().clone())
+
+    def converted(buf0):
+        th_c = theta0.clone().requires_grad_(True)
+        opt = torch.optim.SGD([th_c], lr=lrs_e[0], momentum=mom, weight_decay=0.0)
+        opt.state[th_c]["momentum_buffer"] = buf0.clone()
+        out = []
+        for t, lr in enumerate(lrs_e):
+            step(opt, th_c, lr, 0.0)
+            out.append(th_c.detach() * cs[t + 1])
+        return out
+
+    worst = max(((a - b).norm() / b.norm()).item() for a, b in zip(converted(v0), stock))
+    assert worst <= 1e-12
+    zeroed = max(
+        ((a - b).norm() / b.norm()).item() for a, b in zip(converted(torch.zeros(3)), stock)
+    )
+    assert zeroed > 1e-3
 
 
 # ---------------------------------------------------------------------------

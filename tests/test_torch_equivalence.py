@@ -1,7 +1,8 @@
 """Stock ``torch.optim.SGD(weight_decay=λ)`` + stock LR schedulers against the converted run.
 
 Reference side: PyTorch's own SGD and schedulers, as a user runs them. Converted side:
-``equivalence.convert`` (a stock SGD without weight decay driven by ``EquivalentLR``).
+``equivalence.convert`` (a stock SGD whose step hooks apply η̃_t with no weight decay: the
+online conversion; ``form="closed_form"``/``"texp"`` use the precomputed ``EquivalentLR``).
 
 Error model (float64). Both runs do the same arithmetic up to the factor c_t on the
 invariant weights, so their distance starts at rounding level (~1e-16 per step) and grows at
@@ -261,10 +262,37 @@ def test_state_dict_resume_is_exact(tmp_path):
     assert run.scheduler.get_last_lr() == run2.scheduler.get_last_lr()
     assert run.scheduler.log2_scale == run2.scheduler.log2_scale
 
-    # a state_dict from a different schedule is refused
+    # a checkpoint of a different conversion is refused, the difference named
     other = eq.convert([torch.zeros(2, requires_grad=True)], invariant=[], lr=0.1, steps=400)
-    with pytest.raises(ValueError, match="different schedules"):
-        other.scheduler.load_state_dict(ck["sched"])
+    with pytest.raises(ValueError, match="rescale_log2 2 .checkpoint. vs 16 .this run.; the invariant"):
+        other.optimizer.load_state_dict(ck["opt"])
+
+
+def test_precomputed_resume_into_a_longer_run_and_mismatch_named_in_words():
+    """EquivalentLR: a run built with more steps (same recipe so far) resumes; differences are named."""
+    x, y = make_batches(60, 21)
+
+    def build(steps, milestones=(20,), momentum=0.9):
+        _, b = make_pair(20)
+        run = eq.convert([p for p in b.parameters() if p.requires_grad], invariant=b.invariant(),
+                         norm_layers=b.norm_layers(), lr=0.1, momentum=momentum, weight_decay=5e-3,
+                         steps=steps, online=False, lr_scheduler=lambda o: MultiStepLR(o, list(milestones)))
+        return b, run
+
+    b, run = build(30)
+    for t in range(30):
+        run.optimizer.zero_grad()
+        nn.functional.cross_entropy(b(x[t]), y[t]).backward()
+        run.optimizer.step()
+        run.scheduler.step()
+    ck = run.scheduler.state_dict()
+    _, longer = build(60)
+    longer.scheduler.load_state_dict(ck)  # same recipe for the 30 steps taken: accepted
+    assert longer.scheduler.last_epoch == 30
+    _, other = build(60, milestones=(10,), momentum=0.5)
+    with pytest.raises(ValueError, match=r"the momentum differ \(0.9 vs 0.5\); param group 0: the "
+                                         r"learning rates of the steps taken differ"):
+        other.scheduler.load_state_dict(ck)
 
 
 def test_lrs_from_stock_schedulers():
@@ -306,7 +334,8 @@ def test_non_invariant_parameters_keep_their_recipe():
     opt_a = torch.optim.SGD(a.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
     run = eq.convert(b.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, steps=300,
                      invariant=b.invariant(), norm_layers=b.norm_layers())
-    assert [g["weight_decay"] for g in run.optimizer.param_groups] == [0.0, 1e-3]
+    # the groups show the stock values (the invariant group gets no decay only inside each step)
+    assert [g["weight_decay"] for g in run.optimizer.param_groups] == [1e-3, 1e-3]
     for t in range(300):
         for m, o in ((a, opt_a), (b, run.optimizer)):
             o.zero_grad()
@@ -349,7 +378,7 @@ def test_weight_decay_schedule_scales_each_group_by_its_own_ratio():
             o.step()
         sched_a.step()
         run.scheduler.step()
-    assert [g["weight_decay"] for g in run.optimizer.param_groups] == [0.0, 10 * lam / 2]
+    assert [g["weight_decay"] for g in run.optimizer.param_groups] == [10 * lam, 10 * lam / 2]
     assert rel_diff(b.head.weight, a.head.weight) < TOL
     assert rel_param_error(a.invariant(), b.invariant(), run.scheduler.current_scale()) < TOL
     a.eval(), b.eval()
@@ -405,11 +434,16 @@ def test_bad_configurations_are_rejected():
     q = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="not among params"):
         eq.convert([p], lr=0.1, steps=5, invariant=[q])
+    with pytest.raises(ValueError, match="reaches zero or goes negative at update 1"):
+        eq.convert([p], lr=2.0, weight_decay=0.6, invariant=[p])
     with pytest.raises(ValueError, match="reaches zero or goes negative at step 1"):
-        eq.convert([p], lr=2.0, weight_decay=0.6, steps=5, invariant=[p])
-    run = eq.convert([p], lr=0.1, momentum=0.9, weight_decay=1e-3, steps=2, invariant=[p])
-    run.scheduler.step()
-    run.scheduler.step()
+        eq.convert([p], lr=2.0, weight_decay=0.6, steps=5, invariant=[p], online=False)
+    run = eq.convert([p], lr=0.1, momentum=0.9, weight_decay=1e-3, steps=2, invariant=[p], online=False)
+    p.grad = torch.zeros_like(p)
+    for _ in range(2):
+        run.optimizer.step()
+        run.scheduler.step()
+    run.optimizer.step()
     with pytest.raises(IndexError, match="built for 2 steps"):
         run.scheduler.step()
 

@@ -1,0 +1,59 @@
+"""Which modules normalise, which parameters are gains or shifts, and who owns a parameter.
+
+The scale-invariance audit and :func:`equivalence.make_scale_invariant` both sort a model's
+modules and parameters by these kinds: a normaliser removes the scale of its input (BatchNorm,
+GroupNorm, LayerNorm, InstanceNorm, RMSNorm), its affine scale and shift do not scale with the
+weights before it, and a weight-normalisation gain (``parametrizations.weight.original0``)
+scales its layer's output directly.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = [
+    "DROPOUT_CLASSES",
+    "NORM_CLASSES",
+    "has_running_stats",
+    "is_gain_or_shift",
+    "owner",
+]
+
+NORM_CLASSES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
+DROPOUT_CLASSES: tuple[type[nn.Module], ...] = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+
+
+def has_running_stats(module: nn.Module) -> bool:
+    """True for BatchNorm/InstanceNorm modules that track running statistics."""
+    return isinstance(module, nn.modules.batchnorm._NormBase) and bool(
+        getattr(module, "track_running_stats", False)
+    )
+
+
+def owner(model: nn.Module, name: str) -> tuple[str, nn.Module, str]:
+    """(module name, module, attribute) owning parameter ``name``; parametrizations resolved."""
+    parts = name.split(".")
+    if "parametrizations" in parts:
+        i = parts.index("parametrizations")
+        mod_name = ".".join(parts[:i])
+        return mod_name, model.get_submodule(mod_name), ".".join(parts[i + 1 :])
+    mod_name = ".".join(parts[:-1])
+    return mod_name, model.get_submodule(mod_name) if mod_name else model, parts[-1]
+
+
+def is_gain_or_shift(model: nn.Module, name: str) -> bool:
+    """A normaliser's affine scale/shift or a weight-normalisation gain."""
+    _, mod, attr = owner(model, name)
+    return isinstance(mod, NORM_CLASSES) or attr.endswith("original0")
