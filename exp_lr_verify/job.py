@@ -88,8 +88,8 @@ def run(cfg: VerifyConfig) -> tuple[list[Claim], dict[str, Any]]:
         return task
 
     def toy_task() -> NumericResult:
-        res, regimes = check_toy(out / "toy")
-        extras["toy"] = regimes
+        res = check_toy(out / "toy")
+        extras["toy"] = dict(res.record)
         return res
 
     tasks: list[tuple[str, Callable[[], None]]] = [("proofs (SymPy, LaTeX, Coq)", proofs_task)]

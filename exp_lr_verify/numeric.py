@@ -14,8 +14,9 @@ rescaling to bit identity.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,12 +36,16 @@ BATCH = 16
 
 @dataclass(frozen=True)
 class NumericResult:
-    """The outcome of one numeric check: its status, worst error, what it ran, its verdicts."""
+    """The outcome of one numeric check: its status, worst error, what it ran, its verdicts.
+
+    ``record``: what the report keeps of it beyond the table (e.g. the toy's regimes).
+    """
 
     status: Status
     worst_error: float
     detail: str
     verdicts: tuple[Verdict, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _data(net: Net, steps: int, seed: int) -> tuple[list, torch.Tensor]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from toy import ToyConfig, run_regimes
 from toy.plots import plot_cycle, plot_trajectories
@@ -17,8 +16,8 @@ THRESHOLD_TOL = 0.05
 EXPECTED = {"wd_only": True, "bn_only": True, "bn_wd": False}
 
 
-def check_toy(out: Path) -> tuple[NumericResult, dict[str, Any]]:
-    """Run the three regimes of the paper's toy, plot them to OUT; the verdict and the regimes."""
+def check_toy(out: Path) -> NumericResult:
+    """Run the three regimes of the paper's toy, plot them to OUT; the regimes in ``record``."""
     result = run_regimes(ToyConfig())
     out.mkdir(parents=True, exist_ok=True)
     plot_trajectories(result, out / "toy_trajectories.png")
@@ -31,4 +30,4 @@ def check_toy(out: Path) -> tuple[NumericResult, dict[str, Any]]:
     if ratio is not None:
         detail += f"; BN + WD mean ‖w‖² / predicted threshold ηk/2 = {ratio:.4f}"
     regimes = {k: {"converged": got[k]} for k in EXPECTED}
-    return NumericResult(Status.PASSED if ok else Status.FAILED, err, detail), regimes
+    return NumericResult(Status.PASSED if ok else Status.FAILED, err, detail, record=regimes)

@@ -67,7 +67,7 @@ def _stand_ins(monkeypatch, failing: str | None) -> None:
         )
 
     monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in numeric.CHECKS})
-    monkeypatch.setattr(job, "check_toy", lambda out: (result("toy")(None), {}))
+    monkeypatch.setattr(job, "check_toy", lambda out: result("toy")(None))
     symbolic = {key: proof for key, _, proof in CLAIMS if proof is not None}
     outcome = ProofsOutcome(
         symbolic={p: Status.FAILED if k == failing else Status.PASSED for k, p in symbolic.items()},
