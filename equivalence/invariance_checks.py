@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layer_kinds import DROPOUT_CLASSES, NORM_CLASSES, has_running_stats
+from .layer_kinds import DROPOUT_CLASSES, NORM_CLASSES
 
 __all__ = ["EulerRows", "Reach", "ScaledLoss", "joint_draws"]
 
@@ -257,10 +257,10 @@ class ScaledLoss:
         return (value if math.isfinite(value) else math.inf), grads
 
     def _record(self, inputs: Mapping[str, torch.Tensor], out: Any) -> None:
-        """Keep the running-statistics layers' inputs and walk the graph (what depends on what)."""
+        """Keep the normalisers' inputs and walk the graph (what depends on what)."""
         mods = dict(self.work.named_modules())
         self._norm_inputs[self._eps_key()] = {
-            n: x.detach().clone() for n, x in inputs.items() if has_running_stats(mods[n])
+            n: x.detach().clone() for n, x in inputs.items() if isinstance(mods[n], NORM_CLASSES)
         }
         names = {id(p): n for n, p in self.params.items()}
         leaves = _GraphLeaves(names)
@@ -345,7 +345,7 @@ class ScaledLoss:
         return worst, per, set_err
 
     def norm_degrees(self, members: Sequence[str]) -> dict[str, float | None]:
-        """Double S and read off, per running-statistics layer, k with input → 2^k input."""
+        """Double S and read off, per normaliser, k with input → 2^k input."""
         if self._eps_key() not in self._norm_inputs:
             self._gradients(0, {}, record=True)
         x1 = self._norm_inputs[self._eps_key()]

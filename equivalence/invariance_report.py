@@ -104,7 +104,9 @@ class AuditReport:
 
     @property
     def norm_layer_names(self) -> list[str]:
-        """Modules with running statistics whose input is homogeneous of degree 1 in S."""
+        """Normalisers (BatchNorm, GroupNorm, LayerNorm, InstanceNorm, RMSNorm) whose input is
+        homogeneous of degree 1 in S: the converter keeps their eps at ε·m² and, where they track
+        running statistics, rescales those."""
         return [n for n, d in self.norm_input_degrees.items() if d == 1.0]
 
     def invariant_parameters(self) -> list[torch.Tensor]:

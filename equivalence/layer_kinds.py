@@ -9,6 +9,7 @@ scales its layer's output directly.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 __all__ = [
@@ -36,9 +37,11 @@ DROPOUT_CLASSES: tuple[type[nn.Module], ...] = (
 
 
 def has_running_stats(module: nn.Module) -> bool:
-    """True for BatchNorm/InstanceNorm modules that track running statistics."""
-    return isinstance(module, nn.modules.batchnorm._NormBase) and bool(
-        getattr(module, "track_running_stats", False)
+    """True for normalisers with running statistics (BatchNorm*, InstanceNorm with tracking)."""
+    return (
+        isinstance(module, nn.modules.batchnorm._NormBase)
+        and bool(getattr(module, "track_running_stats", False))
+        and isinstance(getattr(module, "running_mean", None), torch.Tensor)
     )
 
 

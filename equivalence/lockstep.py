@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import convert, is_norm_layer
+from . import convert
+from .layer_kinds import NORM_CLASSES
 from .noise_floor import JITTER_TWINS, JITTER_ULPS, Floor, K, Trace, Verdict, judge, rel_err
 
 __all__ = [
@@ -175,7 +176,7 @@ class ConvertedTwin:
             invariant=[named[n] for n in invariant],
             lr_scheduler=recipe.lr_scheduler if recipe.lr_scheduler is not None else recipe.lrs,
             weight_decay_schedule=recipe.weight_decays,
-            norm_layers=[m for m in model.modules() if is_norm_layer(m)]
+            norm_layers=[m for m in model.modules() if isinstance(m, NORM_CLASSES)]
             if correct_norm_layers
             else (),
             form=form,
@@ -201,7 +202,8 @@ def converted(
 
     ``form``: ``"general"`` (η̃_t = η_t / (c_t c_{t+1})), ``"closed_form"`` (η α^(−2t−1) with
     its initial buffer) or ``"texp"``; ``rescale_log2``: the power-of-two rescaling period;
-    ``correct_norm_layers``: hand every normaliser to ``convert`` (eval-mode BatchNorm exact).
+    ``correct_norm_layers``: hand every normaliser to ``convert`` (running statistics and eps
+    follow the scale: eval mode and eps > 0 stay exact).
     """
 
     def make(

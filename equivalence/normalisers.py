@@ -26,28 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .layer_kinds import NORM_CLASSES, has_running_stats
+
 __all__ = ["NormLayers", "has_running_stats", "is_normaliser"]
-
-_NORM_CLASSES: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase,
-    nn.GroupNorm,
-    nn.LayerNorm,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
-
 
 def is_normaliser(module: nn.Module) -> bool:
     """True for BatchNorm*, InstanceNorm*, GroupNorm, LayerNorm and RMSNorm modules."""
-    return isinstance(module, _NORM_CLASSES)
-
-
-def has_running_stats(module: nn.Module) -> bool:
-    """True for normalisers with running statistics (BatchNorm*, InstanceNorm with tracking)."""
-    return (
-        isinstance(module, nn.modules.batchnorm._NormBase)
-        and bool(getattr(module, "track_running_stats", False))
-        and isinstance(getattr(module, "running_mean", None), torch.Tensor)
-    )
+    return isinstance(module, NORM_CLASSES)
 
 
 class NormLayers:

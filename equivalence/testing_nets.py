@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from . import is_norm_layer
+from .layer_kinds import NORM_CLASSES
 
 DTYPE = torch.float64
 #: the normalisers' eps: eps breaks scale invariance; at 1e-300 it is below float64 rounding
@@ -119,7 +119,7 @@ class Net:
         return [n for n, p in self.model.named_parameters() if p.requires_grad]
 
     def norm_layers(self) -> list[nn.Module]:
-        return [m for m in self.model.modules() if is_norm_layer(m)]
+        return [m for m in self.model.modules() if isinstance(m, NORM_CLASSES)]
 
 
 def _norm(

@@ -42,6 +42,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ._checks import as_lr_array, as_weight_decay_array, check_steps
 from .converter import ConversionError, ConvertedRun, convert, convert_optimizer, make_scheduler
+from .layer_kinds import has_running_stats
 from .normalisers import NormLayers
 from .recipe import FORMS, ExpLRSchedule
 from .schedules import materialize
@@ -59,7 +60,6 @@ __all__ = [
 ]
 
 _LN2 = math.log(2.0)
-_NORM_TYPES = (nn.modules.batchnorm._NormBase,)
 
 SchedulerSpec = Union[  # noqa: UP007 - a runtime alias; `|` of these types needs Python 3.10+ objects
     None,
@@ -73,7 +73,7 @@ SchedulerSpec = Union[  # noqa: UP007 - a runtime alias; `|` of these types need
 
 def is_norm_layer(module: nn.Module) -> bool:
     """True for modules with running statistics (BatchNorm*, InstanceNorm with tracking)."""
-    return isinstance(module, _NORM_TYPES) and getattr(module, "track_running_stats", False)
+    return has_running_stats(module)
 
 
 @dataclass(frozen=True, eq=False)

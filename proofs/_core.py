@@ -54,6 +54,11 @@ MODULE_NAMES: tuple[str, ...] = (
     "toy_lemma",
     "normaliser_eps",
     "mid_run",
+    "adamw",
+    "dampening",
+    "nesterov",
+    "lr_in_velocity",
+    "adam_l2",
 )
 
 

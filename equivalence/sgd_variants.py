@@ -1,0 +1,234 @@
+r"""The optimizer table's SGD rows: dampening, Nesterov momentum, and the LR inside the velocity.
+
+* ``torch.optim.SGD(dampening=τ)`` with weight decay ≡ the same SGD without weight decay and
+  η̃_t = η_t/(c_t c_{t+1}), the scale sequence modified by the dampening (proofs/dampening.py):
+  c_1 = 1 − η_0λ_0, κ_1 = −λ_0 (PyTorch's first step is undampened), then
+  c_{t+1} = (1 − (1 − τ)η_tλ_t)c_t + γη_tκ_t, κ_{t+1} = γκ_t − (1 − τ)λ_t c_t.
+  Hyper-parameters only.
+* ``torch.optim.SGD(nesterov=True)``: no LR/momentum schedule is exact; with one buffer rewrite
+  per step it is (proofs/nesterov.py): c_{t+1} = (1 − η_tλ_t)c_t, η̃_t = η_t/(c_t c_{t+1}) and,
+  before step t, ṽ ← (c_t/c_{t−1})ṽ + (c_t²λ_t/γ)θ̃_t (ṽ = (λ_0/γ)θ̃_0 at t = 0).
+* The LR inside the velocity (Keras/TensorFlow: v ← γv − η(∇L + λθ); θ ← θ + v) is not a
+  PyTorch optimizer; :func:`keras_equivalent_schedule` gives its exact no-WD schedules
+  (proofs/lr_in_velocity.py): c_{t+1} = (1 + γ − η_tλ_t)c_t − γc_{t−1}, c_0 = c_{−1} = 1,
+  η̃_t = η_t/(c_t c_{t+1}), γ̃_t = γ c_{t−1}/c_{t+1} (LR *and* momentum scheduled).
+
+:func:`convert_sgd_variant` drives a stock ``SGD`` with the same hook design as the AdamW
+converter: the groups keep the stock lr/weight_decay that schedulers set; a pre-hook sets the
+converted values (and, for Nesterov, rewrites the buffer); a post-hook restores them and
+corrects the normalisers' running statistics (× c_t/c_{t+1}, its square for the variance)
+and sets their eps to ε·m² (m = 1/c_{t+1}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import SGD, Optimizer
+
+__all__ = ["SGDVariantEquivalence", "convert_sgd_variant", "keras_equivalent_schedule"]
+
+
+def keras_equivalent_schedule(
+    lrs: Sequence[float], weight_decay: float | Sequence[float], momentum: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(η̃_t, γ̃_t, c_t) for the LR-inside-the-velocity convention (proofs/lr_in_velocity.py).
+
+    Returns arrays of length T (η̃, γ̃) and T + 1 (c_0 … c_T); θ̃_t = θ_t/c_t.
+    """
+    lr = np.asarray(lrs, dtype=np.float64)
+    wd = np.broadcast_to(np.asarray(weight_decay, dtype=np.float64), lr.shape)
+    if not 0.0 < momentum < 1.0:
+        raise ValueError(f"momentum = {momentum!r} is outside the valid range 0 < momentum < 1")
+    n = lr.size
+    # Computed through d_t = c_t/c_{t-1} − 1 (d_0 = 0, d_1 = −η_0λ_0), whose recursion
+    # d_{t+1} = −η_tλ_t + γ d_t/(1 + d_t) contracts rounding errors by γ per step, and
+    # log c_t = Σ log1p(d_s) summed with compensation: c_t keeps a relative error of a few
+    # ulps instead of the t·u/(1 − γ) that the three-term recursion in c accumulates.
+    d = np.empty(n + 1)
+    d[0] = 0.0
+    for t in range(n):
+        d[t + 1] = -lr[t] * wd[t] + momentum * d[t] / (1.0 + d[t])
+        if not d[t + 1] > -1.0:
+            raise ValueError(f"the scale c_{t + 1} is not positive (step {t}): "
+                             f"c_{t + 1}/c_{t} = {1.0 + d[t + 1]!r}")
+    log1p = np.log1p(d)
+    log_c = np.empty(n + 1)
+    acc = comp = 0.0
+    for t in range(n + 1):  # Kahan-Babuška summation of log c_t = Σ_{s≤t} log1p(d_s)
+        x = float(log1p[t])
+        s_ = acc + x
+        comp += (acc - s_) + x if abs(acc) >= abs(x) else (x - s_) + acc
+        acc = s_
+        log_c[t] = acc + comp
+    c = np.exp(log_c)
+    eta = lr * np.exp(-(log_c[:-1] + log_c[1:]))
+    gam = momentum * np.exp(-(log1p[:-1] + log1p[1:]))  # γ c_{t-1}/c_{t+1}
+    return eta, gam, c
+
+
+class SGDVariantEquivalence:
+    """Hooks driving a stock ``SGD`` (dampening > 0 or nesterov) through the exact map."""
+
+    def __init__(self, optimizer: SGD, invariant_groups: Sequence[int],
+                 norm_layers: Iterable[nn.Module] = ()) -> None:
+        if type(optimizer) is not SGD:
+            raise TypeError(f"optimizer must be a stock torch.optim.SGD, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.invariant_groups = tuple(invariant_groups)
+        self.norm_layers = list(norm_layers)
+        self._user_eps: list[float | None] = []
+        for layer in self.norm_layers:  # fed eps·m² as their input scales by m = 1/c_t
+            eps: Any = getattr(layer, "eps", None)
+            self._user_eps.append(float(eps) if isinstance(eps, float) else None)
+        self.t = 0
+        self.c_prev = 1.0
+        self.c = 1.0
+        self.kappa = 0.0
+        self._saved: dict[int, dict[str, Any]] = {}
+        self._next: tuple[float, float] | None = None
+        self._loaded: dict[str, Any] | None = None
+        self._handles = [optimizer.register_step_pre_hook(self._pre),
+                         optimizer.register_step_post_hook(self._post),
+                         optimizer.register_state_dict_post_hook(self._save),
+                         optimizer.register_load_state_dict_pre_hook(self._load_pre),
+                         optimizer.register_load_state_dict_post_hook(self._load_post)]
+
+    def _pre(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        t, c = self.t, self.c
+        nxt: tuple[float, float] | None = None
+        for i in self.invariant_groups:
+            g = opt.param_groups[i]
+            lr, wd, mom = float(g["lr"]), float(g["weight_decay"]), float(g["momentum"])
+            tau = float(g["dampening"])
+            if g["nesterov"]:
+                c_next, kappa_next = (1.0 - lr * wd) * c, 0.0
+                with torch.no_grad():
+                    for p in g["params"]:
+                        st = opt.state[p]
+                        buf = st.get("momentum_buffer")
+                        add = (c * c * wd / mom) * p.detach()
+                        if buf is None:
+                            st["momentum_buffer"] = add.clone()
+                        else:
+                            buf.mul_(c / self.c_prev).add_(add)
+            elif t == 0:
+                c_next, kappa_next = 1.0 - lr * wd, -wd
+            else:
+                c_next = (1.0 - (1.0 - tau) * lr * wd) * c + mom * lr * self.kappa
+                kappa_next = mom * self.kappa - (1.0 - tau) * wd * c
+            if not c_next > 0.0:
+                raise ValueError(f"the scale c_{t + 1} = {c_next!r} is not positive (step {t})")
+            if nxt is not None and nxt != (c_next, kappa_next):
+                raise ValueError(
+                    f"invariant groups give different scales at step {t}: the invariant set is "
+                    "scaled as a whole, so every invariant parameter needs the same recipe"
+                )
+            nxt = (c_next, kappa_next)
+            self._saved[i] = {"lr": g["lr"], "weight_decay": g["weight_decay"]}
+            g["lr"], g["weight_decay"] = lr / (c * c_next), 0.0
+        self._next = nxt
+
+    def _post(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        for i, saved in self._saved.items():
+            opt.param_groups[i].update(saved)
+        self._saved = {}
+        if self._next is None:
+            return
+        c_next, kappa_next = self._next
+        ratio = self.c / c_next
+        with torch.no_grad():
+            for m in self.norm_layers:
+                mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+                if isinstance(mean, torch.Tensor):
+                    mean.mul_(ratio)
+                if isinstance(var, torch.Tensor):
+                    var.mul_(ratio * ratio)
+        self.c_prev, self.c, self.kappa = self.c, c_next, kappa_next
+        self.t += 1
+        inv_c = 1.0 / self.c
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
+                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
+
+    def current_scale(self) -> float:
+        """m with θ̃ = m θ: 1/c_t."""
+        return 1.0 / self.c
+
+    _KEY = "equivalence_sgd_variant"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "c_prev": self.c_prev, "c": self.c, "kappa": self.kappa,
+                "invariant_groups": list(self.invariant_groups)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state["invariant_groups"]) != list(self.invariant_groups):
+            raise ValueError(f"state_dict invariant_groups = {state['invariant_groups']!r} does "
+                             f"not match {list(self.invariant_groups)!r}")
+        self.t, self.c_prev = int(state["t"]), float(state["c_prev"])
+        self.c, self.kappa = float(state["c"]), float(state["kappa"])
+        inv_c = 1.0 / self.c
+        for layer, eps in zip(self.norm_layers, self._user_eps):
+            if eps is not None:
+                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
+
+    def _save(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        state_dict[self._KEY] = self.state_dict()
+        return state_dict
+
+    def _load_pre(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        if self._KEY not in state_dict:
+            raise ValueError(f"the checkpoint has no '{self._KEY}' entry (a stock optimizer's "
+                             "state_dict): resuming it would lose the scale c_t")
+        state_dict = dict(state_dict)
+        self._loaded = state_dict.pop(self._KEY)
+        return state_dict
+
+    def _load_post(self, opt: Optimizer) -> None:
+        if self._loaded is not None:
+            self.load_state_dict(self._loaded)
+            self._loaded = None
+
+
+def convert_sgd_variant(optimizer: SGD, *, invariant: Iterable[torch.Tensor],
+                        norm_layers: Iterable[nn.Module] = ()) -> SGDVariantEquivalence:
+    """A stock ``SGD`` without weight decay on ``invariant``, exact for a fresh SGD with
+    ``dampening > 0`` (hyper-parameters only) or ``nesterov=True`` (with the buffer rewrite).
+
+    Attach the stock schedulers to ``.optimizer``; other parameters keep their recipe.
+    """
+    if type(optimizer) is not SGD:
+        raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
+    if optimizer.state:
+        raise ValueError("optimizer has already stepped; convert a fresh torch.optim.SGD")
+    inv_ids = {id(p) for p in invariant}
+    new_groups: list[dict[str, Any]] = []
+    inv_groups: list[int] = []
+    found: set[int] = set()
+    for i, g in enumerate(optimizer.param_groups):
+        if not (g["momentum"] > 0 and (g["nesterov"] or g["dampening"] > 0)):
+            raise ValueError(
+                f"group {i}: convert_sgd_variant handles momentum > 0 with dampening > 0 or "
+                f"nesterov=True (got momentum={g['momentum']!r}, dampening={g['dampening']!r}, "
+                f"nesterov={g['nesterov']!r}); plain SGD goes through equivalence.convert"
+            )
+        for key in ("lr", "weight_decay"):
+            if isinstance(g[key], torch.Tensor):
+                raise TypeError(f"group {i}: {key} is a Tensor; the converter needs floats")
+        base = {k: v for k, v in g.items() if k not in ("params", "initial_lr")}
+        inv = [p for p in g["params"] if id(p) in inv_ids]
+        rest = [p for p in g["params"] if id(p) not in inv_ids]
+        found.update(id(p) for p in inv)
+        if inv:
+            inv_groups.append(len(new_groups))
+            new_groups.append({**base, "params": inv})
+        if rest:
+            new_groups.append({**base, "params": rest})
+    if inv_ids - found:
+        raise ValueError(f"{len(inv_ids - found)} tensor(s) in invariant are not among the optimizer's")
+    return SGDVariantEquivalence(SGD(new_groups), inv_groups, norm_layers)
