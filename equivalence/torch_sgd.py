@@ -261,8 +261,9 @@ class EquivalentLR(LRScheduler):
         assert isinstance(sched, ExpLRSchedule)
         ratio = math.exp(float(sched.log_scales[t] - sched.log_scales[t + 1]))  # c_t / c_{t+1}
         means, variances = self._norm_stats()
-        torch._foreach_mul_(means, ratio)
-        torch._foreach_mul_(variances, ratio * ratio)
+        if means:  # normalisers without running statistics (LayerNorm, GroupNorm) have none
+            torch._foreach_mul_(means, ratio)
+            torch._foreach_mul_(variances, ratio * ratio)
 
     def _norm_stats(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         return self._eps.means, self._eps.variances
@@ -277,8 +278,9 @@ class EquivalentLR(LRScheduler):
                 buf.mul_(1.0 / s)
         if g == self.norm_group and self.norm_layers:
             means, variances = self._norm_stats()
-            torch._foreach_mul_(means, s)
-            torch._foreach_mul_(variances, s * s)
+            if means:
+                torch._foreach_mul_(means, s)
+                torch._foreach_mul_(variances, s * s)
         self.log2_scale[g] += k
 
     def _shift_buffers(self, g: int, t: int, delta: float) -> None:

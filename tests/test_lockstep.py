@@ -16,7 +16,15 @@ from torch.optim.lr_scheduler import MultiStepLR
 import equivalence
 from equivalence import lockstep
 from equivalence.noise_floor import Status, Trace, judge
-from equivalence.testing_nets import InvariantMLP, make_batches, make_pair, plain_mlp
+from equivalence.testing_nets import (
+    InvariantMLP,
+    batches,
+    loss_fn,
+    main_job_nets,
+    make_batches,
+    make_pair,
+    plain_mlp,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -123,3 +131,22 @@ def test_bad_input_names_the_argument():
         lockstep.perturbed(ulp=2)
     with pytest.raises(ValueError, match="k = -1"):
         judge(Trace((), (0.0,), (), (1.0,)), k=-1.0)
+
+
+@pytest.mark.parametrize("form", ["closed_form", "texp"])
+def test_precomputed_forms_accept_normalisers_without_running_statistics(form):
+    """LayerNorm/GroupNorm handed to convert with the precomputed forms (no running statistics)."""
+    for _, net in main_job_nets(0)[1:]:  # the GroupNorm CNN and the LayerNorm MLP
+        data = batches(net.spec, 20, 16, 0)
+        recipe = lockstep.SGDRecipe(0.1, 0.9, 5e-4)
+        verdict = lockstep.verify(
+            net.model,
+            data,
+            recipe,
+            loss_fn=loss_fn(net.spec),
+            invariant=net.invariant,
+            probe=data[0][0],
+            form=form,
+            jitter_twins=1,
+        )
+        assert verdict.ok, verdict.reasons
