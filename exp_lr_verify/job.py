@@ -80,6 +80,24 @@ def run(cfg: VerifyConfig) -> tuple[list[Claim], dict[str, Any]]:
                 kernel=res.kernel.get(c.proof, Status.NONE),
                 seconds=c.seconds + res.seconds.get(c.proof, 0.0),
             )
+        # every further registered result: one row, so that a failing one fails the job
+        covered = {c.proof for c in claims.values()}
+        rest = sorted(n for n in res.symbolic if n not in covered)
+        if rest:
+            failed = [n for n in rest if res.symbolic[n] is Status.FAILED]
+            kernel_failed = [n for n in rest if res.kernel.get(n) is Status.FAILED]
+            kernel_ran = [n for n in rest if res.kernel.get(n) is Status.PASSED]
+            claims["further_results"] = Claim(
+                "further_results",
+                "Further derived results: " + ", ".join(rest),
+                None,
+                symbolic=Status.FAILED if failed else Status.PASSED,
+                kernel=Status.FAILED
+                if kernel_failed
+                else (Status.PASSED if kernel_ran else Status.NONE),
+                seconds=sum(res.seconds.get(n, 0.0) for n in rest),
+                detail="; ".join(f"{n}: {res.errors[n]}" for n in failed),
+            )
 
     def numeric(key: str, fn: Callable[[], NumericResult]) -> Callable[[], None]:
         def task() -> None:

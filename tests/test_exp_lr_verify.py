@@ -141,3 +141,21 @@ def test_help_and_bad_arguments(tmp_path):
         exp_lr_verify.main(["--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="seed = -1"):
         exp_lr_verify.VerifyConfig(seed=-1)
+
+
+def test_a_failing_further_result_fails_the_job(tmp_path, monkeypatch, capsys):
+    """A registered result outside the table (a new proof) still counts: failing, it fails the job."""
+    _stand_ins(monkeypatch, None)
+    passing = job.check_proofs(tmp_path, coq=False, pdf=False)
+    outcome = replace(
+        passing,
+        symbolic={**passing.symbolic, "new_result": Status.FAILED},
+        errors={"new_result": "ProofError: deliberately wrong"},
+    )
+    monkeypatch.setattr(job, "check_proofs", lambda out, coq, pdf: outcome)
+    assert exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 1
+    record = json.loads((tmp_path / "verify.json").read_text())
+    bad = [c for c in record["claims"] if not c["ok"]]
+    assert [c["key"] for c in bad] == ["further_results"]
+    assert "deliberately wrong" in bad[0]["detail"]
+    capsys.readouterr()
