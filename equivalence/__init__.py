@@ -10,7 +10,8 @@ Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`
 :func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
 :func:`convert`, :func:`convert_optimizer` (online, :class:`ExpLRConverter`),
 :class:`EquivalentLR` (precomputed),
-:func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`.
+:func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`. Effective-LR and
+equilibrium monitor: :class:`Monitor`, :func:`groups_from_audit`, :func:`predict_equilibrium`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ _TORCH_NAMES = {
     "audit": "invariance",
     "AuditReport": "invariance",
     "make_scale_invariant": "invariance",
+    "Monitor": "monitor",
+    "groups_from_audit": "monitor",
+    "predict_equilibrium": "monitor",
 }
 
 

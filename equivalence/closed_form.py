@@ -141,19 +141,26 @@ def _phase_alphas(lrs: np.ndarray, wd: np.ndarray, momentum: float) -> tuple[np.
     return parts[inverse, 0], parts[inverse, 1]
 
 
+def _texp_log_scales(lrs: np.ndarray, wd: np.ndarray, momentum: float) -> np.ndarray:
+    """Kernel of :func:`log_texp_scale_factors` on validated arrays."""
+    _, log_a = _phase_alphas(lrs, wd, momentum)
+    return np.concatenate([[0.0], np.cumsum(log_a)])
+
+
 def log_texp_scale_factors(lrs: Any, weight_decay: Any, momentum: Any) -> np.ndarray:
     """log c_t of TEXP: c_t = Π_{s<t} α_s, α_s the root for (η_s, λ_s), t = 0..T."""
     lr_arr = as_lr_array(lrs)
-    wd = as_weight_decay_array(weight_decay, lr_arr.size)
-    g = check_momentum(momentum)
-    _, log_a = _phase_alphas(lr_arr, wd, g)
-    return np.concatenate([[0.0], np.cumsum(log_a)])
+    return _texp_log_scales(
+        lr_arr, as_weight_decay_array(weight_decay, lr_arr.size), check_momentum(momentum)
+    )
 
 
 def log_texp_lrs(lrs: Any, weight_decay: Any, momentum: Any) -> np.ndarray:
     """log of TEXP's η̃_t = η_t / (c_t c_{t+1}) with TEXP's c (see :func:`texp_lrs`)."""
     lr_arr = as_lr_array(lrs)
-    logc = log_texp_scale_factors(lr_arr, weight_decay, momentum)
+    logc = _texp_log_scales(
+        lr_arr, as_weight_decay_array(weight_decay, lr_arr.size), check_momentum(momentum)
+    )
     return np.log(lr_arr) - logc[:-1] - logc[1:]
 
 
@@ -179,10 +186,15 @@ def texp_buffer_shifts(lrs: Any, weight_decay: Any, momentum: Any) -> dict[int, 
     iterate. Keys are steps, values δ_T.
     """
     lr_arr = as_lr_array(lrs)
-    wd = as_weight_decay_array(weight_decay, lr_arr.size)
-    g = check_momentum(momentum)
-    y, log_a = _phase_alphas(lr_arr, wd, g)
-    coef = y / (np.exp(log_a) * lr_arr)  # (1 − α_t)/(α_t η_t)
+    return _texp_shifts(
+        lr_arr, as_weight_decay_array(weight_decay, lr_arr.size), check_momentum(momentum)
+    )
+
+
+def _texp_shifts(lrs: np.ndarray, wd: np.ndarray, momentum: float) -> dict[int, float]:
+    """Kernel of :func:`texp_buffer_shifts` on validated arrays."""
+    y, log_a = _phase_alphas(lrs, wd, momentum)
+    coef = y / (np.exp(log_a) * lrs)  # (1 − α_t)/(α_t η_t)
     shifts = {0: -float(coef[0])}
     change = np.flatnonzero(coef[1:] != coef[:-1]) + 1
     for t in change.tolist():

@@ -120,7 +120,9 @@ class ExpLRConverter:
         invariant: Iterable[torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(optimizer, SGD):
-            raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
+            raise TypeError(
+            f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
+        )
         self.optimizer = optimizer
         self.invariant_groups = [int(i) for i in invariant_groups]
         n = len(optimizer.param_groups)
@@ -400,17 +402,30 @@ class ExpLRConverter:
         self.norms.restore_eps()
 
 
+def _other_optimizer_hint(optimizer: Any) -> str:
+    """Where to go for an optimizer this converter does not take."""
+    if isinstance(optimizer, torch.optim.AdamW):
+        return "; for AdamW use equivalence.convert_adamw"
+    if isinstance(optimizer, torch.optim.Adam):
+        return (
+            "; Adam with weight_decay (coupled L2) has no exact no-WD equivalent "
+            "(proofs/adam_l2.py); AdamW does (equivalence.convert_adamw)"
+        )
+    return ""
+
+
 def _check_plain_sgd(group: dict[str, Any], i: int, t: int | None = None) -> None:
     when = "" if t is None else f" at update {t}"
     if group.get("nesterov", False):
         raise ValueError(
-            f"param_groups[{i}] uses nesterov=True{when}; the equivalence is proved for plain momentum "
-            "(nesterov=False) only"
+            f"param_groups[{i}] uses nesterov=True{when}; this converter is for plain momentum "
+            "(nesterov=False): use equivalence.convert_sgd_variant (exact with one buffer rewrite "
+            "per step, proofs/nesterov.py)"
         )
     if group.get("dampening", 0) != 0:
         raise ValueError(
-            f"param_groups[{i}] has dampening = {group['dampening']!r}{when}; the equivalence needs "
-            "dampening = 0"
+            f"param_groups[{i}] has dampening = {group['dampening']!r}{when}; this converter needs "
+            "dampening = 0: use equivalence.convert_sgd_variant (proofs/dampening.py)"
         )
     if group.get("maximize", False):
         raise ValueError(f"param_groups[{i}] has maximize=True{when}, which the theorem does not cover")
@@ -816,7 +831,9 @@ def convert_optimizer(
     not touched) and becomes ``run.scheduler``. ``optimizer`` itself is left as it was.
     """
     if not isinstance(optimizer, SGD):
-        raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
+        )
     use_online = form == "general" if online is None else bool(online)
     if not use_online:
         from .torch_sgd import convert_optimizer_precomputed

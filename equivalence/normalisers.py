@@ -60,9 +60,17 @@ class NormLayers:
             self.modules.append(m)
         self.adjust_eps = adjust_eps
         self.user_eps: list[float] = [float(getattr(m, "eps", 0.0)) for m in self.modules]
-        stats = [m for m in self.modules if has_running_stats(m)]
-        self.means: list[torch.Tensor] = [_tensor(m, "running_mean") for m in stats]
-        self.variances: list[torch.Tensor] = [_tensor(m, "running_var") for m in stats]
+        self._stats = [m for m in self.modules if has_running_stats(m)]
+
+    @property
+    def means(self) -> list[torch.Tensor]:
+        """The running means, looked up each time (``.to()`` or a reload may replace them)."""
+        return [_tensor(m, "running_mean") for m in self._stats]
+
+    @property
+    def variances(self) -> list[torch.Tensor]:
+        """The running variances, looked up each time."""
+        return [_tensor(m, "running_var") for m in self._stats]
 
     def __len__(self) -> int:
         return len(self.modules)
@@ -73,8 +81,8 @@ class NormLayers:
             return
         sq = inv_scale * inv_scale
         for m, eps in zip(self.modules, self.user_eps):
-            norm: Any = m
-            norm.eps = eps / sq
+            # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
+            object.__setattr__(m, "eps", eps / sq)
 
     def restore_eps(self) -> None:
         """Give every normaliser back the user's ε."""
@@ -85,7 +93,7 @@ class NormLayers:
     @torch.no_grad()
     def correct(self, ratio: float) -> None:
         """running_mean ← ratio · running_mean, running_var ← ratio² · running_var."""
-        if self.means:
+        if self._stats:
             torch._foreach_mul_(self.means, ratio)
             torch._foreach_mul_(self.variances, ratio * ratio)
 

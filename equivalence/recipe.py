@@ -21,11 +21,10 @@ import numpy as np
 
 from ._checks import as_lr_array, as_weight_decay_array, check_momentum, check_steps
 from .closed_form import (
+    _texp_log_scales,
+    _texp_shifts,
     closed_form_initial_buffer,
     log_closed_form_lrs,
-    log_texp_lrs,
-    log_texp_scale_factors,
-    texp_buffer_shifts,
 )
 from .exact import _exp_or_overflow, _log_scales_from_ratios, _ratio_sequence
 
@@ -85,9 +84,9 @@ class ExpLRSchedule:
         lr = as_lr_array(lrs)
         wd = as_weight_decay_array(weight_decay, lr.size)
         g = check_momentum(momentum)
-        logc = log_texp_scale_factors(lr, wd, g)
-        shifts = texp_buffer_shifts(lr, wd, g) if correct_buffer else {}
-        return cls("texp", lr, wd, g, logc, log_texp_lrs(lr, wd, g), shifts)
+        logc = _texp_log_scales(lr, wd, g)  # validated once above; the kernels assume it
+        shifts = _texp_shifts(lr, wd, g) if correct_buffer else {}
+        return cls("texp", lr, wd, g, logc, np.log(lr) - logc[:-1] - logc[1:], shifts)
 
     @classmethod
     def build(cls, form: str, lrs: Any, weight_decay: Any, momentum: Any) -> ExpLRSchedule:

@@ -50,6 +50,8 @@ import torch
 from torch import nn
 from torch.optim import Adam, Optimizer
 
+from .normalisers import NormLayers
+
 __all__ = [
     "AdamWEquivalence",
     "AdamStepParams",
@@ -179,12 +181,9 @@ class AdamWEquivalence:
                 raise ValueError(f"invariant group {i} is outside [0, {len(optimizer.param_groups)})")
             _check_group(optimizer.param_groups[i], i)
         self.norm_layers = list(norm_layers)
-        # the normalisers' own eps, fed eps·m² as their input scales by m (exact for BN, GN,
-        # LN, IN: (m x − m μ)/√(m² var + m² ε) = (x − μ)/√(var + ε))
-        self._user_eps: list[float | None] = []
-        for layer in self.norm_layers:
-            eps: Any = getattr(layer, "eps", None)
-            self._user_eps.append(float(eps) if isinstance(eps, float) else None)
+        # the normalisers fed by the invariant set get ε·m² (proofs/normaliser_eps.py) and
+        # their running statistics follow the input's scale
+        self._norms = NormLayers(self.norm_layers)
         self.rescale_log2 = rescale_log2
         self.k = 0  # steps taken
         self.log2_pow = 0  # sum of the rescalings' exponents -j (a record)
@@ -263,27 +262,11 @@ class AdamWEquivalence:
 
     def _set_norm_eps(self) -> None:
         """eps = ε_user · m² on every normaliser (m = current_scale())."""
-        m = self.current_scale()
-        for layer, eps in zip(self.norm_layers, self._user_eps):
-            if eps is not None:
-                # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
-                object.__setattr__(layer, "eps", eps * (m * m))
+        self._norms.set_scale(1.0 / self.current_scale())
 
     def _scale_norm_stats(self, r: float) -> None:
         """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
-        means: list[torch.Tensor] = []
-        vars_: list[torch.Tensor] = []
-        for m in self.norm_layers:  # looked up every time: .to() or a reload replaces them
-            mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
-            if isinstance(mean, torch.Tensor):
-                means.append(mean)
-            if isinstance(var, torch.Tensor):
-                vars_.append(var)
-        with torch.no_grad():
-            if means:
-                torch._foreach_mul_(means, r)
-            if vars_:
-                torch._foreach_mul_(vars_, r * r)
+        self._norms.correct(r)
 
     def _rescale(self, j: int) -> None:
         """Exact rescaling by s = 2^-j (proofs/adamw.py, step "rescaling").
@@ -373,9 +356,7 @@ class AdamWEquivalence:
             h.remove()
         for i in self.invariant_groups:
             self.optimizer.param_groups[i]["decoupled_weight_decay"] = True
-        for layer, eps in zip(self.norm_layers, self._user_eps):
-            if eps is not None:
-                layer.eps = eps  # type: ignore[assignment]
+        self._norms.restore_eps()
 
 
 def _check_group(g: dict[str, Any], i: int) -> None:

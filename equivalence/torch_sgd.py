@@ -260,13 +260,7 @@ class EquivalentLR(LRScheduler):
         sched = self.schedules[self.norm_group]
         assert isinstance(sched, ExpLRSchedule)
         ratio = math.exp(float(sched.log_scales[t] - sched.log_scales[t + 1]))  # c_t / c_{t+1}
-        means, variances = self._norm_stats()
-        if means:  # normalisers without running statistics (LayerNorm, GroupNorm) have none
-            torch._foreach_mul_(means, ratio)
-            torch._foreach_mul_(variances, ratio * ratio)
-
-    def _norm_stats(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        return self._eps.means, self._eps.variances
+        self._eps.correct(ratio)
 
     def _rescale_group(self, g: int, k: int) -> None:
         """Multiply group g's weights by 2^k, its buffers by 2^−k (LR by 4^k via log2_scale)."""
@@ -277,10 +271,7 @@ class EquivalentLR(LRScheduler):
             if buf is not None:
                 buf.mul_(1.0 / s)
         if g == self.norm_group and self.norm_layers:
-            means, variances = self._norm_stats()
-            if means:
-                torch._foreach_mul_(means, s)
-                torch._foreach_mul_(variances, s * s)
+            self._eps.correct(s)
         self.log2_scale[g] += k
 
     def _shift_buffers(self, g: int, t: int, delta: float) -> None:

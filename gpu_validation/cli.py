@@ -40,9 +40,15 @@ def _print_summary(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the configuration given by ``argv``; 0 on success, 1 if the exact check fails, 3 if interrupted.
 
-    Bad arguments exit with status 2 and a message naming the argument.
+    Bad arguments exit with status 2 and a message naming the argument. ``--full-data`` runs
+    the CPU full-data mode instead (:mod:`gpu_validation.full_data`, its own options).
     """
-    cfg = parse_config(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--full-data" in args:
+        from .full_data import main as full_data_main
+
+        return full_data_main([a for a in args if a != "--full-data"])
+    cfg = parse_config(args)
     try:
         results = run(cfg)
     except (FileNotFoundError, RuntimeError, ValueError) as e:

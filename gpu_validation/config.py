@@ -105,6 +105,7 @@ class Config:
     tolerance: float = 1e-10
     num_threads: int | None = None  # CPU threads during the run; None: leave torch's setting
     progress: bool = True
+    monitor: bool = False  # attach equivalence.Monitor to every recipe (logs in out/monitor_seed*)
     milestones: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -298,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float)
     p.add_argument("--threads", dest="num_threads", type=_positive_int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument(
+        "--monitor", action="store_true",
+        help="attach the effective-LR/equilibrium monitor to every recipe (CSV, JSON, plots)",
+    )
     return p
 
 

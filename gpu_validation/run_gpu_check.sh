@@ -7,7 +7,9 @@
 #    PreResNet32, 160 epochs, seed 0 (the paper's setting; target: within 8 minutes);
 # 2. recipe c (TEXP) alone, seed 0 (same θ_0, batches and augmentation as step 1);
 # 3. recipes a+b for more seeds;
-# then an overlay of the test-accuracy curves. Each step runs under `timeout`
+# then an overlay of the test-accuracy curves. Step 1 runs with the effective-LR monitor
+# (--monitor: per-step weight norms, effective LR, angular updates and their predicted
+# equilibria in $OUT/ab_seed0/monitor_seed0/). Each step runs under `timeout`
 # within the total budget; a step cut short keeps its per-epoch JSON record
 # (results.json is rewritten after every epoch) and exits with status 3.
 #
@@ -47,7 +49,7 @@ step() {  # step NAME LIMIT_S ARGS...
 }
 
 L=$(left); [ "$L" -gt "$AB_LIMIT_S" ] && L=$AB_LIMIT_S
-step ab_seed0 "$L" --recipes a,b --epochs 160 --seeds 0
+step ab_seed0 "$L" --recipes a,b --epochs 160 --seeds 0 --monitor
 step c_seed0 "$(left)" --recipes c --epochs 160 --seeds 0
 step ab_seeds "$(left)" --recipes a,b --epochs 160 --seeds 1 2
 "$PYTHON" -m gpu_validation.report "$OUT"/ab_seed0 "$OUT"/c_seed0 "$OUT"/ab_seeds --out "$OUT/overlay.png" || true

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from .augment import DeviceAugmenter, normalize
 from .config import Config
 from .data import Cifar10
+from .full_data import attach_monitors, write_monitors
 from .measure import (
     angle_deg,
     audit_check,
@@ -115,6 +117,7 @@ def train_seed(
 
     t_build = time.perf_counter()
     recipes = build_recipes(cfg, base, spe)
+    monitors = attach_monitors(recipes, probe_x[:4]) if cfg.monitor else None
     build_s = time.perf_counter() - t_build
     ref = next((r for r in recipes if r.name == "a"), None)
 
@@ -260,6 +263,8 @@ def train_seed(
     if cfg.exact_check:
         record["param_rel_err_per_check"] = {"check_every": check_every, **per_step}
     record["summary"] = _summary(record, cfg)
+    if monitors is not None:
+        record["monitor"] = write_monitors(monitors, Path(cfg.out) / f"monitor_seed{seed}")
     return record
 
 

@@ -59,6 +59,7 @@ MODULE_NAMES: tuple[str, ...] = (
     "nesterov",
     "lr_in_velocity",
     "adam_l2",
+    "equilibrium",
 )
 
 

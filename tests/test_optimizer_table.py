@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
+import equivalence as eq
 from equivalence.sgd_variants import convert_sgd_variant, keras_equivalent_schedule
 from equivalence.torch_adamw import convert_adamw
 from proofs._core import refute, verify_steps
@@ -335,3 +336,16 @@ def test_keras_schedule_against_fraction_oracle() -> None:
             assert abs(c[t + 1] / float(cs[-1]) - 1) < 1e-13, t
             assert abs(eta[t] / float(F(lr) / (cs[-2] * cs[-1])) - 1) < 1e-13, t
             assert abs(gam[t] / float(F(mom) * cs[-3] / cs[-1]) - 1) < 1e-13, t
+
+
+def test_sgd_converter_points_elsewhere_for_other_optimizers():
+    """convert_optimizer refuses what it does not convert, and says where to go and why."""
+    p = [torch.nn.Parameter(torch.ones(2))]
+    with pytest.raises(TypeError, match="convert_adamw"):
+        eq.convert_optimizer(torch.optim.AdamW(p), invariant=p)
+    with pytest.raises(TypeError, match=r"no exact no-WD equivalent \(proofs/adam_l2.py\)"):
+        eq.convert_optimizer(torch.optim.Adam(p, weight_decay=1e-3), invariant=p)
+    with pytest.raises(ValueError, match="convert_sgd_variant.*proofs/nesterov.py"):
+        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), invariant=p)
+    with pytest.raises(ValueError, match="convert_sgd_variant.*proofs/dampening.py"):
+        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5), invariant=p)

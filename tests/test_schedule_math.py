@@ -265,3 +265,21 @@ def test_texp_deviation_and_buffer_shifts():
 def test_bad_input_names_argument_and_range(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_schedule_build_validates_its_input_once(monkeypatch):
+    """Public entry points check ``lrs`` once; the kernels behind them assume it (and agree)."""
+    import equivalence.recipe as recipe
+
+    calls = []
+    real = recipe.as_lr_array
+    monkeypatch.setattr(recipe, "as_lr_array", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lrs = np.repeat([0.1, 0.01, 0.001], [50, 30, 20])
+    for form in ("general", "texp"):
+        calls.clear()
+        built = eq.ExpLRSchedule.build(form, lrs, 5e-4, 0.9)
+        assert len(calls) == 1, form
+    np.testing.assert_array_equal(built.log_lrs, eq.log_texp_lrs(lrs, 5e-4, 0.9))  # same kernel
+    assert built.buffer_shifts == eq.texp_buffer_shifts(lrs, 5e-4, 0.9)
+    with pytest.raises(ValueError, match="lrs"):
+        eq.ExpLRSchedule.build("texp", [0.1, -1.0], 5e-4, 0.9)

@@ -1,0 +1,751 @@
+r"""The effective-LR and equilibrium monitor: what weight decay does to scale-invariant weights.
+
+Attach a :class:`Monitor` to any optimizer (stock ``torch.optim.SGD`` with weight decay, or
+its converted exponential-LR twin from :func:`equivalence.convert`) and it records, per
+scale-invariant group S (from :func:`groups_from_audit`) and per step t:
+
+- ``lr`` the learning rate step t used (η̃_t as stored in a converted run, η_t in a stock run);
+- ``weight_norm`` ‖w_t‖ (the stored weights) and ``weight_norm_stock`` ‖w_t‖/m_t, the norm
+  in the stock run's units (m_t: stored = m_t × stock; 1 for a stock run);
+- ``effective_lr`` η_t / (‖w_t‖ ‖w_{t+1}‖), the effective learning rate η/‖w‖² evaluated at the
+  geometric mean of the norms before and after the step, with the run's *actual* η and w. The
+  general theorem (θ̃_t = θ_t/c_t, η̃_t = η_t/(c_t c_{t+1})) gives
+  η̃_t/(‖θ̃_t‖‖θ̃_{t+1}‖) = η_t/(‖θ_t‖‖θ_{t+1}‖) exactly, so a stock run and its converted twin
+  read the same number (the power-of-two rescaling multiplies η by 4^k and both norms by 2^k);
+  η_t/‖w_t‖² alone would differ by the factor c_{t+1}/c_t ≈ 1 − ηλ between the two runs;
+- ``angular_update`` Δ_t = ∠(w_t, w_{t+1}) in radians (the same in both runs: w̃ ∥ w);
+- ``grad_norm_unit`` ‖g_t‖ ‖w_t‖, the gradient norm at unit weight norm (scale invariant, so
+  the same in both runs), whose running mean over one relaxation time estimates σ²;
+- the predictions of the project's derivation ``proofs/equilibrium.py`` for PyTorch's SGD
+  (momentum γ, weight decay λ, LR η of the *stock* recipe at step t), see
+  :func:`predict_equilibrium`: ``predicted_angular_update`` Δ* = arccos(1 − ηλ/(1+γ)),
+  ``predicted_weight_norm`` ‖w*‖ = (ησ²(1+γ)/(λ(1−γ)(2(1+γ)−ηλ)))^{1/4} (stock units),
+  ``relaxation_steps`` τ = −1/ln ρ and ``steps_to_equilibrium`` τ ln(D_t/ε) with
+  D_t = |‖w_t‖⁴/‖w*‖⁴ − 1| (0 once D_t ≤ ε, ε from ``rel_tol`` on ‖w‖).
+
+Cost per monitored tensor per recorded step: fused norms (``torch._foreach_norm``) of w_t, g_t,
+w_{t+1} and of the step. For SGD with momentum (no Nesterov) the step is w_t − w_{t+1} = η v_{t+1}
+and its norm is η‖v_{t+1}‖, read from the momentum buffer: four norms and nothing else (equal to
+the norm of the realised difference up to the rounding of the update, relative u/Δ_t); for other
+optimizers a copy of w_t is subtracted from w_{t+1} (``step_norm``). The angle comes from the
+three sides of the triangle (w_t, w_{t+1}, w_t − w_{t+1}) by Kahan's stable formula, so no inner
+product and no cancellation for small angles. The figures stay on the device and are read
+every ``flush_every`` steps (one host synchronisation). ``every = k`` records every k-th step.
+
+The monitor's hooks run first on both sides of ``optimizer.step()``: before the step it reads
+the stock (η_t, λ_t, γ_t) before a hook-based converter (:class:`equivalence.ExpLRConverter`)
+puts η̃_t and no decay on the groups; after it, w_{t+1} and the η̃_t actually used, before any
+hook restores the stock values, corrects the normalisers or rescales the weights.
+
+Outputs: :attr:`Monitor.records` (a list of dicts), :meth:`Monitor.scalars` (the latest step as
+a flat dict for TensorBoard-style loggers), :meth:`Monitor.iter_scalars` (every step),
+:meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots :func:`plot_effective_lr`,
+:func:`plot_angular_update`, :func:`plot_weight_norms`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim import SGD, Optimizer
+
+__all__ = [
+    "Equilibrium",
+    "Monitor",
+    "FIELDS",
+    "STEP_NORMS",
+    "predict_equilibrium",
+    "steps_to_equilibrium",
+    "angle_from_sides",
+    "groups_from_audit",
+    "plot_effective_lr",
+    "plot_angular_update",
+    "plot_weight_norms",
+    "plot_all",
+]
+
+#: The per-step, per-group fields of :attr:`Monitor.records` (besides ``step`` and ``group``).
+FIELDS = (
+    "lr",
+    "weight_norm",
+    "weight_norm_stock",
+    "effective_lr",
+    "angular_update",
+    "grad_norm_unit",
+    "predicted_angular_update",
+    "predicted_weight_norm",
+    "relaxation_steps",
+    "steps_to_equilibrium",
+)
+
+Recipe = Callable[[int], tuple[float, float, float]]
+
+#: How ‖w_t − w_{t+1}‖ is obtained: "buffer" = η ‖v_{t+1}‖ from SGD's momentum buffer (no copy),
+#: "difference" = a copy of w_t subtracted from w_{t+1} (any optimizer), "auto" = the first when
+#: it applies (torch.optim.SGD, momentum > 0, no Nesterov), else the second.
+STEP_NORMS = ("auto", "buffer", "difference")
+
+
+# -- the predictions (proofs/equilibrium.py) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """The steady state of PyTorch's SGD on a scale-invariant weight (``proofs/equilibrium.py``).
+
+    ``angular_update`` Δ* = arccos(1 − ηλ/(1+γ)) (rad); ``norm`` ‖w*‖ =
+    (ησ²(1+γ)/(λ(1−γ)(2(1+γ)−ηλ)))^{1/4} (NaN without σ²); ``rho`` the slowest eigenvalue
+    ρ = (b + √(b²−4γ))/2, b = (1+γ) − 4ηλ + 2η²λ²/(1+γ), of the linearised moment map;
+    ``relaxation_steps`` τ = −1/ln ρ ≈ (1−γ)/(4ηλ).
+    """
+
+    angular_update: float
+    norm: float
+    rho: float
+    relaxation_steps: float
+
+
+def _check_recipe(lr: float, weight_decay: float, momentum: float) -> None:
+    for name, val in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+            raise TypeError(f"{name} must be a finite real number, got {val!r}")
+    if lr <= 0:
+        raise ValueError(f"lr = {lr!r} is outside the valid range 0 < lr < inf")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay = {weight_decay!r} is outside the valid range [0, inf)")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum = {momentum!r} is outside the valid range [0, 1)")
+    if lr * weight_decay >= 2 * (1 + momentum):
+        raise ValueError(
+            f"lr * weight_decay = {lr * weight_decay!r} is outside the valid range "
+            f"[0, 2 (1 + momentum)) = [0, {2 * (1 + momentum)!r}) (no steady state)"
+        )
+
+
+def predict_equilibrium(
+    lr: float, weight_decay: float, momentum: float, sigma2: float | None = None
+) -> Equilibrium:
+    """Δ*, ‖w*‖, ρ and τ of ``proofs/equilibrium.py`` for SGD(lr=η, weight_decay=λ, momentum=γ).
+
+    ``sigma2`` = E[‖g‖² ‖w‖²] (the gradient's squared norm at unit weight norm); without it
+    the norm is NaN. With ``weight_decay = 0`` there is no equilibrium: Δ* = 0, ‖w*‖ = inf,
+    ρ = 1, τ = inf.
+    """
+    _check_recipe(lr, weight_decay, momentum)
+    if sigma2 is not None and (not math.isfinite(sigma2) or sigma2 < 0):
+        raise ValueError(f"sigma2 = {sigma2!r} is outside the valid range [0, inf)")
+    eta, lam, g = float(lr), float(weight_decay), float(momentum)
+    e = eta * lam
+    if e == 0:
+        return Equilibrium(0.0, math.inf if sigma2 else math.nan, 1.0, math.inf)
+    delta = math.acos(1.0 - e / (1.0 + g))
+    norm = (
+        math.nan
+        if sigma2 is None
+        else (eta * sigma2 * (1 + g) / (lam * (1 - g) * (2 * (1 + g) - e))) ** 0.25
+    )
+    b = (1 + g) - 4 * e + 2 * e * e / (1 + g)
+    disc = b * b - 4 * g
+    # complex roots (large ηλ) have modulus √γ; otherwise the larger real root
+    rho = (b + math.sqrt(disc)) / 2 if disc >= 0 else math.sqrt(g)
+    rho = max(rho, g * g)  # the other eigenvalue of the moment map
+    tau = -1.0 / math.log(rho) if 0 < rho < 1 else math.inf
+    return Equilibrium(delta, norm, rho, tau)
+
+
+def steps_to_equilibrium(norm: float, eq: Equilibrium, rel_tol: float = 0.01) -> float:
+    """Predicted steps until ‖w‖ is within ``rel_tol`` of ‖w*‖: τ ln(D/ε), 0 when already there.
+
+    D = |‖w‖⁴/‖w*‖⁴ − 1| decays as ρ^t near the steady state (``proofs/equilibrium.py``,
+    linearisation; exact for ‖w‖⁴ in the γ = 0, small-ηλ limit); ε = (1 ± rel_tol)⁴ − 1 on the
+    side where ‖w‖ lies.
+    """
+    if not 0 < rel_tol < 1:
+        raise ValueError(f"rel_tol = {rel_tol!r} is outside the valid range (0, 1)")
+    if not (math.isfinite(eq.norm) and eq.norm > 0 and math.isfinite(norm)):
+        return math.nan
+    r4 = (norm / eq.norm) ** 4
+    d = abs(r4 - 1.0)
+    eps = (1 + rel_tol) ** 4 - 1 if r4 >= 1 else 1 - (1 - rel_tol) ** 4
+    if d <= eps:
+        return 0.0
+    return eq.relaxation_steps * math.log(d / eps)
+
+
+def angle_from_sides(a: Any, b: Any, c: Any) -> np.ndarray:
+    """The angle between sides a and b of a triangle whose third side is c (Kahan's formula).
+
+    Accurate for needle-like triangles (tiny angles), where arccos(⟨u,v⟩/(‖u‖‖v‖)) loses
+    half its digits: 2 atan √(((a−b)+c) μ / ((a+(b+c)) ((a−c)+b))), a ≥ b, with
+    μ = c − (a − b) if b ≥ c, else b − (a − c). Rounding that breaks the triangle
+    inequality is clamped (angle 0 or π).
+    """
+    a, b, c = (np.asarray(z, dtype=np.float64) for z in (a, b, c))
+    a, b = np.maximum(a, b), np.minimum(a, b)
+    mu = np.where(b >= c, c - (a - b), b - (a - c))
+    num = ((a - b) + c) * mu
+    den = (a + (b + c)) * ((a - c) + b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(den > 0, np.maximum(num, 0.0) / den, np.inf)
+        out = 2.0 * np.arctan(np.sqrt(ratio))
+    return np.where((a > 0) & (b > 0), out, np.nan)
+
+
+# -- groups ------------------------------------------------------------------------------------------
+
+
+def groups_from_audit(report: Any) -> dict[str, list[torch.Tensor]]:
+    """Scale-invariant groups from an :class:`equivalence.AuditReport`.
+
+    Each tensor invariant on its own is a group (named after it); the tensors invariant only
+    jointly form one group ``"joint"``: with I the individually invariant ones and S ⊇ I the
+    audited set, the loss is invariant under scaling S \\ I alone (scale S, then undo the
+    scaling on each tensor of I), so each group is a set on which the loss is homogeneous of
+    degree 0 and η/‖w‖² is its effective learning rate.
+    """
+    named = dict(report.model.named_parameters())
+    groups = {n: [named[n]] for n in report.individual_names}
+    if report.joint_names:
+        groups["joint"] = [named[n] for n in report.joint_names]
+    if not groups:
+        raise ValueError("report has no scale-invariant parameters (nothing to monitor)")
+    return groups
+
+
+# -- the monitor -----------------------------------------------------------------------------------
+
+
+class Monitor:
+    """Records norms, effective LR, angular updates and equilibrium predictions of a run.
+
+    Args:
+        optimizer: the run's optimizer (any ``torch.optim.Optimizer``; the effective LR and the
+            predictions need ``torch.optim.SGD``, for others they are NaN).
+        groups: name -> tensors, each a set in which the loss is scale invariant (see
+            :func:`groups_from_audit`); every tensor must be among the optimizer's parameters
+            and within a group share one param group's LR.
+        recipe: ``t -> (η_t, λ_t, γ)`` of the *stock* recipe the run is equivalent to (for the
+            predictions); ``None``: read the param group's ``lr``, ``weight_decay`` and
+            ``momentum`` (right for a stock run).
+        scale: ``() -> m_t`` with stored weights = m_t × stock weights at the current step
+            (``None``: 1).
+        every: record every ``every``-th step (1: all).
+        flush_every: recorded steps kept on the device before one host read.
+        rel_tol: the relative distance from ‖w*‖ that counts as "at equilibrium".
+        start_step: the index of the next optimizer step (for ``recipe``).
+        step_norm: how ‖w_t − w_{t+1}‖ is measured (:data:`STEP_NORMS`).
+
+    Use as a context manager or call :meth:`close` to remove the hooks.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        groups: Mapping[str, Sequence[torch.Tensor]],
+        *,
+        recipe: Recipe | None = None,
+        scale: Callable[[], float] | None = None,
+        every: int = 1,
+        flush_every: int = 256,
+        rel_tol: float = 0.01,
+        start_step: int = 0,
+        step_norm: str = "auto",
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        for name, val, lo in (("every", every, 1), ("flush_every", flush_every, 1),
+                              ("start_step", start_step, 0)):
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise TypeError(f"{name} must be an integer, got {val!r}")
+            if val < lo:
+                raise ValueError(f"{name} = {val!r} is outside the valid range [{lo}, inf)")
+        if not 0 < rel_tol < 1:
+            raise ValueError(f"rel_tol = {rel_tol!r} is outside the valid range (0, 1)")
+        if step_norm not in STEP_NORMS:
+            raise ValueError(f"step_norm = {step_norm!r} is not one of {STEP_NORMS}")
+        self.step_norm = step_norm
+        if not isinstance(groups, Mapping) or not groups:
+            raise ValueError(f"groups must be a non-empty mapping name -> tensors, got {groups!r}")
+        self.optimizer = optimizer
+        self.recipe = recipe
+        self.scale = scale
+        self.every, self.flush_every, self.rel_tol = every, flush_every, rel_tol
+        self.step = start_step
+        self.group_names = [str(n) for n in groups]
+        where = {id(p): gi for gi, g in enumerate(optimizer.param_groups) for p in g["params"]}
+        self.params: list[torch.Tensor] = []
+        index: list[int] = []
+        self._param_group: list[int] = []
+        seen: set[int] = set()
+        for k, (name, tensors) in enumerate(groups.items()):
+            tensors = list(tensors)
+            if not tensors:
+                raise ValueError(f"groups[{name!r}] is empty")
+            pg = set()
+            for p in tensors:
+                if not isinstance(p, torch.Tensor):
+                    raise TypeError(f"groups[{name!r}] holds {type(p).__name__}, not a tensor")
+                if id(p) not in where:
+                    raise ValueError(f"groups[{name!r}] holds a tensor that is not among the optimizer's parameters")
+                if id(p) in seen:
+                    raise ValueError(f"groups[{name!r}] holds a tensor that is already in another group")
+                seen.add(id(p))
+                pg.add(where[id(p)])
+                self.params.append(p)
+                index.append(k)
+            if len({optimizer.param_groups[i]["lr"] for i in pg}) != 1:
+                raise ValueError(
+                    f"groups[{name!r}] spans param groups {sorted(pg)} with different learning "
+                    "rates; its effective LR is not one number"
+                )
+            self._param_group.append(min(pg))
+        dev = self.params[0].device
+        self._index = torch.tensor(index, device=dev)
+        self._w = [p.detach() for p in self.params]  # views sharing the parameters' storage
+        self._snap: list[torch.Tensor] = []  # w_t, allocated when the difference is needed
+        self._all_pg = sorted({where[id(p)] for p in self.params})
+        self._use_buffer = False
+        self._pre_norms: list[torch.Tensor] = []
+        n = len(self.group_names)
+        self._buf = torch.zeros((flush_every, 4, n), dtype=torch.float64, device=dev)
+        self._row = 0
+        self._pending: list[tuple[int, list[float], list[tuple[float, float, float]], float, bool]] = []
+        self._active = False
+        self._sigma2 = [math.nan] * n
+        self._sigma_count = [0] * n
+        self._records: list[dict[str, Any]] = []
+        self._pre = optimizer.register_step_pre_hook(self._pre_hook)
+        self._post = optimizer.register_step_post_hook(self._post_hook)
+        # Run first on both sides of the step. Before the step: read the stock (η_t, λ_t, γ_t)
+        # before a hook-based converter puts η̃_t and no decay on the groups for the step.
+        # After it: read w_{t+1} and the η actually used before any hook restores the stock
+        # values, corrects the normalisers or rescales the weights.
+        for hooks, handle in ((optimizer._optimizer_step_pre_hooks, self._pre),
+                              (optimizer._optimizer_step_post_hooks, self._post)):
+            if isinstance(hooks, OrderedDict):
+                hooks.move_to_end(handle.id, last=False)
+        self.closed = False
+
+    # -- construction for a converted run ---------------------------------------------------------
+    @classmethod
+    def for_run(cls, run: Any, groups: Mapping[str, Sequence[torch.Tensor]], **kwargs: Any) -> Monitor:
+        """A monitor on a converted run (:func:`equivalence.convert`): predictions in stock terms.
+
+        Online conversion (``run.converter``, an :class:`equivalence.ExpLRConverter`): the
+        param groups hold the stock (η_t, λ_t, γ_t) outside the step, which the monitor reads
+        before the converter's pre-step hook; m_t = ``run.converter.current_scale()``.
+        Precomputed schedules (``run.scheduler`` an ``EquivalentLR``): the recipe comes from the
+        schedule of the param group holding the first group's tensors, m_t from
+        ``run.scheduler.current_scale``.
+        """
+        from .recipe import ExpLRSchedule
+
+        opt, sched = run.optimizer, run.scheduler
+        converter = getattr(run, "converter", None)
+        if converter is not None:
+            return cls(opt, groups, scale=converter.current_scale, **kwargs)
+        first = next(iter(groups.values()))[0]
+        gi = next(i for i, g in enumerate(opt.param_groups) if any(p is first for p in g["params"]))
+        s = run.schedules[gi]
+        if not isinstance(s, ExpLRSchedule):
+            raise ValueError("groups' tensors are not in a converted (scale-invariant) param group")
+        last = s.steps - 1
+
+        def recipe(t: int) -> tuple[float, float, float]:
+            i = min(t, last)
+            return float(s.lrs[i]), float(s.weight_decay[i]), float(s.momentum)
+
+        kwargs.setdefault("start_step", max(int(sched.last_epoch), 0))
+        return cls(opt, groups, recipe=recipe, scale=lambda: sched.current_scale(gi), **kwargs)
+
+    # -- hooks ------------------------------------------------------------------------------------------
+    def _pre_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        self._active = self.step % self.every == 0
+        if not self._active:
+            return
+        self._use_buffer = self._buffer_applies(opt)
+        with torch.no_grad():
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+            if self._use_buffer:
+                self._pre_norms = list(torch._foreach_norm(self._w + grads))  # ‖w_t‖, ‖g_t‖
+            else:
+                if not self._snap:
+                    self._snap = [p.detach().clone() for p in self.params]
+                torch._foreach_copy_(self._snap, self._w)
+                self._pre_norms = list(torch._foreach_norm(self._snap + grads))
+        recipes = []
+        for i in self._param_group:
+            if self.recipe is not None:
+                r = self.recipe(self.step)
+            else:
+                g = opt.param_groups[i]
+                r = (float(g["lr"]), float(g.get("weight_decay", 0.0)), float(g.get("momentum", 0.0)))
+            recipes.append(r)
+        m = float(self.scale()) if self.scale is not None else 1.0
+        self._pending.append((self.step, [], recipes, m, self._use_buffer))
+
+    def _buffer_applies(self, opt: Optimizer) -> bool:
+        """Whether w_{t+1} − w_t = −η v_{t+1} (SGD with momentum, no Nesterov) and it is wanted."""
+        if self.step_norm == "difference":
+            return False
+        ok = isinstance(opt, SGD) and all(
+            float(opt.param_groups[i].get("momentum", 0.0)) != 0.0
+            and not opt.param_groups[i].get("nesterov", False)
+            for i in self._all_pg
+        )
+        if self.step_norm == "buffer" and not ok:
+            raise ValueError(
+                "step_norm = 'buffer' needs torch.optim.SGD with momentum > 0 and nesterov=False "
+                "in every monitored param group (use 'auto' or 'difference')"
+            )
+        return ok
+
+    def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._active:
+            # the LR the step used (η̃_t in a converted run, before a converter restores η_t)
+            self._pending[-1][1].extend(float(opt.param_groups[i]["lr"]) for i in self._param_group)
+            with torch.no_grad():
+                if self._use_buffer:  # w_t − w_{t+1} = η v_{t+1}: its norm is η ‖v_{t+1}‖
+                    bufs = [opt.state[p]["momentum_buffer"] for p in self.params]
+                    post = torch._foreach_norm(bufs + self._w)  # ‖v_{t+1}‖, ‖w_{t+1}‖
+                else:
+                    torch._foreach_sub_(self._snap, self._w)  # w_t − w_{t+1}
+                    post = torch._foreach_norm(self._snap + self._w)  # ‖w_t − w_{t+1}‖, ‖w_{t+1}‖
+                # rows: ‖w_t‖², ‖g_t‖², ‖w_t − w_{t+1}‖², ‖w_{t+1}‖², summed per group (float64)
+                sq = torch.stack([*self._pre_norms, *post]).to(torch.float64).square_()
+                self._buf[self._row].index_add_(1, self._index, sq.view(4, -1))
+                self._pre_norms = []
+            self._row += 1
+            if self._row == self.flush_every:
+                self.flush()
+        self._active = False
+        self.step += 1
+
+    # -- host side -----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Read the recorded steps from the device and derive every field (one synchronisation)."""
+        if self._row == 0:
+            return
+        vals = self._buf[: self._row].cpu().numpy().copy()
+        self._buf[: self._row].zero_()
+        pending, self._pending = self._pending[: self._row], self._pending[self._row :]
+        self._row = 0
+        sgd = isinstance(self.optimizer, SGD)
+        for (t, lrs, recipes, m, from_buffer), v in zip(pending, vals):
+            w0, w1, d = np.sqrt(v[0]), np.sqrt(v[3]), np.sqrt(v[2])
+            if from_buffer:
+                d = d * np.asarray(lrs)  # η ‖v_{t+1}‖ (one LR per group)
+            angle = angle_from_sides(w0, w1, d)
+            for k, name in enumerate(self.group_names):
+                eta, lam, gam = recipes[k]
+                s2 = float(v[1, k] * v[0, k])  # (‖g‖‖w‖)²: invariant under w → c w
+                try:
+                    eq0 = predict_equilibrium(eta, lam, gam)
+                except ValueError:
+                    eq0 = Equilibrium(math.nan, math.nan, math.nan, math.nan)
+                # running mean of σ² over about one relaxation time (the norm's memory)
+                n = self._sigma_count[k] + 1
+                horizon = eq0.relaxation_steps / self.every if math.isfinite(eq0.relaxation_steps) else n
+                alpha = 1.0 / min(n, max(horizon, 1.0))
+                prev = self._sigma2[k]
+                self._sigma2[k] = s2 if not math.isfinite(prev) else prev + alpha * (s2 - prev)
+                self._sigma_count[k] = n
+                try:
+                    eq = predict_equilibrium(eta, lam, gam, self._sigma2[k])
+                except ValueError:
+                    eq = eq0
+                norm_stock = float(w0[k]) / m
+                self._records.append(
+                    {
+                        "step": t,
+                        "group": name,
+                        "lr": lrs[k],
+                        "weight_norm": float(w0[k]),
+                        "weight_norm_stock": norm_stock,
+                        "effective_lr": lrs[k] / float(w0[k] * w1[k]) if sgd else math.nan,
+                        "angular_update": float(angle[k]),
+                        "grad_norm_unit": math.sqrt(s2),
+                        "predicted_angular_update": eq.angular_update if sgd else math.nan,
+                        "predicted_weight_norm": eq.norm if sgd else math.nan,
+                        "relaxation_steps": eq.relaxation_steps if sgd else math.nan,
+                        "steps_to_equilibrium": steps_to_equilibrium(norm_stock, eq, self.rel_tol)
+                        if sgd
+                        else math.nan,
+                    }
+                )
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every recorded (step, group) as a dict with ``step``, ``group`` and :data:`FIELDS`."""
+        self.flush()
+        return self._records
+
+    def series(self, group: str, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one field of one group."""
+        if group not in self.group_names:
+            raise ValueError(f"group = {group!r} is not one of {self.group_names}")
+        if field not in FIELDS:
+            raise ValueError(f"field = {field!r} is not one of {FIELDS}")
+        rows = [r for r in self.records if r["group"] == group]
+        return np.array([r["step"] for r in rows]), np.array([r[field] for r in rows], dtype=float)
+
+    def scalars(self, prefix: str = "monitor") -> dict[str, float]:
+        """The latest recorded step as ``{"prefix/group/field": value}`` (for a logger's add_scalar).
+
+        Reads the device (one synchronisation).
+        """
+        recs = self.records
+        if not recs:
+            return {}
+        last = recs[-1]["step"]
+        out: dict[str, float] = {}
+        for r in reversed(recs):
+            if r["step"] != last:
+                break
+            for f in FIELDS:
+                out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
+        return out
+
+    def iter_scalars(self, prefix: str = "monitor", start: int = 0) -> Iterator[tuple[int, dict[str, float]]]:
+        """(step, {"prefix/group/field": value}) for every recorded step from ``start`` on.
+
+        For a TensorBoard-style logger::
+
+            for step, d in mon.iter_scalars(start=last_logged + 1):
+                for k, v in d.items():
+                    writer.add_scalar(k, v, step)
+        """
+        out: dict[str, float] = {}
+        current: int | None = None
+        for r in self.records:
+            if r["step"] < start:
+                continue
+            if current is not None and r["step"] != current:
+                yield current, out
+                out = {}
+            current = r["step"]
+            for f in FIELDS:
+                out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
+        if current is not None:
+            yield current, out
+
+    def summary(self, last_fraction: float = 0.25) -> dict[str, dict[str, float]]:
+        """Per group: means over the last ``last_fraction`` of the records, measured vs predicted."""
+        if not 0 < last_fraction <= 1:
+            raise ValueError(f"last_fraction = {last_fraction!r} is outside the valid range (0, 1]")
+        out: dict[str, dict[str, float]] = {}
+        for gname in self.group_names:
+            rows = [r for r in self.records if r["group"] == gname]
+            if not rows:
+                continue
+            tail = rows[int(len(rows) * (1 - last_fraction)) :] or rows[-1:]
+
+            def mean(f: str, rows: list[dict[str, Any]] = tail) -> float:
+                return float(np.nanmean([r[f] for r in rows])) if rows else math.nan
+
+            out[gname] = {
+                "steps": float(len(rows)),
+                "final_weight_norm": rows[-1]["weight_norm"],
+                "final_weight_norm_stock": rows[-1]["weight_norm_stock"],
+                "final_effective_lr": rows[-1]["effective_lr"],
+                "mean_angular_update": mean("angular_update"),
+                "predicted_angular_update": mean("predicted_angular_update"),
+                "mean_weight_norm_stock": mean("weight_norm_stock"),
+                "predicted_weight_norm": mean("predicted_weight_norm"),
+                "relaxation_steps": rows[-1]["relaxation_steps"],
+            }
+        return out
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write one row per (step, group) with the columns ``step, group`` + :data:`FIELDS`."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=["step", "group", *FIELDS])
+            wr.writeheader()
+            for r in self.records:
+                wr.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        return p
+
+    def to_dict(self) -> dict[str, Any]:
+        """Columns per group: ``{"groups": {name: {"step": [...], field: [...]}}, "summary": ...}``."""
+        cols: dict[str, dict[str, list[Any]]] = {}
+        for gname in self.group_names:
+            rows = [r for r in self.records if r["group"] == gname]
+            cols[gname] = {"step": [r["step"] for r in rows]}
+            for f in FIELDS:
+                cols[gname][f] = [_finite_or_none(r[f]) for r in rows]
+        return {"fields": list(FIELDS), "groups": cols, "summary": _jsonable(self.summary())}
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON (non-finite values as ``null``)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict()))
+        return p
+
+    def close(self) -> None:
+        """Read what is left on the device and remove the hooks."""
+        if not self.closed:
+            self.flush()
+            self._pre.remove()
+            self._post.remove()
+            self.closed = True
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _finite_or_none(x: Any) -> Any:
+    return x if not isinstance(x, float) or math.isfinite(x) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    return _finite_or_none(obj)
+
+
+# -- plots -------------------------------------------------------------------------------------------
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _check_monitors(monitors: Mapping[str, Monitor]) -> None:
+    if not isinstance(monitors, Mapping) or not monitors:
+        raise ValueError(f"monitors must be a non-empty mapping label -> Monitor, got {monitors!r}")
+    for label, m in monitors.items():
+        if not isinstance(m, Monitor):
+            raise TypeError(f"monitors[{label!r}] is {type(m).__name__}, not a Monitor")
+
+
+def _pick(m: Monitor, groups: Iterable[str] | None) -> list[str]:
+    names = list(m.group_names if groups is None else groups)
+    bad = [g for g in names if g not in m.group_names]
+    if bad:
+        raise ValueError(f"groups {bad} are not among {m.group_names}")
+    return names
+
+
+def plot_effective_lr(
+    monitors: Mapping[str, Monitor], path: str | Path, groups: Iterable[str] | None = None
+) -> Path:
+    """Effective LR η_t/(‖w_t‖‖w_{t+1}‖) over time for each run (e.g. stock and converted)."""
+    _check_monitors(monitors)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    styles = ["-", "--", ":", "-."]
+    for i, (label, m) in enumerate(monitors.items()):
+        for g in _pick(m, groups):
+            s, v = m.series(g, "effective_lr")
+            ax.plot(s, v, styles[i % len(styles)], lw=1.2 if i == 0 else 1.8, label=f"{label}: {g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"effective LR $\eta_t/(\|w_t\|\,\|w_{t+1}\|)$")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, plt, path)
+
+
+def plot_angular_update(
+    monitor: Monitor, path: str | Path, groups: Iterable[str] | None = None, smooth: int = 50
+) -> Path:
+    """Angular update per step (running mean over ``smooth`` steps) against its prediction Δ*."""
+    if not isinstance(monitor, Monitor):
+        raise TypeError(f"monitor must be a Monitor, got {type(monitor).__name__}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth = {smooth!r} is outside the valid range [1, inf)")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for g in _pick(monitor, groups):
+        s, v = monitor.series(g, "angular_update")
+        _, p = monitor.series(g, "predicted_angular_update")
+        k = min(smooth, max(len(v), 1))
+        (line,) = ax.plot(s, _trailing_mean(v, k), lw=1.2, label=f"{g} (mean of last {k})")
+        ax.plot(s, p, "--", color=line.get_color(), lw=1.0)
+    ax.plot([], [], "k--", lw=1.0, label=r"predicted $\arccos(1-\eta\lambda/(1+\gamma))$")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"angular update $\angle(w_t, w_{t+1})$ (rad)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, plt, path)
+
+
+def _trailing_mean(v: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the last k values at every index (fewer at the start), ignoring NaN."""
+    ok = np.isfinite(v)
+    c = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    n = np.concatenate([[0], np.cumsum(ok)])
+    i = np.arange(1, len(v) + 1)
+    lo = np.maximum(i - k, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (c[i] - c[lo]) / (n[i] - n[lo])
+
+
+def plot_weight_norms(
+    monitors: Mapping[str, Monitor], path: str | Path, groups: Iterable[str] | None = None
+) -> Path:
+    """Stored weight norms ‖w_t‖ of each run, and the stock run's predicted equilibrium ‖w*‖."""
+    _check_monitors(monitors)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    styles = ["-", "--", ":", "-."]
+    for i, (label, m) in enumerate(monitors.items()):
+        for g in _pick(m, groups):
+            s, v = m.series(g, "weight_norm")
+            ax.plot(s, v, styles[i % len(styles)], lw=1.2, label=f"{label}: {g}")
+            if i == 0:
+                _, p = m.series(g, "predicted_weight_norm")
+                ax.plot(s, p, color="grey", lw=0.8, alpha=0.7)
+    ax.plot([], [], color="grey", lw=0.8, label=r"predicted $\|w^*\|$ (stock)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"$\|w_t\|$ (stored)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, plt, path)
+
+
+def plot_all(
+    monitors: Mapping[str, Monitor], out_dir: str | Path, groups: Iterable[str] | None = None
+) -> list[Path]:
+    """The three plots into ``out_dir``; the angular-update plot of the first monitor."""
+    _check_monitors(monitors)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(monitors.values()))
+    gl = None if groups is None else list(groups)
+    return [
+        plot_effective_lr(monitors, out / "effective_lr.png", gl),
+        plot_angular_update(first, out / "angular_update.png", gl),
+        plot_weight_norms(monitors, out / "weight_norms.png", gl),
+    ]
+
+
+def _save(fig: Any, plt: Any, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
