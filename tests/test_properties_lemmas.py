@@ -35,16 +35,11 @@ import torch
 from conftest import examples
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from strategies import (
-    DEGENERATE,
-    U64,
-    NetSpec,
-    batches,
-    build,
-    loss_fn,
-    net_specs,
-    normaliser_spread,
-)
+from strategies import net_specs
+
+from equivalence.lockstep import normaliser_spread
+from equivalence.noise_floor import DEGENERATE, U64
+from equivalence.testing_nets import NetSpec, batches, build, loss_fn
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
