@@ -635,6 +635,29 @@ class ConvertedRun:
             return self.converter.current_scale()
         return float(self.scheduler.current_scale())
 
+    def log2_rescale(self) -> int:
+        """k of the power-of-two rescaling: stored θ = 2^k θ̃ on the invariant set (0 if none)."""
+        if self.converter is not None:
+            return int(self.converter.E) if self.converter.invariant_groups else 0
+        g = self.scheduler.norm_group
+        return int(self.scheduler.log2_scale[g]) if g is not None else 0
+
+    def last_log_equivalent_lr(self) -> float | None:
+        """log η̃_t of the last update taken on the invariant set (unrescaled; None before one).
+
+        η̃_t = η_t / (c_t c_{t+1}) (the general theorem, ``proofs/general_schedule.py``), with
+        t the index of that update; the param groups of the online run hold the stock η
+        between updates, so their ``lr`` is not η̃.
+        """
+        if self.converter is not None:
+            return self.converter.last_log_equivalent_lr
+        sched = self.scheduler
+        t = int(sched.last_epoch) - 1
+        g = sched.norm_group
+        if t < 0 or g is None:
+            return None
+        return float(sched.schedules[g].log_lrs[t])
+
     @torch.no_grad()
     def clip_grad_norm_(
         self, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False

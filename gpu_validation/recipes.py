@@ -10,12 +10,13 @@ All recipes start from one θ_0 and take the same batch at every step (see
   lockstep harness's converted twin (``equivalence.lockstep.converted``) of recipe a.
 
 By the general theorem the twins' stored weights are θ_b = m_t · θ_a with
-m_t = ``scheduler.current_scale()`` (= 2^k / c_t), so the network functions are equal.
+m_t = ``twin.run.current_scale()`` (= 2^k / c_t), so the network functions are equal.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,19 +48,32 @@ class Recipe:
     correct: torch.Tensor | None = None
     seen: int = 0
     prev_params: list[torch.Tensor] = field(default_factory=list)
+    #: ln of the LR the last update used, unrescaled: η_t for a, η̃_t = η_t/(c_t c_{t+1}) for
+    #: the twins (read from the converted run, never from the param groups, which hold the
+    #: stock η between updates under the online converter)
+    last_log_lr: float = math.nan
 
-    @property
-    def stored_lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+    def step(self) -> None:
+        """One optimizer update and one scheduler step; records the LR that update used."""
+        if self.twin is None:
+            lr = float(self.optimizer.param_groups[0]["lr"])  # the stock η_t of this update
+            self.optimizer.step()
+            self.scheduler.step()
+            self.last_log_lr = math.log(lr)
+            return
+        self.optimizer.step()
+        self.scheduler.step()
+        log_lr = self.twin.run.last_log_equivalent_lr()
+        self.last_log_lr = math.nan if log_lr is None else log_lr
 
     @property
     def log2_scale(self) -> int:
         """k of the power-of-two rescaling (stored θ = 2^k θ̃); 0 for recipe a."""
-        return int(self.scheduler.log2_scale[0]) if self.twin is not None else 0
+        return self.twin.run.log2_rescale() if self.twin is not None else 0
 
     def scale(self) -> float:
         """m with stored θ = m · θ_a (1 for recipe a)."""
-        return float(self.scheduler.current_scale()) if self.twin is not None else 1.0
+        return self.twin.run.current_scale() if self.twin is not None else 1.0
 
 
 def stock_recipe(cfg: Config, steps_per_epoch: int) -> SGDRecipe:

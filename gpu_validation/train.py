@@ -49,6 +49,7 @@ from .recipes import Recipe, build_recipes
 __all__ = ["Interrupted", "train_seed"]
 
 _LOG10_2 = math.log10(2.0)
+_LN10 = math.log(10.0)
 
 
 class Interrupted(Exception):
@@ -206,7 +207,7 @@ def train_seed(
             x_ep, y_ep = aug.epoch(gen_data)
             for r in recipes:
                 r.loss_sum, r.correct, r.seen = zero_f.clone(), zero_i.clone(), 0
-            lr_start = {r.name: r.stored_lr / 4.0**r.log2_scale for r in recipes}
+            lr_start: dict[str, float] = {}
             for s in range(0, n, cfg.batch_size):
                 xb, yb = x_ep[s : s + cfg.batch_size], y_ep[s : s + cfg.batch_size]
                 for r in recipes:
@@ -215,8 +216,9 @@ def train_seed(
                     loss = F.cross_entropy(logits(out), yb)
                     r.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    r.optimizer.step()
-                    r.scheduler.step()
+                    r.step()
+                    if r.name not in lr_start:  # the LR of the epoch's first update
+                        lr_start[r.name] = math.exp(r.last_log_lr)
                     with torch.no_grad():
                         r.loss_sum += loss.detach().double() * yb.shape[0]
                         r.correct += (out.detach().argmax(1) == yb).sum()
@@ -297,9 +299,9 @@ def _epoch_record(
         k = r.log2_scale
         sq = sq_norm(r.params)
         sq_layer = sq_norm([r.params[layer]])
-        lr = r.stored_lr  # the LR of the next step (stored: 4^k η̃)
+        # the LR of the epoch's last update, unrescaled (η for a, η̃_t for the twins)
+        log10_lr = r.last_log_lr / _LN10
         log10_sq = math.log10(sq) - 2 * k * _LOG10_2
-        log10_lr = math.log10(lr) - 2 * k * _LOG10_2
         ep["recipes"][r.name] = {
             "train_loss": float(r.loss_sum) / r.seen,  # type: ignore[arg-type]
             "train_acc": float(r.correct) / r.seen,  # type: ignore[arg-type]
@@ -309,8 +311,8 @@ def _epoch_record(
             "log10_lr": log10_lr,
             "log10_sq_norm": log10_sq,
             "log10_sq_norm_layer": math.log10(sq_layer) - 2 * k * _LOG10_2,
-            "log10_sq_norm_over_lr": math.log10(sq) - math.log10(lr),
-            "log10_effective_lr": math.log10(lr) - math.log10(sq),
+            "log10_sq_norm_over_lr": log10_sq - log10_lr,
+            "log10_effective_lr": log10_lr - log10_sq,
             "angle_deg": angle_deg(r.prev_params, r.params),
             "log2_rescale": k,
             "scale_vs_a": r.scale(),

@@ -441,3 +441,53 @@ def test_exact_check_judges_every_step_by_the_error_model() -> None:
     res = exact_check(cfg, [_run_record(bad)])
     assert not res["passed"]
     assert any("step 3" in f for f in res["failures"]), res["failures"]
+
+
+@needs_data
+def test_reported_lr_of_b_is_the_equivalent_lr(smoke_run: tuple[int, dict, Path]) -> None:
+    """Recipe b's reported log10 LR is log η̃_t = log η_t − log c_t − log c_{t+1} (general theorem).
+
+    Reference: the stock MultiStepLR's per-step η_t (read from a stock SGD) through
+    ``equivalence.log_equivalent_lrs``. Error model: the online converter carries log c_t as
+    a product of float64 ratios, |Δ log c_t| ≤ 4u(t+1) + 512u|log c_t| (u = 2^-53); log η̃
+    adds two such errors and one rounding of log η (u|log η̃|), and the division by ln 10
+    one more ulp. Negative control: the param groups' lr (the stock η between updates
+    under the online converter, what was reported before) is off by |log c_t + log c_{t+1}|.
+    """
+    from torch.optim.lr_scheduler import MultiStepLR
+
+    from equivalence import log_equivalent_lrs
+    from equivalence.lockstep import SGDRecipe
+
+    _, res, _ = smoke_run
+    cfg = res["config"]
+    (run,) = res["runs"]
+    spe, total = run["steps_per_epoch"], run["total_steps"]
+    stock = SGDRecipe(
+        cfg["lr"],
+        cfg["momentum"],
+        cfg["weight_decay"],
+        lr_scheduler=lambda o: MultiStepLR(o, run["milestone_steps"], cfg["lr_gamma"]),
+    )
+    lrs, wds = stock.per_step(total)
+    log_eq = log_equivalent_lrs(lrs, wds, cfg["momentum"])
+    u = 2.0**-53
+    ln10 = np.log(10.0)
+    worst_ratio = 0.0
+    for e, ep in enumerate(run["epochs"]):
+        t = (e + 1) * spe - 1  # the epoch's last update
+        # |log c_t| + |log c_{t+1}| = |log η_t − log η̃_t| (both have the same sign)
+        abs_log_c = abs(np.log(lrs[t]) - log_eq[t])
+        tol_ln = 2 * 4 * u * (t + 2) + 512 * u * abs_log_c + u * abs(log_eq[t])
+        tol = tol_ln / ln10 + u * abs(log_eq[t] / ln10)
+        got = ep["recipes"]["b"]["log10_lr"]
+        assert abs(got - log_eq[t] / ln10) <= tol, (e, got, log_eq[t] / ln10, tol)
+        worst_ratio = max(worst_ratio, abs(got - log_eq[t] / ln10) / tol)
+        first = e * spe  # exp turns the log's absolute error into a relative one (+ 2 ulps)
+        tol_first = 2 * 4 * u * (first + 2) + 512 * u * abs(np.log(lrs[first]) - log_eq[first])
+        assert ep["recipes"]["b"]["lr_first_step"] == pytest.approx(
+            np.exp(log_eq[first]), rel=tol_first + abs(log_eq[first]) * u + 4 * u
+        )
+        # negative control: the stock η the groups hold is not η̃
+        assert abs(np.log10(lrs[t]) - log_eq[t] / ln10) > 1e6 * tol
+    print(f"reported log10 η̃ of b: worst |error| / tolerance {worst_ratio:.3f}")
