@@ -163,6 +163,7 @@ class ConvertedTwin:
         form: str,
         rescale_log2: float | None,
         correct_norm_layers: bool,
+        adjust_eps: bool = True,
     ) -> None:
         named = dict(model.named_parameters())
         self.model = model
@@ -181,6 +182,7 @@ class ConvertedTwin:
             else (),
             form=form,
             rescale_log2=rescale_log2,
+            adjust_eps=adjust_eps,
         )
         self.optimizer = self.run.optimizer
 
@@ -192,25 +194,29 @@ class ConvertedTwin:
         self.run.scheduler.step()
 
     def scale(self) -> float | None:
-        return float(self.run.scheduler.current_scale()) if self.has_invariant else 1.0
+        return self.run.current_scale() if self.has_invariant else 1.0
 
 
 def converted(
-    form: str = "general", rescale_log2: float | None = 16.0, correct_norm_layers: bool = True
+    form: str = "general",
+    rescale_log2: float | None = 16.0,
+    correct_norm_layers: bool = True,
+    adjust_eps: bool = True,
 ) -> Callable[[nn.Module, SGDRecipe, Sequence[str], int], ConvertedTwin]:
     """The converted twin: ``equivalence.convert`` with the stock recipe's LR, momentum and WD.
 
     ``form``: ``"general"`` (η̃_t = η_t / (c_t c_{t+1})), ``"closed_form"`` (η α^(−2t−1) with
     its initial buffer) or ``"texp"``; ``rescale_log2``: the power-of-two rescaling period;
     ``correct_norm_layers``: hand every normaliser to ``convert`` (running statistics and eps
-    follow the scale: eval mode and eps > 0 stay exact).
+    follow the scale: eval mode and eps > 0 stay exact); ``adjust_eps=False`` keeps the
+    normalisers' eps (a negative control: exact only for eps = 0).
     """
 
     def make(
         model: nn.Module, recipe: SGDRecipe, invariant: Sequence[str], steps: int
     ) -> ConvertedTwin:
         return ConvertedTwin(
-            model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers
+            model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers, adjust_eps
         )
 
     return make

@@ -164,16 +164,21 @@ class Floor:
     twins: tuple[Trace, ...]
 
     def horizon(self) -> int:
-        """H: the first step at which some twin's divergence (any series) passes ``SATURATED``."""
-        steps = min(len(getattr(tw, s)) for tw in self.twins for s in SERIES if getattr(tw, s))
-        for t in range(steps):
-            if any(
-                len(getattr(tw, s)) > t and getattr(tw, s)[t] > SATURATED
-                for tw in self.twins
-                for s in SERIES
-            ):
-                return t
-        return steps
+        """H: the first step at which some twin's divergence (any series) passes ``SATURATED``.
+
+        A series sampled n < T times over the T steps (the eval outputs, every few steps)
+        has its sample i placed at step ⌊i·T/n⌋ (at or before the step it was taken at), so
+        a sampled series never cuts the per-step ones short.
+        """
+        steps = max(len(getattr(tw, s)) for tw in self.twins for s in SERIES)
+        h = steps
+        for tw in self.twins:
+            for s in SERIES:
+                xs = getattr(tw, s)
+                i = next((i for i, x in enumerate(xs) if x > SATURATED), None)
+                if i is not None:
+                    h = min(h, i if len(xs) == steps else (i * steps) // len(xs))
+        return h
 
     def kept(self, exclude_saturated: bool) -> tuple[Trace, ...]:
         """All twins, or (``exclude_saturated``) those that never pass ``SATURATED``."""
@@ -300,21 +305,23 @@ def judge(
     *,
     k: float = K,
     floor_factor: float = FLOOR_FACTOR,
-    saturated: Literal["horizon", "exclude"] = "horizon",
+    saturated: Literal["horizon", "exclude", "keep"] = "horizon",
 ) -> Verdict:
     """Judge ``trace`` by err_t ≤ max(K·u·(t+1), F·E_t) for t < H (module docstring).
 
     ``floor``: the noise floor, or a callable measuring it (called only when some error
     passes K·u·(t+1)), or None (the linear term alone). ``saturated``: ``"horizon"`` (judge
-    up to the predictability horizon) or ``"exclude"`` (leave saturated twins out, judge
-    every step). ``k = 0`` judges against the floor alone.
+    up to the predictability horizon), ``"exclude"`` (leave saturated twins out, judge
+    every step) or ``"keep"`` (keep every twin, judge every step: for a long low-precision
+    run whose floor itself leaves rounding level, the claim "no farther from the stock run
+    than rounding alone carries it"). ``k = 0`` judges against the floor alone.
     """
     if k < 0 or not math.isfinite(k):
         raise ValueError(f"k = {k} is outside the valid range 0 <= k < inf")
     if floor_factor <= 0 or not math.isfinite(floor_factor):
         raise ValueError(f"floor_factor = {floor_factor} is outside the valid range 0 < f < inf")
-    if saturated not in ("horizon", "exclude"):
-        raise ValueError(f"saturated = {saturated!r} is not one of ('horizon', 'exclude')")
+    if saturated not in ("horizon", "exclude", "keep"):
+        raise ValueError(f"saturated = {saturated!r} is not one of ('horizon', 'exclude', 'keep')")
     if not trace.finite:
         return _rejected(
             trace, "the stock run is not finite (its loss, weights or eval output overflow)"
@@ -353,7 +360,11 @@ def judge(
             env = measured.envelope(s, saturated == "exclude")
             # eval series are sampled every few steps: cut them where the step count is cut
             judged = (
-                min(judged, n) if n == steps else min(n, math.ceil(n * horizon / max(steps, 1)))
+                n
+                if saturated == "keep"
+                else min(judged, n)
+                if n == steps
+                else min(n, math.ceil(n * horizon / max(steps, 1)))
             )
         else:
             tols, judged, env = [trajectory_tol(t, k, u) for t in range(n)], n, []

@@ -1,12 +1,15 @@
 """The CPU full-data mode on a few hundred real CIFAR-10 images (the full pass is not run here).
 
 Reference side: stock ``torch.optim.SGD(weight_decay=λ)`` + stock ``MultiStepLR``; converted
-side: ``equivalence.convert``. float32 with BatchNorm's real eps (1e-5): judged against the
-float32 noise floor measured in the same run (recipe a re-run with every rounding changed:
-θ_0 + 1 ulp, each batch in another order, ±4 ulps per step), the project's criterion (b's
-running maximum divergence ≤ 3× the floor's). Measured on this subset (8 steps), seeds 0–4:
-b/floor at most 0.27–0.93 (parameters) and 0.08–1.01 (eval outputs); a floor twin that only
-perturbed the weights gave 215 for seed 1 (it kept most of a's roundings).
+side: ``equivalence.convert`` (both through ``equivalence.lockstep``). float32 with
+BatchNorm's real eps (1e-5): judged by ``equivalence.noise_floor.judge`` (k = 0, every step:
+err_t ≤ 3 × the floor's running maximum) against the float32 noise floor measured in the same
+run (the harness's ``perturbed`` twin with every rounding changed: θ_0 + 1 ulp, each batch in
+another order, 4 ulps per step). Measured before the move onto the harness (L2 divergences,
+8 steps), seeds 0–4: b/floor at most 0.27–0.93 (parameters) and 0.08–1.01 (eval outputs); a
+floor twin that only perturbed the weights gave 215 for seed 1 (it kept most of a's
+roundings). Negative control in float32: b's BN eps left at ε (λ = 0.05, ε = 0.5) fails
+the same verdict (worst ratio ~1300; with ε·m² 0.54).
 
 The BN eps correction (b's BN takes ε·m_t²) is checked in float64 at rounding level, with its
 negative control (b's BN keeps ε: off by far more than rounding); λ = 0.05 and ε = 0.5 make
@@ -38,7 +41,10 @@ SMALL = dict(n_train=256, n_test=128, batch_size=32, epochs=1, threads=1, check_
 def test_small_subset_end_to_end(tmp_path):
     res = run_full_data(FullDataConfig(data=str(DATA), out=str(tmp_path), **SMALL), log=lambda s: None)
     assert res["data"]["n_train"] == 256 and res["steps"] == 8
-    assert res["verdict"]["within_floor"], res["verdict"]
+    v = res["verdict"]
+    assert v["within_floor"] and v["status"] == "verified", v
+    assert v["steps"] == 8 and set(v["series_worst_ratio"]) == {"param", "train_out", "eval_out"}
+    assert 0 < v["worst_ratio"] <= 1 and v["floor"] > 0
     acc = res["final_test_acc"]
     assert set(acc) == {"a", "b", "floor"}
     wn = res["weight_norm"]
@@ -78,6 +84,26 @@ def test_eps_follows_the_scale_exactly_and_not_without(tmp_path):
     print(f"\nmax relative parameter divergence: with ε·m² {res[True]:.2e}, with ε {res[False]:.2e}")
     assert res[True] <= 1e-12
     assert res[False] > 1e3 * 1e-12
+
+
+@needs_data
+def test_float32_verdict_rejects_eps_left_alone(tmp_path):
+    """Negative control of the float32 verdict: b's BN keeps ε (not ε·m_t²) and must fail.
+
+    λ = 0.05 and ε = 0.5 make the eps effect large (m_t ≈ 1.016 after 4 steps); the same run
+    with the eps correction passes (the positive side, same configuration).
+    """
+    kw = dict(SMALL, weight_decay=0.05, bn_eps=0.5, n_train=128, n_test=32, plots=False)
+    status = {}
+    for follow in (True, False):
+        r = run_full_data(
+            FullDataConfig(data=str(DATA), out=str(tmp_path / str(follow)), eps_follow=follow, **kw),
+            log=lambda s: None,
+        )
+        status[follow] = (r["verdict"]["status"], r["verdict"]["worst_ratio"])
+    print(f"\nfloat32 verdicts (status, worst ratio): with ε·m² {status[True]}, with ε {status[False]}")
+    assert status[True][0] == "verified"
+    assert status[False][0] == "failed" and status[False][1] > 10
 
 
 def test_bad_input(capsys):

@@ -150,3 +150,19 @@ def test_precomputed_forms_accept_normalisers_without_running_statistics(form):
             jitter_twins=1,
         )
         assert verdict.ok, verdict.reasons
+
+
+def test_horizon_with_a_sampled_eval_series() -> None:
+    """An eval series sampled every few steps places its samples in steps, not in indices.
+
+    Negative control: a per-step series saturating at step 5 still cuts the horizon there.
+    """
+    from equivalence.noise_floor import SATURATED, Floor, Trace
+
+    small = SATURATED / 10
+    quiet = Trace((small,) * 8, (small,) * 8, (small,) * 2, ())
+    assert Floor((quiet,)).horizon() == 8  # not 2 (the number of eval samples)
+    late_eval = Trace((small,) * 8, (small,) * 8, (small, 2 * SATURATED), ())
+    assert Floor((quiet, late_eval)).horizon() == 4  # sample 1 of 2 over 8 steps: step 4
+    tipped = Trace((small,) * 5 + (2 * SATURATED,) * 3, (small,) * 8, (small,) * 2, ())
+    assert Floor((quiet, tipped)).horizon() == 5
