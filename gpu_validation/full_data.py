@@ -79,6 +79,7 @@ from equivalence.noise_floor import FLOOR_FACTOR, U32, U64, Floor, Trace, judge,
 
 from .augment import DeviceAugmenter, normalize
 from .data import default_data_path, load_cifar10
+from .measure import rel
 from .model import PreResNet, conv_weights, init_weights
 
 __all__ = ["FullDataConfig", "run_full_data", "main", "build_parser", "attach_monitors"]
@@ -156,10 +157,6 @@ class FullDataConfig:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b).clamp_min(1e-300))
 
 
 def _flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -378,14 +375,14 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                 with torch.no_grad():
                     wa = _flat(params["a"])
                     trace["step"].append(step)
-                    trace["param_b"].append(_rel(_flat(params["b"]) / conv_b.run.current_scale(), wa))
-                    trace["param_floor"].append(_rel(_flat(params["floor"]), wa) if cfg.floor else math.nan)
+                    trace["param_b"].append(rel(_flat(params["b"]) / conv_b.run.current_scale(), wa))
+                    trace["param_floor"].append(rel(_flat(params["floor"]), wa) if cfg.floor else math.nan)
             if step % cfg.probe_every == 0 or step == total:
                 pa = _probe(models["a"], probe_x)
                 probe["step"].append(step)
                 for k in others:
                     pk = _probe(models[k], probe_x)
-                    probe[k].append(_rel(pk, pa))
+                    probe[k].append(rel(pk, pa))
                     series[k]["eval_out"].append(rel_err(pk, pa))
                 if not cfg.floor:
                     probe["floor"].append(math.nan)
