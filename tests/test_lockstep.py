@@ -150,3 +150,26 @@ def test_precomputed_forms_accept_normalisers_without_running_statistics(form):
             jitter_twins=1,
         )
         assert verdict.ok, verdict.reasons
+
+
+def test_the_readme_example_runs_as_written():
+    """The README's harness example, extracted from README.md and run on a small model."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Does my converted run equal my stock run?") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("\n```", start)]
+    model, _ = make_pair(0)
+    batches = _data(steps=12)
+    namespace = {
+        "model": model,
+        "batches": batches,
+        "x": batches[0][0],
+        "equivalence": equivalence,
+        "F": torch.nn.functional,
+        "MultiStepLR": torch.optim.lr_scheduler.MultiStepLR,
+        "print": lambda *a: None,
+    }
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    assert namespace["verdict"].status is Status.VERIFIED, namespace["verdict"].reasons
