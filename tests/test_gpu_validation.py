@@ -2,8 +2,8 @@
 
 The smoke run trains recipes a (step decay + WD), b (exact no-WD, general
 theorem) and c (TEXP) on 2048 real CIFAR-10 images in float64 and must keep
-b and c equal to θ_a / c_t to 1e-10 relative (MATH.md, "The general
-theorem"); measured: about 1e-13 after 256 steps.
+b and c equal to θ_a / c_t to 1e-10 relative (the general theorem,
+proofs/general_schedule.py); measured: about 1e-13 after 256 steps.
 """
 
 from __future__ import annotations

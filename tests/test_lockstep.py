@@ -166,3 +166,26 @@ def test_horizon_with_a_sampled_eval_series() -> None:
     assert Floor((quiet, late_eval)).horizon() == 4  # sample 1 of 2 over 8 steps: step 4
     tipped = Trace((small,) * 5 + (2 * SATURATED,) * 3, (small,) * 8, (small,) * 2, ())
     assert Floor((quiet, tipped)).horizon() == 5
+
+
+def test_the_readme_example_runs_as_written():
+    """The README's harness example, extracted from README.md and run on a small model."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Does my converted run equal my stock run?") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("\n```", start)]
+    model, _ = make_pair(0)
+    batches = _data(steps=12)
+    namespace = {
+        "model": model,
+        "batches": batches,
+        "x": batches[0][0],
+        "equivalence": equivalence,
+        "F": torch.nn.functional,
+        "MultiStepLR": torch.optim.lr_scheduler.MultiStepLR,
+        "print": lambda *a: None,
+    }
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    assert namespace["verdict"].status is Status.VERIFIED, namespace["verdict"].reasons

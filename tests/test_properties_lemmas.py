@@ -1,6 +1,6 @@
 """The scale-invariance lemmas, property-tested on random normalised networks (float64).
 
-For a loss scale invariant in S (MATH.md, "Scale invariance"), for every c > 0:
+For a loss scale invariant in S (proofs/scale_invariance.py), for every c > 0:
 
 - L(c θ_S) = L(θ_S);
 - ∇_S L(c θ_S) = ∇_S L(θ_S) / c           (gradient homogeneous of degree −1);
