@@ -568,9 +568,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test accuracy a {res['final_test_acc']['a']:.4f}, b {res['final_test_acc']['b']:.4f}; "
           f"{res['times_s']['total']:.0f} s; wrote {Path(cfg.out) / 'full_data.json'}")
     if v is not None:
-        print(f"divergence b / floor: params {v['param_ratio_max']:.3g}, probe outputs "
-              f"{v['probe_ratio_max']:.3g} ({'within' if v['within_floor'] else 'OUTSIDE'} "
-              f"{FLOOR_FACTOR:g}x the float32 floor)")
+        print(f"verdict (equivalence.noise_floor.judge, every step, <= {FLOOR_FACTOR:g}x the float32 "
+              f"floor): {v['status']}, worst error/bound {v['worst_ratio']:.3g}; whole-run running "
+              f"max ratios b/floor: params {v['param_ratio_max']:.3g}, probe outputs "
+              f"{v['probe_ratio_max']:.3g}")
+        for reason in v["reasons"]:
+            print(f"  {reason}")
         return 0 if v["within_floor"] else 1
     return 0
 
