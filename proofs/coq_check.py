@@ -24,6 +24,10 @@ toy_lemma           ToyLemma.v: g + lambda theta = 0 => 0
 normaliser_eps      Normaliser.v: m x with eps m^2, running statistics
 mid_run             MidRun.v: any initial buffer, copied as is
 adamw               AdamW.v: AdamW == stock Adam without WD, per-step schedules
+equilibrium         Equilibrium.v: second-moment steady state of SGD + momentum
+                    + WD (unique fixed point, cos Delta* = 1 - eta lambda /
+                    (1 + gamma), Jacobian spectrum), the moment map derived
+                    from the vector recurrence
 ==================  ==========================================================
 
 :data:`KERNEL_CHECKED` maps each result to its main theorem ("File.v: name"),
@@ -118,6 +122,13 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "mid_run": (("MidRun.v", "mid_run_equivalence"),),
     "adamw": (("AdamW.v", "adamw_equivalence"), ("AdamW.v", "adam_coord")),
+    "equilibrium": (
+        ("Equilibrium.v", "equilibrium_steady_state"),
+        ("Equilibrium.v", "moment_step"),
+        ("Equilibrium.v", "moment_map_derived"),
+        ("Equilibrium.v", "jacobian_entries"),
+        ("Equilibrium.v", "jacobian_charpoly"),
+    ),
 }
 
 #: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
@@ -141,6 +152,7 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongTexpNoShift.v": "wrong_texp_invariant",
     "WrongAdamLROnly.v": "wrong_first_moment",
     "WrongOverflowBound.v": "wrong_mult64",
+    "WrongEquilibriumNoMomentum.v": "wrong_no_momentum_fixed_point",
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.

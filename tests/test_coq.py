@@ -34,6 +34,7 @@ RESULTS = {
     "normaliser_eps",
     "mid_run",
     "adamw",
+    "equilibrium",
 }
 
 #: Whole-check time limit (seconds of wall time; a loaded machine is slow).
