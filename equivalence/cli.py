@@ -5,7 +5,7 @@ Subcommands:
 - ``schedule``: print η̃ for a recipe given with PyTorch's names (``--lr``,
   ``--weight-decay``, ``--momentum``, ``--milestones``, ``--gamma``, warm-up
   and cosine options), per step or per epoch, as CSV or JSON, optionally
-  plotted (missing output folders are created).
+  plotted (:func:`plot_schedule`; missing output folders are created).
 
 Negative numbers are accepted as option values in every spelling
 (``--weight-decay -1e-4`` as well as ``--weight-decay=-1e-4``) and refused with
@@ -159,7 +159,8 @@ def _summary(cfg: ScheduleConfig, sched: ExpLRSchedule) -> dict[str, Any]:
     return summary
 
 
-def _plot(cfg: ScheduleConfig, sched: ExpLRSchedule, path: str) -> None:
+def plot_schedule(cfg: ScheduleConfig, sched: ExpLRSchedule, path: str) -> None:
+    """Plot log10 η_t and log10 η̃_t per epoch, and log10 c_t (θ̃_t = θ_t / c_t), to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -314,7 +315,7 @@ def _run_schedule(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.plot:
-        _plot(cfg, sched, args.plot)
+        plot_schedule(cfg, sched, args.plot)
     return 0
 
 

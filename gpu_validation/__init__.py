@@ -8,14 +8,14 @@ curves, ending near 95% test accuracy. This package trains three recipes from
 one initialisation on one batch and augmentation stream:
 
 - ``a``: step decay with weight decay (stock SGD + MultiStepLR),
-- ``b``: the exactly equivalent no-WD schedule (general theorem, MATH.md),
+- ``b``: the exactly equivalent no-WD schedule (general theorem, ``proofs.general_schedule``),
 - ``c``: TEXP (the paper's tapered exponential, exact with buffer corrections),
 
 recording per-epoch curves, the learning rate, weight norms, the effective
 learning rate, and the distance between the recipes' weights and outputs.
 
 Entry points: ``python -m gpu_validation`` (:func:`main`), the CPU smoke
-check :func:`smoke` (float64, b and c equal θ_a / c_t to 1e-10), and
+check :func:`smoke` (float64, b and c equal θ_a / c_t within K·u·(t+1) at every step), and
 ``gpu_validation/run_gpu_check.sh`` (the full run on one GPU).
 """
 

@@ -5,8 +5,7 @@ rate), ``momentum`` γ, ``weight_decay`` λ, ``lr_gamma`` the factor of each
 step-decay drop, ``rescale_log2`` R (the no-WD runs' stored weights stay
 within [1, 2^R) times the WD run's).
 
-The defaults are the paper's CIFAR-10 setting (PAPER_NOTES, "CIFAR-10
-experiments"): PreResNet32, η = 0.1, γ = 0.9, λ = 5e-4, batch 128, 160 epochs,
+The defaults are the paper's CIFAR-10 setting (docs/paper.md): PreResNet32, η = 0.1, γ = 0.9, λ = 5e-4, batch 128, 160 epochs,
 η divided by 10 at epochs 80 and 120 (milestones scaled with ``epochs``).
 
 Recipes (all from one θ_0, one batch order, one augmentation stream):

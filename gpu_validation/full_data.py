@@ -217,9 +217,10 @@ def attach_monitors(
 ) -> dict[str, Monitor]:
     """Attach an :class:`equivalence.Monitor` to each recipe of the GPU run (``--monitor``).
 
-    ``recipes`` are :class:`gpu_validation.train.Recipe`-like objects with ``name``, ``model``,
-    ``optimizer``, ``scheduler`` and ``per_step_scheduler``; the groups come from one audit of
-    the first model on ``example`` (a few images). Returns name -> monitor.
+    ``recipes`` are :class:`gpu_validation.recipes.Recipe` objects (``name``, ``model``,
+    ``optimizer``, and ``twin``: the converted twin, None for the stock recipe a); the groups
+    come from one audit of the first model on ``example`` (a few images). Returns name ->
+    monitor.
     """
     first = recipes[0].model
     report = equivalence.audit(first, example, loss_fn=lambda out: out.logsumexp(1).mean())
@@ -227,12 +228,8 @@ def attach_monitors(
     out: dict[str, Monitor] = {}
     for r in recipes:
         groups = _pick(r.model, named)
-        if r.per_step_scheduler:  # a converted recipe: online (b) or precomputed (c)
-            run = equivalence.ConvertedRun(
-                r.optimizer, r.scheduler, list(getattr(r.scheduler, "schedules", [])),
-                getattr(r.scheduler, "converter", None),
-            )
-            out[r.name] = Monitor.for_run(run, groups, every=every, flush_every=1024)
+        if r.twin is not None:  # a converted recipe: online (b) or precomputed (c)
+            out[r.name] = Monitor.for_run(r.twin.run, groups, every=every, flush_every=1024)
         else:
             out[r.name] = Monitor(r.optimizer, groups, every=every, flush_every=1024)
     return out

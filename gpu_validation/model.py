@@ -1,11 +1,10 @@
 """A scale-invariant pre-activation ResNet for CIFAR-10 (PreResNet-depth).
 
-The network of the paper's CIFAR-10 experiments (PAPER_NOTES, "CIFAR-10
-experiments"): He et al.'s pre-activation ResNet with BatchNorm's scale and
+The network of the paper's CIFAR-10 experiments (docs/paper.md): He et al.'s pre-activation ResNet with BatchNorm's scale and
 bias frozen (``affine=False``, i.e. weight 1 and bias 0) and the last linear
 layer frozen at its random initialisation. Every conv has no bias. With both
 frozen the training loss is *jointly* scale invariant in all the conv weights
-(MATH.md, "Scale invariance"): scaling every conv by c > 0 scales the stem's
+(docs/mathematics.md, "Scale invariance"): scaling every conv by c > 0 scales the stem's
 output and each residual branch by c, so every BN input is homogeneous of
 degree 1 and the final BN removes the factor. No single conv is invariant on
 its own. BN's ``eps`` makes the invariance approximate; the CPU smoke mode

@@ -24,6 +24,13 @@ toy_lemma           ToyLemma.v: g + lambda theta = 0 => 0
 normaliser_eps      Normaliser.v: m x with eps m^2, running statistics
 mid_run             MidRun.v: any initial buffer, copied as is
 adamw               AdamW.v: AdamW == stock Adam without WD, per-step schedules
+dampening           Dampening.v: SGD with dampening, LR alone, modified scales
+nesterov            Nesterov.v: Nesterov SGD, exact with one buffer rewrite per
+                    step; no hyper-parameter-only map (concrete instance)
+lr_in_velocity      LrInVelocity.v: LR inside the velocity (Keras), exact with
+                    LR and momentum schedules; the LR alone refuted
+adam_l2             AdamL2.v: Adam with coupled L2, no hyper-parameters of the
+                    converted run reproduce its first step (refuted)
 equilibrium         Equilibrium.v: second-moment steady state of SGD + momentum
                     + WD (unique fixed point, cos Delta* = 1 - eta lambda /
                     (1 + gamma), Jacobian spectrum), the moment map derived
@@ -122,6 +129,24 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "mid_run": (("MidRun.v", "mid_run_equivalence"),),
     "adamw": (("AdamW.v", "adamw_equivalence"), ("AdamW.v", "adam_coord")),
+    "dampening": (
+        ("Dampening.v", "dampening_equivalence"),
+        ("Dampening.v", "damp_step_invariant"),
+    ),
+    "nesterov": (
+        ("Nesterov.v", "nesterov_equivalence"),
+        ("Nesterov.v", "nesterov_step_invariant"),
+        ("Nesterov.v", "nesterov_no_hyperparameter_map"),
+    ),
+    "lr_in_velocity": (
+        ("LrInVelocity.v", "lr_in_velocity_equivalence"),
+        ("LrInVelocity.v", "keras_step_invariant"),
+        ("LrInVelocity.v", "lr_only_refuted"),
+    ),
+    "adam_l2": (
+        ("AdamL2.v", "adam_l2_refuted"),
+        ("AdamL2.v", "adam_l2_no_hyperparameters"),
+    ),
     "equilibrium": (
         ("Equilibrium.v", "equilibrium_steady_state"),
         ("Equilibrium.v", "moment_step"),
@@ -152,6 +177,10 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongTexpNoShift.v": "wrong_texp_invariant",
     "WrongAdamLROnly.v": "wrong_first_moment",
     "WrongOverflowBound.v": "wrong_mult64",
+    "WrongDampeningScale.v": "wrong_damp_step_invariant",
+    "WrongKerasMomentum.v": "wrong_keras_step_invariant",
+    "WrongNesterovBuffer.v": "wrong_nesterov_step_invariant",
+    "WrongAdamL2Map.v": "wrong_adam_l2_map",
     "WrongEquilibriumNoMomentum.v": "wrong_no_momentum_fixed_point",
 }
 

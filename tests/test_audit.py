@@ -8,12 +8,13 @@ import pytest
 import torch
 from conftest import examples
 from hypothesis import given, settings
-from strategies import NetSpec, batches, build, net_specs
+from strategies import net_specs
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 import equivalence
 from equivalence.invariance import AuditReport
+from equivalence.testing_nets import NetSpec, batches, build
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -2,8 +2,8 @@
 
 The smoke run trains recipes a (step decay + WD), b (exact no-WD, general
 theorem) and c (TEXP) on 2048 real CIFAR-10 images in float64 and must keep
-b and c equal to θ_a / c_t to 1e-10 relative (MATH.md, "The general
-theorem"); measured: about 1e-13 after 256 steps.
+b and c equal to θ_a / c_t to 1e-10 relative (the general theorem,
+proofs/general_schedule.py); measured: about 1e-13 after 256 steps.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_validation import Config, main, smoke
+from equivalence.noise_floor import trajectory_tol
+from gpu_validation import SMOKE, Config, main, smoke
 from gpu_validation.augment import DeviceAugmenter, EpochDraw, crop_flip, draw_epoch, normalize
 from gpu_validation.config import parse_config
 from gpu_validation.data import Cifar10, load_cifar10, read_torchvision_dir
+from gpu_validation.measure import invariance_check
 from gpu_validation.model import PreResNet, conv_weights, init_weights
-from gpu_validation.train import invariance_check
+from gpu_validation.runner import exact_check
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "cifar10_jpeg.npz"
@@ -411,3 +413,31 @@ def test_cuda_tiny_run(tmp_path: Path) -> None:
     )
     # float32 with BN eps 1e-5: close, not exact, after 8 steps
     assert max(run["summary"]["max_probe_distance"].values()) < 1e-2
+
+
+def _run_record(per_step: list[float]) -> dict:
+    """A minimal run record as ``train_seed`` writes it (one epoch, recipe b)."""
+    steps = len(per_step)
+    return {
+        "seed": 0,
+        "completed": True,
+        "summary": {"max_relative_parameter_error": {"b": max(per_step)}, "final_test_acc": {}},
+        "param_rel_err_per_check": {"check_every": 1, "b": per_step},
+        "epochs": [{"step": steps, "vs_a": {"b": {"probe_train_rel": 0.0, "probe_eval_rel": 0.0}}}],
+        "milestone_steps": [steps // 2],
+        "total_steps": steps,
+        "invariance": {"all_convs": 0.0, "stem_only_negative_control": 1.0},
+        "audit": {"skipped": "not run"},
+    }
+
+
+def test_exact_check_judges_every_step_by_the_error_model() -> None:
+    """Errors within K·u·(t+1) at every step pass; one step above it fails, naming the step."""
+    cfg = Config(**{**SMOKE, "data": "unused"})
+    ok = [0.5 * trajectory_tol(t) for t in range(8)]
+    assert exact_check(cfg, [_run_record(ok)])["passed"]
+    bad = list(ok)
+    bad[3] = 1.01 * trajectory_tol(3)  # still far below the 1e-10 tolerance
+    res = exact_check(cfg, [_run_record(bad)])
+    assert not res["passed"]
+    assert any("step 3" in f for f in res["failures"]), res["failures"]

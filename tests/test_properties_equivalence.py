@@ -10,59 +10,25 @@ optimizer for random schedules and time-varying WD). The other side is
 - the networks compute the same function: train mode on the step's batch,
   eval mode (running statistics corrected through ``norm_layers``) on a probe.
 
-Error model (float64, u = 2^-53). The two runs round differently at every
-step (the WD run adds λθ to the gradient, the other multiplies by an LR that is
-c_t c_{t+1} times larger; m_t is exp of a rounded log). Each step injects a
-few ulps of relative error into the iterate (≈ 4u from the update arithmetic),
-and on a short, non-chaotic run these add up linearly: err_t ≤ K·u·(t+1). The
-comparison of outputs multiplies that by the condition number of the network
-function (depth ≤ 7 normalised layers, reductions over ≤ 16·200 terms).
-K = 2^10 = 4 ulps per step × 2^8 for that condition number; the ci profile
+Error model: ``equivalence.noise_floor`` (the one every "verified" in this project means):
+err_t ≤ max(K·u·(t+1), 3 · E_t) for t < H, K = 2^10, E_t the running max of the measured
+float64 noise floor (one-ulp, permuted-batch and thirteen four-ulp jitter twins of the stock
+run), H the predictability horizon; runs whose stock side is not well posed (overflow, a
+normaliser fed a constant, H = 0) are rejected (``assume``), not judged. The floor is measured
+only when an error passes K·u·(t+1), so non-chaotic runs cost one run pair. The ci profile
 observes err_t/(u(t+1)) far below K (recorded in the session summary).
 
-Training can be chaotic (large ηλ/(1−γ), tiny batches): the dynamics then
-amplify every rounding exponentially and no linear model holds (fuzzing found
-runs at ~11x K·u·(t+1)). Such a run is judged against its own measured float64
-noise floor F_t (``strategies.noise_floor``): the largest divergence, at step t,
-of fifteen re-runs of the stock WD run that differ from it only by rounding:
-(i) its initial weights one ulp away, (ii) the samples of every batch in another
-order (a different rounding of every sum over the batch at every step), and
-(iii) thirteen runs (``JITTER_TWINS``; five proved too few under fuzzing, see there) with
-every weight moved by JITTER_ULPS = 4 ulps in a random
-direction after every step (the per-step rounding budget ≈ 4u of the linear model
-above, which is what the equivalent run carries; with 1 ulp fuzzing found a
-GroupNorm post-activation ResNet at 3.7x the floor, its updates rounding by more
-than one ulp per step). The bound is
-
-    err_t ≤ max(K·u·(t+1), 3 · max_{s≤t} F_s)   for t < H,
-
-the factor 3 allowing for the equivalent run's own per-step rounding being a
-few ulps rather than one. H is the predictability horizon of the reference run
-(``Floor.horizon``): the first step at which some twin's divergence passes
-``SATURATED`` = 1e-3. From there on a rounding-sized perturbation of the
-reference has left rounding level (chaotic growth to O(1), or a ReLU tipped by
-a nudge), so the equivalent run, which receives such perturbations at every
-step, may be wherever a twin may be, and no later step measures the
-equivalence; if H = 0 the example is rejected (``assume``) like a run that
-overflows. How many runs were cut, and the shortest H, are in the error
-record. (Before this rule, a twin that ever passed 1e-3 was left out of the
-floor for the whole run; under fuzzing that dropped twins whose rounding was
-merely growing exponentially — a width-2 GroupNorm ResNet whose twins grow
-×10 every two steps — and judged the steps before against the slower twins
-only: 1.06x the bound at step 18. Raising the threshold to 0.1 instead judged
-steps where the equivalent run and some twins had both reached O(1) against
-the twins that had not: 0.17 against a bound of 5.4e-3.)
-
-Examples whose reference run is not well posed are rejected, not judged: its
-loss or eval output overflows, or a normaliser is fed a constant (a
-normalisation group whose input has std/rms below ``DEGENERATE`` = 1e-12, e.g.
-every input of an InstanceNorm channel arriving through dead ReLUs: (x − mean)/std
-is then 0/0, the two runs' rounding gives unrelated O(1) outputs there, and under
-fuzzing such a run grew weights of 1e264 and broke even the bit-exact rescaling).
-The smallest std/rms among judged runs is in the error record.
-
-F is measured only when an error exceeds the first term (the max is then needed; the verdict is the same as measuring it
-always), so non-chaotic runs cost one run pair.
+History of the model, kept because it is the reason for it. Training can be chaotic (large
+ηλ/(1−γ), tiny batches): fuzzing found runs at ~11x K·u·(t+1), hence the floor. With 1-ulp
+jitter fuzzing found a GroupNorm post-activation ResNet at 3.7x the floor, its updates
+rounding by more than one ulp per step, hence four. Before the horizon rule, a twin that ever
+passed 1e-3 was left out of the floor for the whole run; under fuzzing that dropped twins whose
+rounding was merely growing exponentially (a width-2 GroupNorm ResNet whose twins grow ×10
+every two steps) and judged the steps before against the slower twins only: 1.06x the bound at
+step 18. Raising the threshold to 0.1 instead judged steps where the equivalent run and some
+twins had both reached O(1) against the twins that had not: 0.17 against a bound of 5.4e-3.
+Under fuzzing a run that fed an InstanceNorm channel only through dead ReLUs grew weights of
+1e264 and broke even the bit-exact rescaling, hence the rejection of ill-posed runs.
 """
 
 from __future__ import annotations
@@ -74,65 +40,48 @@ import torch
 from conftest import examples
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from strategies import (
-    U64,
-    NetSpec,
-    build,
-    floor_bound,
-    net_specs,
-    noise_floor,
-    paper_recipe,
-    recipes,
-    run_pair,
-    trajectory_tol,
-)
+from pairs import noise_floor, run_pair
+from strategies import net_specs, paper_recipe, recipes
+
+from equivalence.noise_floor import U64, K, Status, judge, trajectory_tol
+from equivalence.testing_nets import NetSpec, build
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-K = 2.0**10
 STEPS = st.integers(20, 30)
 PAPER_NET = NetSpec("resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0)
 PAPER_MLP = NetSpec("mlp", "bn", "norm_act", 2, 6, "relu", True, "trainable", "trainable", 1e-300, 4, 3, 3, True, 1)
 
 
-def check_trace(tr, name, error_log, floor=None, k=K):
-    """Every judged step within max(K·u·(t+1), 3 × running max of the noise floor).
+WHAT = {"param": "params", "train_out": "train-mode output", "eval_out": "eval-mode output"}
 
-    ``floor``: a callable returning the noise floor (:class:`strategies.Floor`), called
-    only when an error exceeds K·u·(t+1); steps from its predictability horizon on are
-    not judged (see the module docstring).
+
+def check_trace(tr, name, error_log, floor=None, k=K):
+    """Judged by ``equivalence.noise_floor.judge`` (see the module docstring); figures logged.
+
+    ``floor``: a callable returning the noise floor, called only when an error exceeds
+    K·u·(t+1); steps from its predictability horizon on are not judged.
     """
-    # the reference run itself blew up, or fed a normaliser a constant (0/0): nothing to compare
-    assume(tr.well_posed)
+    verdict = judge(tr, floor, k=k)
+    # the reference run itself blew up, fed a normaliser a constant (0/0), or was unpredictable
+    # from step 0: nothing to compare
+    assume(verdict.status is not Status.ILL_POSED)
     error_log.figure_min(f"{name}: smallest normaliser input std/rms", tr.spread)
-    measured = None
-    horizon = len(tr.param)
-    run_ratio = 0.0
-    for series, what in (("param", "params"), ("train_out", "train-mode output"), ("eval_out", "eval-mode output")):
-        errs = getattr(tr, series)
-        lin = [trajectory_tol(t, k) for t in range(len(errs))]
-        tols = lin
-        if floor is not None and any(e > tol for e, tol in zip(errs, lin)):
-            if measured is None:
-                measured = floor()
-                horizon = measured.horizon()
-                error_log.count(f"{name}: runs judged against the noise floor")
-                # a twin leaves rounding level at step 0: no step of the run is predictable
-                assume(horizon > 0)
-                if horizon < len(errs):
-                    error_log.count(f"{name}: runs cut at a predictability horizon")
-                    error_log.figure_min(f"{name}: shortest predictability horizon (steps)", horizon)
-            tols, _ = floor_bound(measured, series, len(errs), k)
-            env = measured.envelope(series)
+    if verdict.floor_measured:
+        error_log.count(f"{name}: runs judged against the noise floor")
+        if verdict.horizon < verdict.steps:
+            error_log.count(f"{name}: runs cut at a predictability horizon")
+            error_log.figure_min(f"{name}: shortest predictability horizon (steps)", verdict.horizon)
+    for sv in verdict.series:
+        what = WHAT[sv.series]
+        if sv.envelope:
             error_log.figure_max(f"{name}: {what}: max noise floor / (u(t+1))",
-                                 max(f / (U64 * (t + 1)) for t, f in enumerate(env[:horizon])))
-        for t, (err, tol) in enumerate(zip(errs[:horizon], tols)):
+                                 max(f / (U64 * (t + 1)) for t, f in enumerate(sv.envelope)))
+        for err, tol in zip(sv.errors, sv.bounds):
             error_log.record(f"{name}: {what}", err, tol)
-            if measured is not None:
-                run_ratio = max(run_ratio, err / tol)
-            assert err <= tol, f"{what} diverge at step {t}: {err:.3e} > {tol:.3e} (K·u·(t+1) = {lin[t]:.3e})"
-    if measured is not None:  # how close floor-judged runs come to their bound, run by run
-        error_log.sample(f"{name}: floor-judged runs, worst err/bound", run_ratio)
+    if verdict.floor_measured:  # how close floor-judged runs come to their bound, run by run
+        error_log.sample(f"{name}: floor-judged runs, worst err/bound", verdict.worst_ratio)
+    assert verdict.status is Status.VERIFIED, "; ".join(verdict.reasons)
 
 
 def _floor(spec, recipe, batch):

@@ -1,6 +1,6 @@
 """The scale-invariance lemmas, property-tested on random normalised networks (float64).
 
-For a loss scale invariant in S (MATH.md, "Scale invariance"), for every c > 0:
+For a loss scale invariant in S (proofs/scale_invariance.py), for every c > 0:
 
 - L(c θ_S) = L(θ_S);
 - ∇_S L(c θ_S) = ∇_S L(θ_S) / c           (gradient homogeneous of degree −1);
@@ -35,16 +35,11 @@ import torch
 from conftest import examples
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
-from strategies import (
-    DEGENERATE,
-    U64,
-    NetSpec,
-    batches,
-    build,
-    loss_fn,
-    net_specs,
-    normaliser_spread,
-)
+from strategies import net_specs
+
+from equivalence.lockstep import normaliser_spread
+from equivalence.noise_floor import DEGENERATE, U64
+from equivalence.testing_nets import NetSpec, batches, build, loss_fn
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

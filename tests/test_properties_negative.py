@@ -19,22 +19,17 @@ from __future__ import annotations
 
 import pytest
 from conftest import examples
+from controls import lr_inside, small_root
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from strategies import (
-    build,
-    floor_bound,
-    net_specs,
-    noise_floor,
-    plain_mlp,
-    recipes,
-    run_pair,
-    trajectory_tol,
-)
+from pairs import noise_floor, run_pair
+from strategies import net_specs, recipes
+
+from equivalence.noise_floor import K, floor_bound, trajectory_tol
+from equivalence.testing_nets import build, plain_mlp
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-K = 2.0**10
 MARGIN = 1e4
 T = 30
 
@@ -47,7 +42,7 @@ controls = recipes(steps=T, kinds=("constant", "step", "cosine"), lr_range=(0.05
 
 
 def _assert_breaks(tr, name, error_log, reference, recipe, series="train_out"):
-    """Divergence ≥ MARGIN × K·u·(T+1), and the positive suite's own check rejects the run.
+    """Divergence ≥ MARGIN × K·u·(T+1), and the positive suite's own judge rejects the run.
 
     ``reference``: the stock run's network (a spec, or a callable building a fresh one),
     whose noise floor gives the bound the trajectory tests would apply.
@@ -57,8 +52,9 @@ def _assert_breaks(tr, name, error_log, reference, recipe, series="train_out"):
     ratio = div / trajectory_tol(T, K)
     error_log.margin(name, ratio)
     assert ratio >= MARGIN, f"{name}: divergence {div:.3e} is only {ratio:.3g} x the tolerance"
-    # judged as test_properties_equivalence judges a run whose error passes K·u·(t+1): against
-    # 3x the measured noise floor, up to the predictability horizon
+    # judged by the bound test_properties_equivalence applies to a run whose error passes
+    # K·u·(t+1) (``equivalence.noise_floor``): 3x the measured noise floor, up to the
+    # predictability horizon
     floor = noise_floor(reference() if callable(reference) else reference, recipe)
     tols, horizon = floor_bound(floor, series, len(errs), K)
     over = max((e / b for e, b in zip(errs[:horizon], tols)), default=0.0)
@@ -107,7 +103,7 @@ def test_no_normalisation_breaks_equivalence(seed, recipe, error_log):
 def test_smaller_root_with_zero_buffer_breaks_equivalence(spec, recipe, error_log):
     """η̃_t = η β^(−2t−1), β = γ/α (the other root of the characteristic equation), zero buffer."""
     assume(moving(recipe))
-    tr = run_pair(spec, recipe, exp_side="small_root")
+    tr = run_pair(spec, recipe, twin=small_root())
     _assert_breaks(tr, "smaller_root", error_log, spec, recipe)
 
 
@@ -117,7 +113,7 @@ def test_smaller_root_with_zero_buffer_breaks_equivalence(spec, recipe, error_lo
 def test_lr_inside_velocity_breaks_equivalence(spec, recipe, error_log):
     """The general form's η̃_t used the Sutskever/Keras way, v ← γv + η̃_t g, θ ← θ − v."""
     assume(moving(recipe))
-    tr = run_pair(spec, recipe, exp_side="lr_inside")
+    tr = run_pair(spec, recipe, twin=lr_inside())
     _assert_breaks(tr, "lr_inside_velocity", error_log, spec, recipe)
 
 

@@ -1,7 +1,7 @@
 """The schedule mathematics against exact rational oracles (no torch).
 
 Oracle: ``fractions.Fraction`` runs of the defining recurrences, typed from
-MATH.md's definitions (c_{t+1} = (1 + γr_t − η_tλ_t)c_t − γr_t c_{t−1}), not
+the definitions of proofs/general_schedule.py (c_{t+1} = (1 + γr_t − η_tλ_t)c_t − γr_t c_{t−1}), not
 from the log-space implementation. Tolerance: the closed forms are float64
 evaluations of a few operations each, so rtol 1e-12; the log-space
 recurrence accumulates one rounding of |log c_t| per step plus the block

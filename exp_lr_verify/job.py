@@ -1,0 +1,144 @@
+"""The run: every claim's evidence gathered, in order, into typed :class:`Claim` records."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpu_validation.data import default_data_path
+
+from .cifar import check_gpu, check_smoke
+from .claims import CLAIMS, GPU_CLAIM, Claim, Status
+from .config import VerifyConfig
+from .numeric import CHECKS, NumericResult
+from .symbolic import check_proofs
+from .toy_check import check_toy
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread inside: the small networks run fastest (and reproducibly) so."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _numeric(claim: Claim, fn: Callable[[], NumericResult]) -> Claim:
+    """``claim`` with the numeric evidence of ``fn`` (an exception is a failure, with its trace)."""
+    t0 = time.perf_counter()
+    try:
+        res = fn()
+        status, worst, detail = res.status, res.worst_error, res.detail
+    except Exception as exc:  # a crashing check is a failed claim, reported, not a crashed job
+        status, worst = Status.FAILED, None
+        detail = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return dataclasses.replace(
+        claim,
+        numeric=status,
+        worst_error=worst,
+        detail=detail,
+        seconds=claim.seconds + time.perf_counter() - t0,
+    )
+
+
+def run(cfg: VerifyConfig) -> tuple[list[Claim], dict[str, Any]]:
+    """Gather the evidence of every claim; returns the claims and the extras for the report."""
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    claims = {k: Claim(k, text, proof) for k, text, proof in CLAIMS}
+    if cfg.gpu:
+        claims["gpu"] = Claim(*GPU_CLAIM)
+    extras: dict[str, Any] = {}
+    data = Path(cfg.data) if cfg.data else default_data_path()
+
+    def proofs_task() -> None:
+        res = check_proofs(out / "proofs", coq=cfg.coq, pdf=cfg.pdf)
+        extras["proofs"] = {
+            "status": res.coq_status,
+            "pdf": res.pdf_note,
+            "seconds": res.total_seconds,
+            "errors": res.errors,
+        }
+        for key, c in claims.items():
+            if c.proof is None:
+                continue
+            claims[key] = dataclasses.replace(
+                c,
+                symbolic=res.symbolic.get(c.proof, Status.FAILED),
+                kernel=res.kernel.get(c.proof, Status.NONE),
+                seconds=c.seconds + res.seconds.get(c.proof, 0.0),
+            )
+        # every further registered result: one row, so that a failing one fails the job
+        covered = {c.proof for c in claims.values()}
+        rest = sorted(n for n in res.symbolic if n not in covered)
+        if rest:
+            failed = [n for n in rest if res.symbolic[n] is Status.FAILED]
+            kernel_failed = [n for n in rest if res.kernel.get(n) is Status.FAILED]
+            kernel_ran = [n for n in rest if res.kernel.get(n) is Status.PASSED]
+            claims["further_results"] = Claim(
+                "further_results",
+                "Further derived results: " + ", ".join(rest),
+                None,
+                symbolic=Status.FAILED if failed else Status.PASSED,
+                kernel=Status.FAILED
+                if kernel_failed
+                else (Status.PASSED if kernel_ran else Status.NONE),
+                seconds=sum(res.seconds.get(n, 0.0) for n in rest),
+                detail="; ".join(f"{n}: {res.errors[n]}" for n in failed),
+            )
+
+    def numeric(key: str, fn: Callable[[], NumericResult]) -> Callable[[], None]:
+        def task() -> None:
+            claims[key] = _numeric(claims[key], fn)
+
+        return task
+
+    def toy_task() -> NumericResult:
+        res = check_toy(out / "toy")
+        extras["toy"] = dict(res.record)
+        return res
+
+    tasks: list[tuple[str, Callable[[], None]]] = [("proofs (SymPy, LaTeX, Coq)", proofs_task)]
+
+    def on_one_thread(f: Callable[[VerifyConfig], NumericResult]) -> Callable[[], NumericResult]:
+        def call() -> NumericResult:
+            with one_thread():
+                return f(cfg)
+
+        return call
+
+    tasks += [(key, numeric(key, on_one_thread(fn))) for key, fn in CHECKS.items()]
+    tasks.append(("toy", numeric("toy", toy_task)))
+    if cfg.smoke and data is not None and data.exists():
+        tasks.append(
+            (
+                "CIFAR-10 smoke",
+                numeric("cifar_smoke", lambda: check_smoke(out / "cifar10_smoke", data)),
+            )
+        )
+    else:
+        claims["cifar_smoke"] = dataclasses.replace(
+            claims["cifar_smoke"],
+            numeric=Status.SKIPPED,
+            detail="no CIFAR-10 data found" if cfg.smoke else "not asked for",
+        )
+    if cfg.gpu:
+        tasks.append(("GPU validation", numeric("gpu", lambda: check_gpu(out / "gpu", data))))
+
+    bar = tqdm(tasks, desc="verify", unit="check", disable=not cfg.progress)
+    for label, task in bar:
+        bar.set_postfix_str(label)
+        task()
+    return list(claims.values()), extras

@@ -1,0 +1,161 @@
+"""The main job (``exp-lr-verify``, ``python -m exp_lr_verify``): exit status, table and report.
+
+Its training claims are the lockstep harness's verdicts (``equivalence.lockstep.verify``,
+judged by ``equivalence.noise_floor.judge``), the criterion the property suite applies
+(tests/test_properties_equivalence.py); the reduced mode runs shorter runs and fewer
+noise-floor twins (a lower floor: stricter), never a weaker bound.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+import exp_lr_verify
+from equivalence import lockstep
+from equivalence.noise_floor import Status as NoiseStatus
+from exp_lr_verify import job, numeric, report
+from exp_lr_verify.claims import CLAIMS, Status
+from exp_lr_verify.numeric import NumericResult
+from exp_lr_verify.symbolic import ProofsOutcome
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_reduced_main_job_verifies_every_claim(tmp_path, capsys):
+    rc = exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "ALL CLAIMS VERIFIED" in out
+    text = (tmp_path / "report.md").read_text()
+    for header in report.HEADER:
+        assert header in text
+    record = json.loads((tmp_path / "verify.json").read_text())
+    claims = {c["key"]: c for c in record["claims"]}
+    for key in (
+        "lemmas",
+        "no_momentum",
+        "closed_form",
+        "general",
+        "texp",
+        "reverse",
+        "rescaling",
+        "toy",
+    ):
+        assert claims[key]["ok"], claims[key]
+        assert claims[key]["symbolic"] == Status.PASSED.value
+        assert claims[key]["numeric"] == Status.PASSED.value
+    assert claims["general"]["worst_error"] < 1e-10
+    assert claims["cifar_smoke"]["numeric"] == Status.SKIPPED.value  # --quick: no smoke
+    assert (tmp_path / "proofs" / "proofs.tex").exists()
+    assert (tmp_path / "toy" / "toy_trajectories.png").exists()
+    assert (tmp_path / "schedule.png").exists()
+    assert "| claim of the paper |" in text
+
+
+def _stand_ins(monkeypatch, failing: str | None) -> None:
+    """Every check replaced by a passing stand-in (``failing``: one that fails)."""
+
+    def result(key):
+        status = Status.FAILED if key == failing else Status.PASSED
+        return lambda cfg: NumericResult(
+            status, 1e-3 if status is Status.FAILED else 1e-16, "stand-in"
+        )
+
+    monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in numeric.CHECKS})
+    monkeypatch.setattr(job, "check_toy", lambda out: result("toy")(None))
+    symbolic = {key: proof for key, _, proof in CLAIMS if proof is not None}
+    outcome = ProofsOutcome(
+        symbolic={p: Status.FAILED if k == failing else Status.PASSED for k, p in symbolic.items()},
+        kernel={},
+        seconds={},
+        errors={},
+        coq_status="stand-in",
+        pdf_note=None,
+        total_seconds=0.0,
+    )
+    monkeypatch.setattr(job, "check_proofs", lambda out, coq, pdf: outcome)
+
+
+@pytest.mark.parametrize("failing", ["general", "reverse", "toy"])
+def test_a_failing_claim_fails_the_job(tmp_path, monkeypatch, capsys, failing):
+    """Negative control: one failed check turns into exit status 1 and a FAILED row."""
+    _stand_ins(monkeypatch, failing)
+    rc = exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "SOME CLAIMS FAILED" in out
+    record = json.loads((tmp_path / "verify.json").read_text())
+    bad = [c["key"] for c in record["claims"] if not c["ok"]]
+    assert bad == [failing]
+
+
+def test_stand_ins_pass_and_a_crashing_check_fails(tmp_path, monkeypatch, capsys):
+    """The stand-ins alone pass (so the test above tests the failure); a crash is a failure."""
+    _stand_ins(monkeypatch, None)
+    assert exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+
+    def crash(cfg):
+        raise RuntimeError("deliberately broken")
+
+    monkeypatch.setattr(job, "CHECKS", {**job.CHECKS, "texp": crash})
+    assert exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 1
+    record = json.loads((tmp_path / "verify.json").read_text())
+    texp = next(c for c in record["claims"] if c["key"] == "texp")
+    assert texp["numeric"] == "failed" and "deliberately broken" in texp["detail"]
+    assert capsys.readouterr().out.count("FAILED") >= 1
+
+
+def test_lockstep_claims_fail_on_a_wrong_recipe(monkeypatch):
+    """Negative control of the numeric check itself: a twin converting the wrong recipe fails."""
+    real = lockstep.converted
+
+    def wrong(*args, **kw):  # the converted twin of a 2x larger weight decay
+        make = real(*args, **kw)
+        return lambda m, r, inv, steps: make(
+            m, replace(r, weight_decay=2 * r.weight_decay), inv, steps
+        )
+
+    monkeypatch.setattr(lockstep, "converted", wrong)
+    res = numeric.check_closed_form(exp_lr_verify.VerifyConfig(quick=True, jitter_twins=1))
+    assert res.status is Status.FAILED
+    assert all(v.status is NoiseStatus.FAILED for v in res.verdicts)
+    assert res.worst_error > 1e-6
+
+
+def test_help_and_bad_arguments(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "exp_lr_verify", "--help"], capture_output=True, text=True
+    )
+    assert r.returncode == 0
+    for flag in ("--out", "--data", "--gpu", "--quick", "--no-coq", "--no-smoke"):
+        assert flag in r.stdout
+    with pytest.raises(SystemExit) as exc:
+        exp_lr_verify.main(["--seed", "-1", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        exp_lr_verify.main(["--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="seed = -1"):
+        exp_lr_verify.VerifyConfig(seed=-1)
+
+
+def test_a_failing_further_result_fails_the_job(tmp_path, monkeypatch, capsys):
+    """A registered result outside the table (a new proof) still counts: failing, it fails the job."""
+    _stand_ins(monkeypatch, None)
+    passing = job.check_proofs(tmp_path, coq=False, pdf=False)
+    outcome = replace(
+        passing,
+        symbolic={**passing.symbolic, "new_result": Status.FAILED},
+        errors={"new_result": "ProofError: deliberately wrong"},
+    )
+    monkeypatch.setattr(job, "check_proofs", lambda out, coq, pdf: outcome)
+    assert exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 1
+    record = json.loads((tmp_path / "verify.json").read_text())
+    bad = [c for c in record["claims"] if not c["ok"]]
+    assert [c["key"] for c in bad] == ["further_results"]
+    assert "deliberately wrong" in bad[0]["detail"]
+    capsys.readouterr()
