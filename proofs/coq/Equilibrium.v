@@ -40,7 +40,8 @@ From ExpLR Require Import Vec Momentum.
 Open Scope R_scope.
 
 (* ------------------------------------------------------------------ *)
-(* The moment map. *)
+(* The moment map (A, B, C, E<g,g>) |-> (A', B', C'); every map takes the
+   same parameters (eta lam gamma), [Cnext] does not use eta. *)
 
 Definition Cnext (eta lam gamma A B C Gg : R) : R :=
   gamma ^ 2 * C + lam ^ 2 * A + 2 * gamma * lam * B + Gg.
