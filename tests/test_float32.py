@@ -8,8 +8,8 @@ itself that differ from it only by rounding, measured in the same test.
 
 Noise floor F_t (``equivalence.lockstep.measure_floor``): at each step, the largest
 divergence of seven perturbed re-runs of the stock run, each of which differs
-from it only by rounding, leaving out a re-run that saturates above 1e-3 (it
-tipped over a discrete event, see below):
+from it only by rounding, up to the first step at which one saturates above 1e-3
+(it tipped over a discrete event, see below):
 
 - every initial weight moved by one ulp (``torch.nextafter``): one rounding at
   step 0, carried by the dynamics;
