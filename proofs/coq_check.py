@@ -31,6 +31,10 @@ lr_in_velocity      LrInVelocity.v: LR inside the velocity (Keras), exact with
                     LR and momentum schedules; the LR alone refuted
 adam_l2             AdamL2.v: Adam with coupled L2, no hyper-parameters of the
                     converted run reproduce its first step (refuted)
+equilibrium         Equilibrium.v: second-moment steady state of SGD + momentum
+                    + WD (unique fixed point, cos Delta* = 1 - eta lambda /
+                    (1 + gamma), Jacobian spectrum), the moment map derived
+                    from the vector recurrence
 ==================  ==========================================================
 
 :data:`KERNEL_CHECKED` maps each result to its main theorem ("File.v: name"),
@@ -143,6 +147,13 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("AdamL2.v", "adam_l2_refuted"),
         ("AdamL2.v", "adam_l2_no_hyperparameters"),
     ),
+    "equilibrium": (
+        ("Equilibrium.v", "equilibrium_steady_state"),
+        ("Equilibrium.v", "moment_step"),
+        ("Equilibrium.v", "moment_map_derived"),
+        ("Equilibrium.v", "jacobian_entries"),
+        ("Equilibrium.v", "jacobian_charpoly"),
+    ),
 }
 
 #: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
@@ -170,6 +181,7 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongKerasMomentum.v": "wrong_keras_step_invariant",
     "WrongNesterovBuffer.v": "wrong_nesterov_step_invariant",
     "WrongAdamL2Map.v": "wrong_adam_l2_map",
+    "WrongEquilibriumNoMomentum.v": "wrong_no_momentum_fixed_point",
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.

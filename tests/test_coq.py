@@ -39,6 +39,7 @@ RESULTS = {
     "nesterov",
     "lr_in_velocity",
     "adam_l2",
+    "equilibrium",
 }
 
 #: Whole-check time limit (seconds of wall time; a loaded machine is slow).

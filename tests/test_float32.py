@@ -8,8 +8,8 @@ itself that differ from it only by rounding, measured in the same test.
 
 Noise floor F_t (``equivalence.lockstep.measure_floor``): at each step, the largest
 divergence of seven perturbed re-runs of the stock run, each of which differs
-from it only by rounding, leaving out a re-run that saturates above 1e-3 (it
-tipped over a discrete event, see below):
+from it only by rounding, up to the first step at which one saturates above 1e-3
+(it tipped over a discrete event, see below):
 
 - every initial weight moved by one ulp (``torch.nextafter``): one rounding at
   step 0, carried by the dynamics;
@@ -25,13 +25,15 @@ floor alone the divergence reached 3.66x (parameters), 2.46x / 2.21x (train- /
 eval-mode outputs) — the initial perturbation is forgotten in this contracting
 regime while the equivalent run keeps receiving fresh rounding. One jitter twin
 tipped over a discrete event near step 500 and diverged to O(1) (0.46): left in,
-it would make the test vacuous, hence the saturation rule.
+it would make the test vacuous; steps from the first saturation on are therefore not
+judged (the predictability horizon of equivalence.noise_floor).
 
 Envelope E_t = max_{s ≤ t} F_s. The test asserts divergence_t ≤ 2·E_t at every
 one of 1,200 steps, for the parameters (θ̃ vs m_t θ), the train-mode outputs
 and the eval-mode outputs: ``equivalence.noise_floor.judge`` with K = 0 (the floor
-alone), floor factor 2 (not the float64 suite's 3: stricter) and saturated twins
-excluded instead of a horizon (every step judged); no constant is tuned.
+alone), floor factor 2 (not the float64 suite's 3: stricter), up to the predictability
+horizon (with the SIMD kernels no twin saturates and every step is judged; see the test);
+no constant is tuned.
 Measured (CPU, float32): peak divergence / (2 E_t) = 0.12 (parameters), 0.20
 (train-mode outputs), 0.25 (eval-mode outputs); divergences peak at 2.0e-6,
 4.9e-6, 4.2e-6, the floor at 3.6e-5, 8.4e-5, 3.3e-5 (the four-ulp jitter twins
@@ -77,12 +79,18 @@ def test_float32_equivalence_within_noise_floor(error_log):
     assert any(m != 1.0 for m in eq.scales) and all(
         1.0 <= m < 2.0 for m in eq.scales
     )  # m_t in [1, 2)
-    verdict = judge(eq, floor, k=0.0, floor_factor=2.0, saturated="exclude")
+    verdict = judge(eq, floor, k=0.0, floor_factor=2.0, saturated="horizon")
     assert verdict.status is not Status.ILL_POSED, verdict.reasons  # stock run finite
-    assert verdict.horizon == STEPS
+    # Judged up to the predictability horizon, the one error model's rule. With the SIMD
+    # kernels no twin leaves rounding level and every one of the 1,200 steps is judged; with
+    # PyTorch's scalar kernels (ATEN_CPU_CAPABILITY=default) the one-ulp twin passes 1e-3 at
+    # step 484 and the converted run then tips with it: from there the stock run itself is not
+    # reproducible at rounding level. At least 300 steps (the rescaling has fired, the
+    # divergence has built up) must be judged, or the test would say nothing.
+    assert verdict.horizon >= 300, verdict.horizon
+    error_log.figure("float32: steps judged (predictability horizon)", verdict.horizon)
     for what in SERIES:
         sv = verdict.of(what)
-        assert len(sv.errors) == STEPS  # every step judged
         e, f_ulp = sv.errors, getattr(ulp, what)
         error_log.figure(f"float32 {what}: max divergence/(2 envelope)", sv.worst_ratio)
         error_log.figure(
