@@ -34,7 +34,9 @@ def as_lr_array(lrs: Any, name: str = "lrs", *, min_len: int = 1) -> np.ndarray:
     try:
         arr = np.asarray(lrs, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 1-D sequence of floats, got {type(lrs).__name__}") from exc
+        raise TypeError(
+            f"{name} must be a 1-D sequence of floats, got {type(lrs).__name__}"
+        ) from exc
     if arr.ndim == 0:
         raise ValueError(
             f"{name} must be a 1-D sequence of per-step learning rates, got the scalar {float(arr)!r}"

@@ -94,7 +94,9 @@ def _fmt(log_value: float) -> str:
 def schedule_table(cfg: ScheduleConfig) -> tuple[dict[str, np.ndarray], ExpLRSchedule]:
     lrs, wd = recipe_lrs(cfg)
     sched = ExpLRSchedule.build(cfg.form, lrs, wd, cfg.momentum)
-    steps = np.arange(cfg.steps) if cfg.per == "step" else np.arange(cfg.epochs) * cfg.steps_per_epoch
+    steps = (
+        np.arange(cfg.steps) if cfg.per == "step" else np.arange(cfg.epochs) * cfg.steps_per_epoch
+    )
     return {
         "step": steps,
         "epoch": steps / cfg.steps_per_epoch,
@@ -194,7 +196,9 @@ def _float_arg(name: str, *, allow_zero: bool):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
         if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-            raise argparse.ArgumentTypeError(f"{name} = {text} is outside the valid range {low} {name} < inf")
+            raise argparse.ArgumentTypeError(
+                f"{name} = {text} is outside the valid range {low} {name} < inf"
+            )
         return v
 
     return parse
@@ -214,7 +218,9 @@ def _momentum(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"momentum must be a number, got {text!r}") from None
     if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"momentum = {text} is outside the valid range 0 <= momentum < 1")
+        raise argparse.ArgumentTypeError(
+            f"momentum = {text} is outside the valid range 0 <= momentum < 1"
+        )
     return v
 
 
@@ -225,7 +231,9 @@ def _pos_int(name: str, minimum: int = 1):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
         if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} = {v} is outside the valid range {name} >= {minimum}")
+            raise argparse.ArgumentTypeError(
+                f"{name} = {v} is outside the valid range {name} >= {minimum}"
+            )
         return v
 
     return parse
@@ -245,42 +253,92 @@ def add_schedule_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--lr", type=_positive_float("lr"), default=d.lr, help="initial learning rate η")
-    p.add_argument("--weight-decay", type=_nonneg_float("weight_decay"), default=d.weight_decay,
-                   help="coupled weight decay λ (torch.optim.SGD's weight_decay)")
+    p.add_argument(
+        "--weight-decay",
+        type=_nonneg_float("weight_decay"),
+        default=d.weight_decay,
+        help="coupled weight decay λ (torch.optim.SGD's weight_decay)",
+    )
     p.add_argument("--momentum", type=_momentum, default=d.momentum, help="momentum γ in [0, 1)")
     p.add_argument("--epochs", type=_pos_int("epochs"), default=d.epochs)
-    p.add_argument("--steps-per-epoch", type=_pos_int("steps_per_epoch"), default=d.steps_per_epoch,
-                   help="optimizer steps per epoch (391 = 50,000 images at batch 128)")
-    p.add_argument("--milestones", type=_pos_int("milestones", 0), nargs="*", default=list(d.milestones),
-                   help="epochs at which the LR is multiplied by --gamma (MultiStepLR)")
-    p.add_argument("--gamma", type=_positive_float("gamma"), default=d.gamma, help="MultiStepLR factor")
+    p.add_argument(
+        "--steps-per-epoch",
+        type=_pos_int("steps_per_epoch"),
+        default=d.steps_per_epoch,
+        help="optimizer steps per epoch (391 = 50,000 images at batch 128)",
+    )
+    p.add_argument(
+        "--milestones",
+        type=_pos_int("milestones", 0),
+        nargs="*",
+        default=list(d.milestones),
+        help="epochs at which the LR is multiplied by --gamma (MultiStepLR)",
+    )
+    p.add_argument(
+        "--gamma", type=_positive_float("gamma"), default=d.gamma, help="MultiStepLR factor"
+    )
     p.add_argument("--cosine", action="store_true", help="cosine annealing instead of step decay")
-    p.add_argument("--eta-min", type=_nonneg_float("eta_min"), default=d.eta_min,
-                   help="final LR of the cosine schedule")
-    p.add_argument("--warmup-epochs", type=_pos_int("warmup_epochs", 0), default=d.warmup_epochs,
-                   help="linear warm-up epochs (LinearLR) before the main schedule")
-    p.add_argument("--warmup-start-factor", type=_positive_float("warmup_start_factor"),
-                   default=d.warmup_start_factor)
-    p.add_argument("--wd-milestones", type=_pos_int("wd_milestones", 0), nargs="*", default=[],
-                   help="epochs at which the weight decay is multiplied by --wd-gamma")
+    p.add_argument(
+        "--eta-min",
+        type=_nonneg_float("eta_min"),
+        default=d.eta_min,
+        help="final LR of the cosine schedule",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=_pos_int("warmup_epochs", 0),
+        default=d.warmup_epochs,
+        help="linear warm-up epochs (LinearLR) before the main schedule",
+    )
+    p.add_argument(
+        "--warmup-start-factor",
+        type=_positive_float("warmup_start_factor"),
+        default=d.warmup_start_factor,
+    )
+    p.add_argument(
+        "--wd-milestones",
+        type=_pos_int("wd_milestones", 0),
+        nargs="*",
+        default=[],
+        help="epochs at which the weight decay is multiplied by --wd-gamma",
+    )
     p.add_argument("--wd-gamma", type=_nonneg_float("wd_gamma"), default=d.wd_gamma)
-    p.add_argument("--form", choices=FORMS, default=d.form,
-                   help="general: exact for any schedule; closed_form: the paper's η α^(-2t-1) (constant "
-                        "recipes); texp: the paper's tapered exponential")
-    p.add_argument("--per", choices=("epoch", "step"), default=d.per, help="one row per epoch or per step")
+    p.add_argument(
+        "--form",
+        choices=FORMS,
+        default=d.form,
+        help="general: exact for any schedule; closed_form: the paper's η α^(-2t-1) (constant "
+        "recipes); texp: the paper's tapered exponential",
+    )
+    p.add_argument(
+        "--per", choices=("epoch", "step"), default=d.per, help="one row per epoch or per step"
+    )
     p.add_argument("--format", choices=("csv", "json"), default=d.format)
     p.add_argument("--output", "-o", default="-", help="output file ('-' for stdout)")
-    p.add_argument("--plot", metavar="PNG", default=None, help="also draw the schedules to this PNG file")
+    p.add_argument(
+        "--plot", metavar="PNG", default=None, help="also draw the schedules to this PNG file"
+    )
     p.set_defaults(func=_run_schedule)
 
 
 def _run_schedule(args: argparse.Namespace) -> int:
     cfg = ScheduleConfig(
-        lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum, epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, milestones=tuple(args.milestones), gamma=args.gamma,
-        cosine=args.cosine, eta_min=args.eta_min, warmup_epochs=args.warmup_epochs,
-        warmup_start_factor=args.warmup_start_factor, form=args.form, per=args.per, format=args.format,
-        wd_milestones=tuple(args.wd_milestones), wd_gamma=args.wd_gamma,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        momentum=args.momentum,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        milestones=tuple(args.milestones),
+        gamma=args.gamma,
+        cosine=args.cosine,
+        eta_min=args.eta_min,
+        warmup_epochs=args.warmup_epochs,
+        warmup_start_factor=args.warmup_start_factor,
+        form=args.form,
+        per=args.per,
+        format=args.format,
+        wd_milestones=tuple(args.wd_milestones),
+        wd_gamma=args.wd_gamma,
     )
     if cfg.warmup_epochs >= cfg.epochs:
         raise ValueError(f"warmup_epochs = {cfg.warmup_epochs} must be below epochs = {cfg.epochs}")
@@ -295,14 +353,34 @@ def _run_schedule(args: argparse.Namespace) -> int:
             _write_csv(cols, out)
         else:
             rows = [
-                {"step": int(s), "epoch": float(e), "lr": float(a), "weight_decay": float(w),
-                 "log10_equivalent_lr": float(le / _LN10), "equivalent_lr": _fmt(float(le)),
-                 "log10_scale": float(lc / _LN10)}
-                for s, e, a, w, le, lc in zip(*(cols[k] for k in (
-                    "step", "epoch", "lr", "weight_decay", "log_equivalent_lr", "log_scale")))
+                {
+                    "step": int(s),
+                    "epoch": float(e),
+                    "lr": float(a),
+                    "weight_decay": float(w),
+                    "log10_equivalent_lr": float(le / _LN10),
+                    "equivalent_lr": _fmt(float(le)),
+                    "log10_scale": float(lc / _LN10),
+                }
+                for s, e, a, w, le, lc in zip(
+                    *(
+                        cols[k]
+                        for k in (
+                            "step",
+                            "epoch",
+                            "lr",
+                            "weight_decay",
+                            "log_equivalent_lr",
+                            "log_scale",
+                        )
+                    )
+                )
             ]
-            json.dump({"config": asdict(cfg), "summary": summary, "rows": rows,
-                       "version": __version__}, out, indent=1)
+            json.dump(
+                {"config": asdict(cfg), "summary": summary, "rows": rows, "version": __version__},
+                out,
+                indent=1,
+            )
             out.write("\n")
     finally:
         if out is not sys.stdout:
@@ -323,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m equivalence",
         description="Exact equivalence of SGD + weight decay and SGD with an exponential learning rate "
-                    "on scale-invariant networks (Li & Arora, ICLR 2020).",
+        "on scale-invariant networks (Li & Arora, ICLR 2020).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,7 +428,9 @@ def _make_parent(path: str) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot create the output folder {str(parent)!r}: {exc.strerror}") from exc
+        raise ValueError(
+            f"cannot create the output folder {str(parent)!r}: {exc.strerror}"
+        ) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -118,7 +118,9 @@ def closed_form_lrs(lr: Any, weight_decay: Any, momentum: Any, steps: Any) -> np
     Exact with the initial buffer of :func:`closed_form_initial_buffer`; for
     γ = 0 this is η (1 − ηλ)^(−2t−1) (main theorem without momentum).
     """
-    return _exp_or_overflow(log_closed_form_lrs(lr, weight_decay, momentum, steps), "log_closed_form_lrs")
+    return _exp_or_overflow(
+        log_closed_form_lrs(lr, weight_decay, momentum, steps), "log_closed_form_lrs"
+    )
 
 
 def closed_form_initial_buffer(lr: Any, weight_decay: Any, momentum: Any) -> float:
@@ -132,7 +134,9 @@ def closed_form_initial_buffer(lr: Any, weight_decay: Any, momentum: Any) -> flo
     return -y / ((1.0 - y) * eta)
 
 
-def _phase_alphas(lrs: np.ndarray, wd: np.ndarray, momentum: float) -> tuple[np.ndarray, np.ndarray]:
+def _phase_alphas(
+    lrs: np.ndarray, wd: np.ndarray, momentum: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-step (1 − α_t, log α_t) for the (η_t, λ_t) in force at step t."""
     pairs = np.stack([lrs, wd], axis=1)
     uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)

@@ -78,7 +78,9 @@ def _check_rescale(rescale_log2: Any) -> int | None:
     try:
         r = float(rescale_log2)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"rescale_log2 must be an int or None, got {type(rescale_log2).__name__}") from exc
+        raise TypeError(
+            f"rescale_log2 must be an int or None, got {type(rescale_log2).__name__}"
+        ) from exc
     if not (1 <= r <= 512) or r != int(r):
         raise ValueError(
             f"rescale_log2 = {rescale_log2!r} is outside the valid range: an integer in [1, 512] "
@@ -121,8 +123,8 @@ class ExpLRConverter:
     ) -> None:
         if not isinstance(optimizer, SGD):
             raise TypeError(
-            f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
-        )
+                f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
+            )
         self.optimizer = optimizer
         self.invariant_groups = [int(i) for i in invariant_groups]
         n = len(optimizer.param_groups)
@@ -280,7 +282,8 @@ class ExpLRConverter:
         s = math.ldexp(1.0, -k)
         torch._foreach_mul_(self._inv_params, s)
         bufs = [
-            b for p in self._inv_params
+            b
+            for p in self._inv_params
             if (b := self.optimizer.state.get(p, {}).get("momentum_buffer")) is not None
         ]
         if bufs:
@@ -377,7 +380,9 @@ class ExpLRConverter:
             if mine.get(key) != expect[key]
         ]
         if diffs:
-            raise ValueError("the checkpoint was saved by a different conversion: " + "; ".join(diffs))
+            raise ValueError(
+                "the checkpoint was saved by a different conversion: " + "; ".join(diffs)
+            )
         self._incoming = mine
         return state_dict
 
@@ -428,7 +433,9 @@ def _check_plain_sgd(group: dict[str, Any], i: int, t: int | None = None) -> Non
             "dampening = 0: use equivalence.convert_sgd_variant (proofs/dampening.py)"
         )
     if group.get("maximize", False):
-        raise ValueError(f"param_groups[{i}] has maximize=True{when}, which the theorem does not cover")
+        raise ValueError(
+            f"param_groups[{i}] has maximize=True{when}, which the theorem does not cover"
+        )
 
 
 # -- schedulers ------------------------------------------------------------------------------
@@ -469,7 +476,9 @@ class ScheduleLR(LRScheduler):
             assert self._fn is not None
             v = float(self._fn(t))
         if not (v > 0 and math.isfinite(v)):
-            raise ValueError(f"lr_scheduler gives lr = {v!r} at step {t}; valid range: 0 < lr < inf")
+            raise ValueError(
+                f"lr_scheduler gives lr = {v!r} at step {t}; valid range: 0 < lr < inf"
+            )
         return v
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
@@ -524,8 +533,12 @@ def make_scheduler(spec: Any, optimizer: Optimizer) -> Any:
         return None
     if _is_scheduler(spec):
         return _retarget(spec, optimizer)
-    if isinstance(spec, (str, bytes)) or not (callable(spec) or isinstance(spec, (Sequence, np.ndarray))):
-        raise TypeError(f"lr_scheduler = {spec!r} ({type(spec).__name__}) is not accepted; give {_ACCEPTED}")
+    if isinstance(spec, (str, bytes)) or not (
+        callable(spec) or isinstance(spec, (Sequence, np.ndarray))
+    ):
+        raise TypeError(
+            f"lr_scheduler = {spec!r} ({type(spec).__name__}) is not accepted; give {_ACCEPTED}"
+        )
     if not callable(spec):
         return ScheduleLR(optimizer, spec)
     if getattr(spec, "__equivalence_schedule__", False):
@@ -680,7 +693,9 @@ class ConvertedRun:
         norms = torch._foreach_norm(grads, norm_type)
         m = self.current_scale()
         stock = [n * m if id(p) in inv_ids else n for n, p in zip(norms, params)]
-        total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
+        total = torch.linalg.vector_norm(
+            torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type
+        )
         if error_if_nonfinite and not bool(torch.isfinite(total)):
             raise RuntimeError(
                 f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
@@ -748,7 +763,11 @@ def convert_online(
         if default_weight_decay != 0:
             factors = [float(g["weight_decay"]) / default_weight_decay for g in groups]
         else:
-            own = [(origin[i], g["weight_decay"]) for i, g in enumerate(groups) if g["weight_decay"] != 0]
+            own = [
+                (origin[i], g["weight_decay"])
+                for i, g in enumerate(groups)
+                if g["weight_decay"] != 0
+            ]
             if own:
                 raise ValueError(
                     f"weight_decay_schedule is given with weight_decay = 0 (so the schedule is the decay "
@@ -759,15 +778,26 @@ def convert_online(
         for g, f in zip(groups, factors):
             g["weight_decay"] = float(table[0]) * f
         wd_sched = (table, factors)
-    opt = SGD(groups, lr=ref.defaults["lr"], momentum=ref.defaults.get("momentum", 0.0),
-              weight_decay=ref.defaults.get("weight_decay", 0.0))
+    opt = SGD(
+        groups,
+        lr=ref.defaults["lr"],
+        momentum=ref.defaults.get("momentum", 0.0),
+        weight_decay=ref.defaults.get("weight_decay", 0.0),
+    )
     if copy_state:
         for p in (q for g in groups for q in g["params"]):
             buf = ref.state.get(p, {}).get("momentum_buffer")
             if buf is not None:
                 opt.state[p]["momentum_buffer"] = buf.detach().clone()
-    converter = ExpLRConverter(opt, inv_groups, norm_layers=norm_layers, rescale_log2=rescale_log2,
-                               adjust_eps=adjust_eps, weight_decay_schedule=wd_sched, invariant=inv_list)
+    converter = ExpLRConverter(
+        opt,
+        inv_groups,
+        norm_layers=norm_layers,
+        rescale_log2=rescale_log2,
+        adjust_eps=adjust_eps,
+        weight_decay_schedule=wd_sched,
+        invariant=inv_list,
+    )
     inner = make_scheduler(lr_scheduler, opt)
     return ConvertedRun(opt, RunScheduler(converter, inner), [], converter, tuple(inv_list))
 
@@ -815,20 +845,36 @@ def convert(
         check_steps(steps)
     use_online = form == "general" if online is None else bool(online)
     if use_online and form != "general":
-        raise ValueError(f"form = {form!r} is a precomputed schedule; online conversion needs form='general'")
+        raise ValueError(
+            f"form = {form!r} is a precomputed schedule; online conversion needs form='general'"
+        )
     if not use_online:
         from .torch_sgd import convert_precomputed
 
         return convert_precomputed(
-            params, lr=lr, momentum=momentum, weight_decay=weight_decay, steps=steps, invariant=invariant,
-            lr_scheduler=lr_scheduler, weight_decay_schedule=weight_decay_schedule,
-            norm_layers=norm_layers, form=form, rescale_log2=rescale_log2,
+            params,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            steps=steps,
+            invariant=invariant,
+            lr_scheduler=lr_scheduler,
+            weight_decay_schedule=weight_decay_schedule,
+            norm_layers=norm_layers,
+            form=form,
+            rescale_log2=rescale_log2,
         )
     ref = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
     return convert_online(
-        ref, invariant=invariant, lr_scheduler=lr_scheduler, weight_decay_schedule=weight_decay_schedule,
-        default_weight_decay=float(weight_decay), steps=steps, norm_layers=norm_layers,
-        rescale_log2=rescale_log2, adjust_eps=adjust_eps,
+        ref,
+        invariant=invariant,
+        lr_scheduler=lr_scheduler,
+        weight_decay_schedule=weight_decay_schedule,
+        default_weight_decay=float(weight_decay),
+        steps=steps,
+        norm_layers=norm_layers,
+        rescale_log2=rescale_log2,
+        adjust_eps=adjust_eps,
     )
 
 
@@ -864,10 +910,21 @@ def convert_optimizer(
         if steps is None:
             raise ValueError(f"form = {form!r} precomputes the schedule: give steps")
         return convert_optimizer_precomputed(
-            optimizer, steps=steps, invariant=invariant, lr_scheduler=lr_scheduler,
-            norm_layers=norm_layers, form=form, rescale_log2=rescale_log2,
+            optimizer,
+            steps=steps,
+            invariant=invariant,
+            lr_scheduler=lr_scheduler,
+            norm_layers=norm_layers,
+            form=form,
+            rescale_log2=rescale_log2,
         )
     return convert_online(
-        optimizer, invariant=invariant, lr_scheduler=lr_scheduler, steps=steps, norm_layers=norm_layers,
-        rescale_log2=rescale_log2, adjust_eps=adjust_eps, copy_state=True,
+        optimizer,
+        invariant=invariant,
+        lr_scheduler=lr_scheduler,
+        steps=steps,
+        norm_layers=norm_layers,
+        rescale_log2=rescale_log2,
+        adjust_eps=adjust_eps,
+        copy_state=True,
     )

@@ -233,7 +233,9 @@ def log_original_lrs(
     if log:
         arr = np.asarray(equivalent, dtype=np.float64)
         if arr.ndim != 1 or arr.size < 1 or not np.all(np.isfinite(arr)):
-            raise ValueError("equivalent (log values) must be a non-empty 1-D array of finite floats")
+            raise ValueError(
+                "equivalent (log values) must be a non-empty 1-D array of finite floats"
+            )
         log_eq = arr
     else:
         log_eq = np.log(as_lr_array(equivalent, "equivalent"))
@@ -261,7 +263,9 @@ def log_original_lrs(
     return out
 
 
-def original_lrs(equivalent: Any, weight_decay: Any, momentum: Any, *, log: bool = False) -> np.ndarray:
+def original_lrs(
+    equivalent: Any, weight_decay: Any, momentum: Any, *, log: bool = False
+) -> np.ndarray:
     """Reverse map: the per-step LRs η_t of the SGD + WD recipe equal to ``equivalent``.
 
     See :func:`log_original_lrs` for the formula. ``original_lrs(equivalent_lrs(lrs,

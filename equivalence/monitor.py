@@ -261,9 +261,14 @@ class Monitor:
         step_norm: str = "auto",
     ) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        for name, val, lo in (("every", every, 1), ("flush_every", flush_every, 1),
-                              ("start_step", start_step, 0)):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        for name, val, lo in (
+            ("every", every, 1),
+            ("flush_every", flush_every, 1),
+            ("start_step", start_step, 0),
+        ):
             if isinstance(val, bool) or not isinstance(val, int):
                 raise TypeError(f"{name} must be an integer, got {val!r}")
             if val < lo:
@@ -295,9 +300,13 @@ class Monitor:
                 if not isinstance(p, torch.Tensor):
                     raise TypeError(f"groups[{name!r}] holds {type(p).__name__}, not a tensor")
                 if id(p) not in where:
-                    raise ValueError(f"groups[{name!r}] holds a tensor that is not among the optimizer's parameters")
+                    raise ValueError(
+                        f"groups[{name!r}] holds a tensor that is not among the optimizer's parameters"
+                    )
                 if id(p) in seen:
-                    raise ValueError(f"groups[{name!r}] holds a tensor that is already in another group")
+                    raise ValueError(
+                        f"groups[{name!r}] holds a tensor that is already in another group"
+                    )
                 seen.add(id(p))
                 pg.add(where[id(p)])
                 self.params.append(p)
@@ -318,7 +327,9 @@ class Monitor:
         n = len(self.group_names)
         self._buf = torch.zeros((flush_every, 4, n), dtype=torch.float64, device=dev)
         self._row = 0
-        self._pending: list[tuple[int, list[float], list[tuple[float, float, float]], float, bool]] = []
+        self._pending: list[
+            tuple[int, list[float], list[tuple[float, float, float]], float, bool]
+        ] = []
         self._active = False
         self._sigma2 = [math.nan] * n
         self._sigma_count = [0] * n
@@ -329,15 +340,19 @@ class Monitor:
         # before a hook-based converter puts η̃_t and no decay on the groups for the step.
         # After it: read w_{t+1} and the η actually used before any hook restores the stock
         # values, corrects the normalisers or rescales the weights.
-        for hooks, handle in ((optimizer._optimizer_step_pre_hooks, self._pre),
-                              (optimizer._optimizer_step_post_hooks, self._post)):
+        for hooks, handle in (
+            (optimizer._optimizer_step_pre_hooks, self._pre),
+            (optimizer._optimizer_step_post_hooks, self._post),
+        ):
             if isinstance(hooks, OrderedDict):
                 hooks.move_to_end(handle.id, last=False)
         self.closed = False
 
     # -- construction for a converted run ---------------------------------------------------------
     @classmethod
-    def for_run(cls, run: Any, groups: Mapping[str, Sequence[torch.Tensor]], **kwargs: Any) -> Monitor:
+    def for_run(
+        cls, run: Any, groups: Mapping[str, Sequence[torch.Tensor]], **kwargs: Any
+    ) -> Monitor:
         """A monitor on a converted run (:func:`equivalence.convert`): predictions in stock terms.
 
         Online conversion (``run.converter``, an :class:`equivalence.ExpLRConverter`): the
@@ -388,7 +403,11 @@ class Monitor:
                 r = self.recipe(self.step)
             else:
                 g = opt.param_groups[i]
-                r = (float(g["lr"]), float(g.get("weight_decay", 0.0)), float(g.get("momentum", 0.0)))
+                r = (
+                    float(g["lr"]),
+                    float(g.get("weight_decay", 0.0)),
+                    float(g.get("momentum", 0.0)),
+                )
             recipes.append(r)
         m = float(self.scale()) if self.scale is not None else 1.0
         self._pending.append((self.step, [], recipes, m, self._use_buffer))
@@ -454,7 +473,9 @@ class Monitor:
                     eq0 = Equilibrium(math.nan, math.nan, math.nan, math.nan)
                 # running mean of σ² over about one relaxation time (the norm's memory)
                 n = self._sigma_count[k] + 1
-                horizon = eq0.relaxation_steps / self.every if math.isfinite(eq0.relaxation_steps) else n
+                horizon = (
+                    eq0.relaxation_steps / self.every if math.isfinite(eq0.relaxation_steps) else n
+                )
                 alpha = 1.0 / min(n, max(horizon, 1.0))
                 prev = self._sigma2[k]
                 self._sigma2[k] = s2 if not math.isfinite(prev) else prev + alpha * (s2 - prev)
@@ -515,7 +536,9 @@ class Monitor:
                 out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
         return out
 
-    def iter_scalars(self, prefix: str = "monitor", start: int = 0) -> Iterator[tuple[int, dict[str, float]]]:
+    def iter_scalars(
+        self, prefix: str = "monitor", start: int = 0
+    ) -> Iterator[tuple[int, dict[str, float]]]:
         """(step, {"prefix/group/field": value}) for every recorded step from ``start`` on.
 
         For a TensorBoard-style logger::

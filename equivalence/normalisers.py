@@ -30,6 +30,7 @@ from .layer_kinds import NORM_CLASSES, has_running_stats
 
 __all__ = ["NormLayers", "has_running_stats", "is_normaliser"]
 
+
 def is_normaliser(module: nn.Module) -> bool:
     """True for BatchNorm*, InstanceNorm*, GroupNorm, LayerNorm and RMSNorm modules."""
     return isinstance(module, NORM_CLASSES)

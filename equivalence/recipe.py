@@ -71,7 +71,7 @@ class ExpLRSchedule:
         log_lrs = log_closed_form_lrs(lr, weight_decay, momentum, n)
         lr_arr = np.full(n, float(lr))
         wd = np.full(n, float(weight_decay))
-        log_a = (np.log(lr_arr[0]) - log_lrs[0])  # log η − log η̃_0 = log α
+        log_a = np.log(lr_arr[0]) - log_lrs[0]  # log η − log η̃_0 = log α
         logc = log_a * np.arange(n + 1, dtype=np.float64)
         shifts = {0: closed_form_initial_buffer(lr, weight_decay, momentum)}
         return cls("closed_form", lr_arr, wd, float(momentum), logc, log_lrs, shifts)

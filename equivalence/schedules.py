@@ -86,7 +86,9 @@ def cosine(lr: float, t_max: int, eta_min: float = 0.0) -> Schedule:
     n = check_steps(t_max, "t_max")
     lo = check_nonnegative_float(eta_min, "eta_min")
     if lo > base:
-        raise ValueError(f"eta_min = {eta_min!r} exceeds lr = {lr!r}; valid range: 0 <= eta_min <= lr")
+        raise ValueError(
+            f"eta_min = {eta_min!r} exceeds lr = {lr!r}; valid range: 0 <= eta_min <= lr"
+        )
 
     def schedule(step: Any) -> Any:
         s = np.minimum(step, n)

@@ -54,8 +54,10 @@ def keras_equivalent_schedule(
     for t in range(n):
         d[t + 1] = -lr[t] * wd[t] + momentum * d[t] / (1.0 + d[t])
         if not d[t + 1] > -1.0:
-            raise ValueError(f"the scale c_{t + 1} is not positive (step {t}): "
-                             f"c_{t + 1}/c_{t} = {1.0 + d[t + 1]!r}")
+            raise ValueError(
+                f"the scale c_{t + 1} is not positive (step {t}): "
+                f"c_{t + 1}/c_{t} = {1.0 + d[t + 1]!r}"
+            )
     log1p = np.log1p(d)
     log_c = np.empty(n + 1)
     acc = comp = 0.0
@@ -74,10 +76,13 @@ def keras_equivalent_schedule(
 class SGDVariantEquivalence:
     """Hooks driving a stock ``SGD`` (dampening > 0 or nesterov) through the exact map."""
 
-    def __init__(self, optimizer: SGD, invariant_groups: Sequence[int],
-                 norm_layers: Iterable[nn.Module] = ()) -> None:
+    def __init__(
+        self, optimizer: SGD, invariant_groups: Sequence[int], norm_layers: Iterable[nn.Module] = ()
+    ) -> None:
         if type(optimizer) is not SGD:
-            raise TypeError(f"optimizer must be a stock torch.optim.SGD, got {type(optimizer).__name__}")
+            raise TypeError(
+                f"optimizer must be a stock torch.optim.SGD, got {type(optimizer).__name__}"
+            )
         self.optimizer = optimizer
         self.invariant_groups = tuple(invariant_groups)
         self.norm_layers = list(norm_layers)
@@ -92,11 +97,13 @@ class SGDVariantEquivalence:
         self._saved: dict[int, dict[str, Any]] = {}
         self._next: tuple[float, float] | None = None
         self._loaded: dict[str, Any] | None = None
-        self._handles = [optimizer.register_step_pre_hook(self._pre),
-                         optimizer.register_step_post_hook(self._post),
-                         optimizer.register_state_dict_post_hook(self._save),
-                         optimizer.register_load_state_dict_pre_hook(self._load_pre),
-                         optimizer.register_load_state_dict_post_hook(self._load_post)]
+        self._handles = [
+            optimizer.register_step_pre_hook(self._pre),
+            optimizer.register_step_post_hook(self._post),
+            optimizer.register_state_dict_post_hook(self._save),
+            optimizer.register_load_state_dict_pre_hook(self._load_pre),
+            optimizer.register_load_state_dict_post_hook(self._load_post),
+        ]
 
     def _pre(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         t, c = self.t, self.c
@@ -163,13 +170,20 @@ class SGDVariantEquivalence:
     _KEY = "equivalence_sgd_variant"
 
     def state_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "c_prev": self.c_prev, "c": self.c, "kappa": self.kappa,
-                "invariant_groups": list(self.invariant_groups)}
+        return {
+            "t": self.t,
+            "c_prev": self.c_prev,
+            "c": self.c,
+            "kappa": self.kappa,
+            "invariant_groups": list(self.invariant_groups),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if list(state["invariant_groups"]) != list(self.invariant_groups):
-            raise ValueError(f"state_dict invariant_groups = {state['invariant_groups']!r} does "
-                             f"not match {list(self.invariant_groups)!r}")
+            raise ValueError(
+                f"state_dict invariant_groups = {state['invariant_groups']!r} does "
+                f"not match {list(self.invariant_groups)!r}"
+            )
         self.t, self.c_prev = int(state["t"]), float(state["c_prev"])
         self.c, self.kappa = float(state["c"]), float(state["kappa"])
         inv_c = 1.0 / self.c
@@ -183,8 +197,10 @@ class SGDVariantEquivalence:
 
     def _load_pre(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
         if self._KEY not in state_dict:
-            raise ValueError(f"the checkpoint has no '{self._KEY}' entry (a stock optimizer's "
-                             "state_dict): resuming it would lose the scale c_t")
+            raise ValueError(
+                f"the checkpoint has no '{self._KEY}' entry (a stock optimizer's "
+                "state_dict): resuming it would lose the scale c_t"
+            )
         state_dict = dict(state_dict)
         self._loaded = state_dict.pop(self._KEY)
         return state_dict
@@ -195,8 +211,9 @@ class SGDVariantEquivalence:
             self._loaded = None
 
 
-def convert_sgd_variant(optimizer: SGD, *, invariant: Iterable[torch.Tensor],
-                        norm_layers: Iterable[nn.Module] = ()) -> SGDVariantEquivalence:
+def convert_sgd_variant(
+    optimizer: SGD, *, invariant: Iterable[torch.Tensor], norm_layers: Iterable[nn.Module] = ()
+) -> SGDVariantEquivalence:
     """A stock ``SGD`` without weight decay on ``invariant``, exact for a fresh SGD with
     ``dampening > 0`` (hyper-parameters only) or ``nesterov=True`` (with the buffer rewrite).
 
@@ -230,5 +247,7 @@ def convert_sgd_variant(optimizer: SGD, *, invariant: Iterable[torch.Tensor],
         if rest:
             new_groups.append({**base, "params": rest})
     if inv_ids - found:
-        raise ValueError(f"{len(inv_ids - found)} tensor(s) in invariant are not among the optimizer's")
+        raise ValueError(
+            f"{len(inv_ids - found)} tensor(s) in invariant are not among the optimizer's"
+        )
     return SGDVariantEquivalence(SGD(new_groups), inv_groups, norm_layers)

@@ -124,15 +124,18 @@ def adamw_equivalent_schedule(
     ``lrs[k-1]`` is η_k, the LR of AdamW step k; ``weight_decay`` a constant or per step.
     """
     n = len(lrs)
-    wds = [float(weight_decay)] * n if isinstance(weight_decay, (int, float)) else list(weight_decay)
+    wds = (
+        [float(weight_decay)] * n if isinstance(weight_decay, (int, float)) else list(weight_decay)
+    )
     if len(wds) != n:
         raise ValueError(f"weight_decay has {len(wds)} entries; lrs has {n}")
     _check_betas(betas)
     out: list[AdamStepParams] = []
     scale, nu, sigma = 1.0, 1.0, 1.0
     for k in range(1, n + 1):
-        p = adamw_step_params(k, float(lrs[k - 1]), wds[k - 1], betas[0], betas[1], eps,
-                              scale, nu, sigma)
+        p = adamw_step_params(
+            k, float(lrs[k - 1]), wds[k - 1], betas[0], betas[1], eps, scale, nu, sigma
+        )
         out.append(p)
         scale, nu, sigma = p.scale, p.nu, p.sigma
     return out
@@ -178,7 +181,9 @@ class AdamWEquivalence:
         self.invariant_groups = tuple(int(i) for i in invariant_groups)
         for i in self.invariant_groups:
             if not 0 <= i < len(optimizer.param_groups):
-                raise ValueError(f"invariant group {i} is outside [0, {len(optimizer.param_groups)})")
+                raise ValueError(
+                    f"invariant group {i} is outside [0, {len(optimizer.param_groups)})"
+                )
             _check_group(optimizer.param_groups[i], i)
         self.norm_layers = list(norm_layers)
         # the normalisers fed by the invariant set get ε·m² (proofs/normaliser_eps.py) and
@@ -226,14 +231,18 @@ class AdamWEquivalence:
                     "whole, so every invariant parameter needs the same decay factor"
                 )
             b1, b2 = (float(b) for b in g["betas"])
-            params[i] = adamw_step_params(k, lr, wd, b1, b2, float(g["eps"]), self.scale,
-                                          self.nu[i], self.sigma[i])
+            params[i] = adamw_step_params(
+                k, lr, wd, b1, b2, float(g["eps"]), self.scale, self.nu[i], self.sigma[i]
+            )
         for i, p in params.items():
             g = opt.param_groups[i]
             self._stock[i] = {key: g[key] for key in _STOCK_KEYS}
             if g["amsgrad"]:  # the one state rewrite: max buffer × σ_{k-1}/σ_k
-                bufs = [st["max_exp_avg_sq"] for st in (opt.state.get(q, {}) for q in g["params"])
-                        if "max_exp_avg_sq" in st]
+                bufs = [
+                    st["max_exp_avg_sq"]
+                    for st in (opt.state.get(q, {}) for q in g["params"])
+                    if "max_exp_avg_sq" in st
+                ]
                 if bufs:
                     with torch.no_grad():
                         torch._foreach_mul_(bufs, self.sigma[i] / p.sigma)
@@ -392,9 +401,7 @@ def convert_adamw(
     exists (proofs/adam_l2.py).
     """
     if not isinstance(optimizer, Adam):
-        raise TypeError(
-            f"optimizer must be torch.optim.AdamW, got {type(optimizer).__name__}"
-        )
+        raise TypeError(f"optimizer must be torch.optim.AdamW, got {type(optimizer).__name__}")
     if len(optimizer.state) != 0:
         raise ValueError("optimizer has already stepped; convert a fresh torch.optim.AdamW")
     groups = optimizer.param_groups

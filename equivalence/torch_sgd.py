@@ -150,19 +150,25 @@ class EquivalentLR(LRScheduler):
         self.schedules = list(schedules)
         steps = {s.steps for s in self.schedules}
         if len(steps) != 1:
-            raise ValueError(f"all schedules must have the same number of steps, got {sorted(steps)}")
+            raise ValueError(
+                f"all schedules must have the same number of steps, got {sorted(steps)}"
+            )
         self.total_steps = steps.pop()
         for i, (group, sched) in enumerate(zip(groups, self.schedules)):
             _check_group(i, group, sched)
         exp_groups = [i for i, s in enumerate(self.schedules) if isinstance(s, ExpLRSchedule)]
         self.norm_layers = [m for m in norm_layers]
-        self._eps = NormLayers(self.norm_layers)  # ε m² on every normaliser (proofs/normaliser_eps.py)
+        self._eps = NormLayers(
+            self.norm_layers
+        )  # ε m² on every normaliser (proofs/normaliser_eps.py)
         self.log2_scale = [0] * len(groups)
         if self.norm_layers and not exp_groups:
             raise ValueError("norm_layers given but no param group follows an ExpLRSchedule")
         self.norm_group = exp_groups[0] if norm_group is None and exp_groups else norm_group
         if rescale_log2 is not None and not (1 <= rescale_log2 <= 512):
-            raise ValueError(f"rescale_log2 = {rescale_log2!r} is outside the valid range [1, 512] (or None)")
+            raise ValueError(
+                f"rescale_log2 = {rescale_log2!r} is outside the valid range [1, 512] (or None)"
+            )
         self.rescale_log2 = rescale_log2
 
         self._updates = 0  # optimizer updates since the last step()
@@ -215,7 +221,9 @@ class EquivalentLR(LRScheduler):
 
     def step(self, epoch: int | None = None) -> None:
         if epoch is not None:
-            raise ValueError("EquivalentLR.step() takes no epoch argument (its LR depends on every step)")
+            raise ValueError(
+                "EquivalentLR.step() takes no epoch argument (its LR depends on every step)"
+            )
         t_new = self.last_epoch + 1
         if t_new >= 1 and self._updates != 1:
             raise ConversionError(
@@ -343,25 +351,40 @@ class EquivalentLR(LRScheduler):
             raise ValueError("state_dict was not saved by EquivalentLR (it has no 'recipe' entry)")
         diffs: list[str] = []
         if len(theirs) != len(self.schedules):
-            diffs.append(f"{len(theirs)} param groups (checkpoint) vs {len(self.schedules)} (this run)")
+            diffs.append(
+                f"{len(theirs)} param groups (checkpoint) vs {len(self.schedules)} (this run)"
+            )
         if t > self.total_steps:
             diffs.append(f"the checkpoint is at step {t}, past this run's {self.total_steps} steps")
-        names = {"prefix": "the number of steps recorded", "kind": "the kind of schedule", "form": "the form", "momentum": "the momentum",
-                 "lrs": "the learning rates of the steps taken",
-                 "weight_decay": "the weight decays of the steps taken",
-                 "buffer_shifts": "the momentum-buffer shifts"}
+        names = {
+            "prefix": "the number of steps recorded",
+            "kind": "the kind of schedule",
+            "form": "the form",
+            "momentum": "the momentum",
+            "lrs": "the learning rates of the steps taken",
+            "weight_decay": "the weight decays of the steps taken",
+            "buffer_shifts": "the momentum-buffer shifts",
+        }
         prefix = min([d.get("prefix", t + 1) for d in theirs] or [t + 1])
         for g, (a, b) in enumerate(zip(theirs, self._describe(prefix))):
             for key, name in names.items():
                 if a.get(key) != b.get(key):
-                    shown = "" if key in ("lrs", "weight_decay") else f" ({a.get(key)!r} vs {b.get(key)!r})"
+                    shown = (
+                        ""
+                        if key in ("lrs", "weight_decay")
+                        else f" ({a.get(key)!r} vs {b.get(key)!r})"
+                    )
                     diffs.append(f"param group {g}: {name} differ{shown}")
         if state_dict.get("rescale_log2") != self.rescale_log2:
-            diffs.append(f"rescale_log2 {state_dict.get('rescale_log2')!r} (checkpoint) vs "
-                         f"{self.rescale_log2!r} (this run)")
+            diffs.append(
+                f"rescale_log2 {state_dict.get('rescale_log2')!r} (checkpoint) vs "
+                f"{self.rescale_log2!r} (this run)"
+            )
         if diffs:
-            raise ValueError("state_dict was saved by an EquivalentLR with a different recipe: "
-                             + "; ".join(diffs))
+            raise ValueError(
+                "state_dict was saved by an EquivalentLR with a different recipe: "
+                + "; ".join(diffs)
+            )
         self.last_epoch = t
         self._step_count = int(state_dict["_step_count"])
         self.log2_scale = [int(k) for k in state_dict["log2_scale"]]
@@ -399,7 +422,9 @@ def _check_group(i: int, group: dict[str, Any], sched: ExpLRSchedule | PlainSche
                 f"for momentum = {sched.momentum!r}"
             )
         if group.get("maximize", False):
-            raise ValueError(f"param_groups[{i}] has maximize=True, which the theorem does not cover")
+            raise ValueError(
+                f"param_groups[{i}] has maximize=True, which the theorem does not cover"
+            )
     elif not isinstance(sched, PlainSchedule):
         raise TypeError(
             f"schedules[{i}] must be an ExpLRSchedule or a PlainSchedule, got {type(sched).__name__}"
@@ -426,13 +451,18 @@ def lrs_from_scheduler(
         return materialize(scheduler, n)[:, None]
     if isinstance(scheduler, LRScheduler):
         opt = scheduler.optimizer
-        memo: dict[int, Any] = {id(p): torch.zeros(1) for grp in opt.param_groups for p in grp["params"]}
+        memo: dict[int, Any] = {
+            id(p): torch.zeros(1) for grp in opt.param_groups for p in grp["params"]
+        }
         memo[id(opt.state)] = {}
         sched: Any = copy.deepcopy(scheduler, memo)
     else:
         if base_lrs is None:
             raise ValueError("base_lrs is needed to apply a scheduler factory or a schedule")
-        dummy = SGD([{"params": [torch.zeros(1)], "lr": float(lr)} for lr in base_lrs], lr=float(base_lrs[0]))
+        dummy = SGD(
+            [{"params": [torch.zeros(1)], "lr": float(lr)} for lr in base_lrs],
+            lr=float(base_lrs[0]),
+        )
         sched = make_scheduler(scheduler, dummy)  # TypeError naming anything not accepted
     if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
         raise TypeError(
@@ -502,7 +532,9 @@ def convert_precomputed(
         if weight_decay_schedule is None:
             wd = np.full(n, float(lam))
         elif weight_decay != 0:
-            wd = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule") * (lam / weight_decay)
+            wd = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule") * (
+                lam / weight_decay
+            )
         elif lam == 0:  # weight_decay = 0: the schedule is the decay itself
             wd = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule")
         else:
@@ -514,18 +546,30 @@ def convert_precomputed(
         inv = [p for p in group["params"] if id(p) in inv_ids]
         rest = [p for p in group["params"] if id(p) not in inv_ids]
         found.update(id(p) for p in inv)
-        extra: dict[str, Any] = {k: group[k] for k in ("dampening", "nesterov", "maximize") if k in group}
+        extra: dict[str, Any] = {
+            k: group[k] for k in ("dampening", "nesterov", "maximize") if k in group
+        }
         if inv:
             sched = ExpLRSchedule.build(form, lr_table[:, gi], wd, group["momentum"])
             new_groups.append(
-                {"params": inv, "lr": float(np.exp(sched.log_lrs[0])), "momentum": group["momentum"],
-                 "weight_decay": 0.0, **extra}
+                {
+                    "params": inv,
+                    "lr": float(np.exp(sched.log_lrs[0])),
+                    "momentum": group["momentum"],
+                    "weight_decay": 0.0,
+                    **extra,
+                }
             )
             schedules.append(sched)
         if rest:
             new_groups.append(
-                {"params": rest, "lr": float(lr_table[0, gi]), "momentum": group["momentum"],
-                 "weight_decay": float(wd[0]), **extra}
+                {
+                    "params": rest,
+                    "lr": float(lr_table[0, gi]),
+                    "momentum": group["momentum"],
+                    "weight_decay": float(wd[0]),
+                    **extra,
+                }
             )
             schedules.append(PlainSchedule.make(lr_table[:, gi], wd))
     ref_params = [p for g in ref.param_groups for p in g["params"]]
@@ -535,7 +579,9 @@ def convert_precomputed(
     _check_one_scale(ref.param_groups, new_groups, schedules)
     opt = SGD(new_groups, lr=lr, momentum=momentum)
     scheduler = EquivalentLR(opt, schedules, norm_layers=norm_layers, rescale_log2=rescale_log2)
-    return ConvertedRun(opt, scheduler, list(schedules), None, tuple(p for p in ref_params if id(p) in inv_ids))
+    return ConvertedRun(
+        opt, scheduler, list(schedules), None, tuple(p for p in ref_params if id(p) in inv_ids)
+    )
 
 
 def _check_one_scale(
@@ -593,8 +639,11 @@ def convert_optimizer_precomputed(
         raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
     groups = [{k: v for k, v in g.items() if k != "initial_lr"} for g in optimizer.param_groups]
     d = optimizer.defaults
-    has_buffers = any(optimizer.state.get(p, {}).get("momentum_buffer") is not None
-                      for g in optimizer.param_groups for p in g["params"])
+    has_buffers = any(
+        optimizer.state.get(p, {}).get("momentum_buffer") is not None
+        for g in optimizer.param_groups
+        for p in g["params"]
+    )
     if has_buffers and form != "general":
         raise ValueError(
             f"form = {form!r} assumes zero momentum buffers at the start, but this optimizer has "

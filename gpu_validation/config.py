@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", dest="num_threads", type=_positive_int)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument(
-        "--monitor", action="store_true",
+        "--monitor",
+        action="store_true",
         help="attach the effective-LR/equilibrium monitor to every recipe (CSV, JSON, plots)",
     )
     return p

@@ -84,6 +84,7 @@ from .model import PreResNet, conv_weights, init_weights
 
 __all__ = ["FullDataConfig", "run_full_data", "main", "build_parser", "attach_monitors"]
 
+
 @dataclass(frozen=True)
 class FullDataConfig:
     """Settings of the CPU full-data run; invalid values raise naming the field and range."""
@@ -117,8 +118,16 @@ class FullDataConfig:
     plots: bool = True
 
     def __post_init__(self) -> None:
-        for name, lo in (("epochs", 1), ("depth", 8), ("width", 1), ("batch_size", 1),
-                         ("check_every", 1), ("probe_every", 1), ("probe_size", 2), ("seed", 0)):
+        for name, lo in (
+            ("epochs", 1),
+            ("depth", 8),
+            ("width", 1),
+            ("batch_size", 1),
+            ("check_every", 1),
+            ("probe_every", 1),
+            ("probe_size", 2),
+            ("seed", 0),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name} must be an integer, got {v!r}")
@@ -144,10 +153,14 @@ class FullDataConfig:
                 raise ValueError(f"{name} = {v!r} is outside the valid range ({lo}, {hi})")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype = {self.dtype!r} is not one of 'float32', 'float64'")
-        if isinstance(self.jitter_ulps, bool) or not isinstance(self.jitter_ulps, (int, float)) or not (
-            0 <= self.jitter_ulps < 1e6
+        if (
+            isinstance(self.jitter_ulps, bool)
+            or not isinstance(self.jitter_ulps, (int, float))
+            or not (0 <= self.jitter_ulps < 1e6)
         ):
-            raise ValueError(f"jitter_ulps = {self.jitter_ulps!r} is outside the valid range [0, 1e6)")
+            raise ValueError(
+                f"jitter_ulps = {self.jitter_ulps!r} is outside the valid range [0, 1e6)"
+            )
         fr = tuple(self.milestone_fractions)
         if any(not 0 < f < 1 for f in fr) or list(fr) != sorted(set(fr)):
             raise ValueError(
@@ -164,7 +177,9 @@ def _flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> tuple[float, torch.Tensor]:
+def _eval(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000
+) -> tuple[float, torch.Tensor]:
     was = model.training
     model.eval()
     preds = torch.cat([model(x[s : s + batch]).argmax(1) for s in range(0, x.shape[0], batch)])
@@ -278,7 +293,9 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
         torch.set_num_threads(cfg.threads)
     path = cfg.data or default_data_path()
     if path is None:
-        raise FileNotFoundError("CIFAR-10 not found: give --data (cifar10_jpeg.npz or a torchvision root)")
+        raise FileNotFoundError(
+            "CIFAR-10 not found: give --data (cifar10_jpeg.npz or a torchvision root)"
+        )
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -305,7 +322,9 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     if sorted(names) != sorted(by_id[id(p)] for p in conv_weights(base)):
         raise RuntimeError("expected the conv weights to be the only trainable parameters")
     recipe = SGDRecipe(
-        cfg.lr, cfg.momentum, cfg.weight_decay,
+        cfg.lr,
+        cfg.momentum,
+        cfg.weight_decay,
         lr_scheduler=lambda o: MultiStepLR(o, milestones=milestones, gamma=cfg.lr_gamma),
     )
     # a: the stock recipe itself (a twin with no perturbation: stock SGD + stock MultiStepLR)
@@ -315,10 +334,14 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     }
     if cfg.floor:
         factories["floor"] = perturbed(
-            ulp=1, permute_seed=cfg.seed + 2, jitter_seed=cfg.seed + 1,
+            ulp=1,
+            permute_seed=cfg.seed + 2,
+            jitter_seed=cfg.seed + 1,
             jitter_ulps=cfg.jitter_ulps,  # type: ignore[arg-type]
         )
-    runs: dict[str, Twin] = {k: f(copy.deepcopy(base), recipe, names, total) for k, f in factories.items()}
+    runs: dict[str, Twin] = {
+        k: f(copy.deepcopy(base), recipe, names, total) for k, f in factories.items()
+    }
     models = {k: r.model for k, r in runs.items()}
     params = {k: conv_weights(m) for k, m in models.items()}
     norm0 = float(_flat(params["a"]).norm())
@@ -327,7 +350,8 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
 
     t0 = time.perf_counter()
     report = equivalence.audit(
-        copy.deepcopy(base).to(memory_format=torch.contiguous_format), test_x[:4].contiguous(),
+        copy.deepcopy(base).to(memory_format=torch.contiguous_format),
+        test_x[:4].contiguous(),
         loss_fn=lambda o: o.logsumexp(1).mean(),
     )
     named = _named_groups(report)
@@ -347,8 +371,10 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     gen = torch.Generator().manual_seed(cfg.seed)
     step = 0
     t_train = time.perf_counter()
-    log(f"full data: {n} training images, {spe} steps per epoch, {total} steps, "
-        f"{len(runs)} models, {torch.get_num_threads()} threads")
+    log(
+        f"full data: {n} training images, {spe} steps per epoch, {total} steps, "
+        f"{len(runs)} models, {torch.get_num_threads()} threads"
+    )
     for epoch in range(cfg.epochs):
         te = time.perf_counter()
         x_ep, y_ep = aug.epoch(gen)
@@ -375,8 +401,12 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                 with torch.no_grad():
                     wa = _flat(params["a"])
                     trace["step"].append(step)
-                    trace["param_b"].append(rel(_flat(params["b"]) / conv_b.run.current_scale(), wa))
-                    trace["param_floor"].append(rel(_flat(params["floor"]), wa) if cfg.floor else math.nan)
+                    trace["param_b"].append(
+                        rel(_flat(params["b"]) / conv_b.run.current_scale(), wa)
+                    )
+                    trace["param_floor"].append(
+                        rel(_flat(params["floor"]), wa) if cfg.floor else math.nan
+                    )
             if step % cfg.probe_every == 0 or step == total:
                 pa = _probe(models["a"], probe_x)
                 probe["step"].append(step)
@@ -387,8 +417,10 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
                 if not cfg.floor:
                     probe["floor"].append(math.nan)
             if cfg.progress and step % max(spe // 10, 1) == 0:
-                log(f"  step {step}/{total}: param divergence b {trace['param_b'][-1]:.2e}, floor "
-                    f"{trace['param_floor'][-1]:.2e}; {time.perf_counter() - t_train:.0f} s")
+                log(
+                    f"  step {step}/{total}: param divergence b {trace['param_b'][-1]:.2e}, floor "
+                    f"{trace['param_floor'][-1]:.2e}; {time.perf_counter() - t_train:.0f} s"
+                )
         acc = {}
         preds = {}
         for k, model in models.items():
@@ -401,25 +433,38 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
             "test_acc": acc,
             "test_predictions_agree_a_b": float((preds["a"] == preds["b"]).double().mean()),
             "test_predictions_agree_a_floor": float((preds["a"] == preds["floor"]).double().mean())
-            if cfg.floor else None,
+            if cfg.floor
+            else None,
         }
         epochs.append(ep)
-        log(f"epoch {epoch + 1}: test acc " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items())
-            + f"; predictions a = b on {ep['test_predictions_agree_a_b']:.4f} of the test set")
+        log(
+            f"epoch {epoch + 1}: test acc "
+            + ", ".join(f"{k} {v:.4f}" for k, v in acc.items())
+            + f"; predictions a = b on {ep['test_predictions_agree_a_b']:.4f} of the test set"
+        )
     train_s = time.perf_counter() - t_train
 
     summaries = write_monitors(monitors, out, cfg.plots)
     finite = all(bool(torch.isfinite(p).all()) for p in params["a"])
     traces = {
-        k: Trace(tuple(v["param"]), tuple(v["train_out"]), tuple(v["eval_out"]), (),
-                 finite=finite, unit_roundoff=unit)
+        k: Trace(
+            tuple(v["param"]),
+            tuple(v["train_out"]),
+            tuple(v["eval_out"]),
+            (),
+            finite=finite,
+            unit_roundoff=unit,
+        )
         for k, v in series.items()
     }
     verdict = None
     if cfg.floor:
         ra = np.maximum.accumulate(np.array(trace["param_b"]))
         rf = np.maximum.accumulate(np.array(trace["param_floor"]))
-        pb, pf = np.maximum.accumulate(np.array(probe["b"])), np.maximum.accumulate(np.array(probe["floor"]))
+        pb, pf = (
+            np.maximum.accumulate(np.array(probe["b"])),
+            np.maximum.accumulate(np.array(probe["floor"])),
+        )
         floor = Floor((traces["floor"],))
         judged = judge(traces["b"], floor, k=0.0, floor_factor=FLOOR_FACTOR, saturated="keep")
         verdict = {
@@ -445,17 +490,29 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
         "config": dataclasses.asdict(cfg),
         "machine": _machine(),
         "data": {"source": data.source, "n_train": n, "n_test": int(test_y.numel())},
-        "model": {"name": f"PreResNet{cfg.depth}", "width": cfg.width, "bn_eps": cfg.bn_eps,
-                  "dtype": cfg.dtype, "n_trainable": sum(p.numel() for p in params["a"]),
-                  "monitor_groups": {g: len(v) for g, v in named.items()}},
+        "model": {
+            "name": f"PreResNet{cfg.depth}",
+            "width": cfg.width,
+            "bn_eps": cfg.bn_eps,
+            "dtype": cfg.dtype,
+            "n_trainable": sum(p.numel() for p in params["a"]),
+            "monitor_groups": {g: len(v) for g, v in named.items()},
+        },
         "steps": total,
         "milestones": milestones,
-        "times_s": {"load": load_s, "audit": audit_s, "train": train_s,
-                    "total": time.perf_counter() - t_start},
+        "times_s": {
+            "load": load_s,
+            "audit": audit_s,
+            "train": train_s,
+            "total": time.perf_counter() - t_start,
+        },
         "epochs": epochs,
         "final_test_acc": epochs[-1]["test_acc"],
-        "divergence": {"params": trace, "probe_eval_outputs": probe,
-                       "per_step_max_rel": {k: v["param"] for k, v in series.items()}},
+        "divergence": {
+            "params": trace,
+            "probe_eval_outputs": probe,
+            "per_step_max_rel": {k: v["param"] for k, v in series.items()},
+        },
         "verdict": verdict,
         "weight_norm": {
             "all_convs_start": norm0,
@@ -467,8 +524,11 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
             "a_end_over_start": float(_flat(params["a"]).norm()) / norm0,
         },
         "monitor": summaries,
-        "monitor_main_group": {"group": main_group, "a": summaries["a"].get(main_group),
-                               "b": summaries["b"].get(main_group)},
+        "monitor_main_group": {
+            "group": main_group,
+            "a": summaries["a"].get(main_group),
+            "b": summaries["b"].get(main_group),
+        },
     }
     (out / "full_data.json").write_text(json.dumps(_jsonable(results), indent=1))
     if cfg.plots:
@@ -488,7 +548,9 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _plot_divergence(trace: dict[str, list[float]], probe: dict[str, list[float]], path: Path) -> None:
+def _plot_divergence(
+    trace: dict[str, list[float]], probe: dict[str, list[float]], path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -496,8 +558,15 @@ def _plot_divergence(trace: dict[str, list[float]], probe: dict[str, list[float]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
-    ax.semilogy(trace["step"], trace["param_b"], label=r"b: $\|\theta_b/m_t-\theta_a\|/\|\theta_a\|$")
-    ax.semilogy(trace["step"], trace["param_floor"], "--", label="floor: a re-rounded (1 ulp, batch order, jitter)")
+    ax.semilogy(
+        trace["step"], trace["param_b"], label=r"b: $\|\theta_b/m_t-\theta_a\|/\|\theta_a\|$"
+    )
+    ax.semilogy(
+        trace["step"],
+        trace["param_floor"],
+        "--",
+        label="floor: a re-rounded (1 ulp, batch order, jitter)",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("relative parameter distance to a")
     ax.legend(fontsize=8)
@@ -542,11 +611,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-every", dest="check_every", type=int)
     p.add_argument("--probe-every", dest="probe_every", type=int)
     p.add_argument("--no-floor", dest="floor", action="store_false")
-    p.add_argument("--no-eps-follow", dest="eps_follow", action="store_false",
-                   help="keep b's BN eps fixed (shows the gap the eps correction closes)")
+    p.add_argument(
+        "--no-eps-follow",
+        dest="eps_follow",
+        action="store_false",
+        help="keep b's BN eps fixed (shows the gap the eps correction closes)",
+    )
     p.add_argument("--dtype", choices=("float32", "float64"))
-    p.add_argument("--jitter-ulps", dest="jitter_ulps", type=float,
-                   help="the floor twin's per-step perturbation in ulps (default 4)")
+    p.add_argument(
+        "--jitter-ulps",
+        dest="jitter_ulps",
+        type=float,
+        help="the floor twin's per-step perturbation in ulps (default 4)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
@@ -565,13 +642,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m gpu_validation.full_data: error: {e}", file=sys.stderr)
         return 2
     v = res["verdict"]
-    print(f"test accuracy a {res['final_test_acc']['a']:.4f}, b {res['final_test_acc']['b']:.4f}; "
-          f"{res['times_s']['total']:.0f} s; wrote {Path(cfg.out) / 'full_data.json'}")
+    print(
+        f"test accuracy a {res['final_test_acc']['a']:.4f}, b {res['final_test_acc']['b']:.4f}; "
+        f"{res['times_s']['total']:.0f} s; wrote {Path(cfg.out) / 'full_data.json'}"
+    )
     if v is not None:
-        print(f"verdict (equivalence.noise_floor.judge, every step, <= {FLOOR_FACTOR:g}x the float32 "
-              f"floor): {v['status']}, worst error/bound {v['worst_ratio']:.3g}; whole-run running "
-              f"max ratios b/floor: params {v['param_ratio_max']:.3g}, probe outputs "
-              f"{v['probe_ratio_max']:.3g}")
+        print(
+            f"verdict (equivalence.noise_floor.judge, every step, <= {FLOOR_FACTOR:g}x the float32 "
+            f"floor): {v['status']}, worst error/bound {v['worst_ratio']:.3g}; whole-run running "
+            f"max ratios b/floor: params {v['param_ratio_max']:.3g}, probe outputs "
+            f"{v['probe_ratio_max']:.3g}"
+        )
         for reason in v["reasons"]:
             print(f"  {reason}")
         return 0 if v["within_floor"] else 1

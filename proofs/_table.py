@@ -30,8 +30,17 @@ import sympy as sp
 KINDS = ("damp", "nest", "keras")
 
 
-def sgd_step(kind: str, theta: Any, v: Any, grad: Any, lr: Any, wd: Any, mom: Any,
-             tau: Any = 0, first: bool = False) -> tuple[Any, Any]:
+def sgd_step(
+    kind: str,
+    theta: Any,
+    v: Any,
+    grad: Any,
+    lr: Any,
+    wd: Any,
+    mom: Any,
+    tau: Any = 0,
+    first: bool = False,
+) -> tuple[Any, Any]:
     """One step of the variant ``kind``; returns (θ_{t+1}, v_{t+1}), expanded."""
     d = grad + wd * theta
     if kind == "damp":
@@ -52,8 +61,15 @@ def coefficient_equations(expr: Any, atoms: list[Any]) -> list[sp.Expr]:
     return [sp.numer(sp.together(c)) for c in poly.coeffs()]
 
 
-def unrolled_equations(kind: str, steps: int, lrs: list[Any], wds: list[Any], mom: Any,
-                       tau: Any = 0, free_momentum: bool = True) -> tuple[list[sp.Expr], list[Any]]:
+def unrolled_equations(
+    kind: str,
+    steps: int,
+    lrs: list[Any],
+    wds: list[Any],
+    mom: Any,
+    tau: Any = 0,
+    free_momentum: bool = True,
+) -> tuple[list[sp.Expr], list[Any]]:
     """Equations and unknowns of every hyper-parameter-only map over ``steps`` steps.
 
     Unknowns: η̃_t, γ̃_t (when ``free_momentum``; else γ̃ = γ) and c_{t+1}, t < steps;

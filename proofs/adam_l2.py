@@ -92,8 +92,10 @@ def derive() -> tuple[Step, ...]:
             r"From zero buffers, $\hat m_1=(1-\beta_1)x/(1-\beta_1)=x$ and "
             r"$\hat v_1=(1-\beta_2)x^2/(1-\beta_2)=x^2$: the first step moves each coordinate by "
             r"$\eta x/(|x|+\epsilon)$ whatever the betas (of either run).",
-            check=lambda: sp.simplify(m_hat / sp.sqrt(v_hat) - xx / sp.Abs(xx)) == 0
-            and sp.simplify(v_hat - xx**2) == 0,
+            check=lambda: (
+                sp.simplify(m_hat / sp.sqrt(v_hat) - xx / sp.Abs(xx)) == 0
+                and sp.simplify(v_hat - xx**2) == 0
+            ),
         ),
         Step(
             "hyper-parameters: over-determined",

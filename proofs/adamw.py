@@ -114,62 +114,75 @@ def derive() -> tuple[Step, ...]:
     lhs1 = tb1 * m / nu + (1 - tb1) * g_t - m_new / nu_n
     eqs1 = [sp.numer(sp.together(c)) for c in sp.Poly(sp.expand(lhs1), m, g).coeffs()]
     sol1 = sp.solve(eqs1, [tb1, nu_n], dict=True)
-    steps.append(Step(
-        "first moment",
-        sp.Tuple(tb1, nu_n),
-        sp.Tuple(TB1, NU),
-        r"$\tilde m_{k-1}=m_{k-1}/\nu_{k-1}$ and the gradient $A_{k-1}g_k$: matching the "
-        r"coefficients of $m_{k-1}$ and $g_k$ in $\tilde m_k=m_k/\nu_k$ gives (uniquely) "
-        r"$\nu_k=\beta_1\nu_{k-1}+(1-\beta_1)/A_{k-1}$ and $\tilde\beta_1=\beta_1\nu_{k-1}/\nu_k$.",
-        check=lambda: len(sol1) == 1 and equal(sol1[0][tb1], TB1) and equal(sol1[0][nu_n], NU),
-    ))
+    steps.append(
+        Step(
+            "first moment",
+            sp.Tuple(tb1, nu_n),
+            sp.Tuple(TB1, NU),
+            r"$\tilde m_{k-1}=m_{k-1}/\nu_{k-1}$ and the gradient $A_{k-1}g_k$: matching the "
+            r"coefficients of $m_{k-1}$ and $g_k$ in $\tilde m_k=m_k/\nu_k$ gives (uniquely) "
+            r"$\nu_k=\beta_1\nu_{k-1}+(1-\beta_1)/A_{k-1}$ and $\tilde\beta_1=\beta_1\nu_{k-1}/\nu_k$.",
+            check=lambda: len(sol1) == 1 and equal(sol1[0][tb1], TB1) and equal(sol1[0][nu_n], NU),
+        )
+    )
     # (2) second moment, with the squared gradient A² g².
     v_new = b2 * v + (1 - b2) * g**2
     lhs2 = tb2 * v / sigma + (1 - tb2) * g_t**2 - v_new / sigma_n
     eqs2 = [sp.numer(sp.together(c)) for c in sp.Poly(sp.expand(lhs2), v, g).coeffs()]
     sol2 = sp.solve(eqs2, [tb2, sigma_n], dict=True)
-    steps.append(Step(
-        "second moment",
-        sp.Tuple(tb2, sigma_n),
-        sp.Tuple(TB2, SIGMA),
-        r"Likewise with $\tilde v_{k-1}=v_{k-1}/\sigma_{k-1}$ and $(A_{k-1}g_k)^2$: "
-        r"$\sigma_k=\beta_2\sigma_{k-1}+(1-\beta_2)/A_{k-1}^2$, "
-        r"$\tilde\beta_2=\beta_2\sigma_{k-1}/\sigma_k$.",
-        check=lambda: len(sol2) == 1 and equal(sol2[0][tb2], TB2) and equal(sol2[0][sigma_n], SIGMA),
-    ))
+    steps.append(
+        Step(
+            "second moment",
+            sp.Tuple(tb2, sigma_n),
+            sp.Tuple(TB2, SIGMA),
+            r"Likewise with $\tilde v_{k-1}=v_{k-1}/\sigma_{k-1}$ and $(A_{k-1}g_k)^2$: "
+            r"$\sigma_k=\beta_2\sigma_{k-1}+(1-\beta_2)/A_{k-1}^2$, "
+            r"$\tilde\beta_2=\beta_2\sigma_{k-1}/\sigma_k$.",
+            check=lambda: (
+                len(sol2) == 1 and equal(sol2[0][tb2], TB2) and equal(sol2[0][sigma_n], SIGMA)
+            ),
+        )
+    )
     # (3) betas stay in [0, 1): 0 < β̃ < 1 (z3 over the reals).
     ok_b1 = lambda: z3_prove(  # noqa: E731
-        [_pos(b1), b1 < 1, _pos(nu), _pos(A)], sp.And(b1 * nu < NU, _pos(b1 * nu)))
+        [_pos(b1), b1 < 1, _pos(nu), _pos(A)], sp.And(b1 * nu < NU, _pos(b1 * nu))
+    )
     ok_b2 = lambda: z3_prove(  # noqa: E731
-        [_pos(b2), b2 < 1, _pos(sigma), _pos(A)], sp.And(b2 * sigma < SIGMA, _pos(b2 * sigma)))
-    steps.append(Step(
-        "betas in (0,1)",
-        sp.Tuple(b1 * nu, b2 * sigma),
-        sp.Tuple(NU, SIGMA),
-        r"$0<\beta_1\nu_{k-1}<\nu_k$ and $0<\beta_2\sigma_{k-1}<\sigma_k$, so "
-        r"$0<\tilde\beta_{1,k},\tilde\beta_{2,k}<1$ (stock Adam's valid range) and "
-        r"$Q_1,Q_2>0$.",
-        rel="<",
-        method="z3",
-        check=lambda: ok_b1() and ok_b2(),
-    ))
+        [_pos(b2), b2 < 1, _pos(sigma), _pos(A)], sp.And(b2 * sigma < SIGMA, _pos(b2 * sigma))
+    )
+    steps.append(
+        Step(
+            "betas in (0,1)",
+            sp.Tuple(b1 * nu, b2 * sigma),
+            sp.Tuple(NU, SIGMA),
+            r"$0<\beta_1\nu_{k-1}<\nu_k$ and $0<\beta_2\sigma_{k-1}<\sigma_k$, so "
+            r"$0<\tilde\beta_{1,k},\tilde\beta_{2,k}<1$ (stock Adam's valid range) and "
+            r"$Q_1,Q_2>0$.",
+            rel="<",
+            method="z3",
+            check=lambda: ok_b1() and ok_b2(),
+        )
+    )
     # (4) the update: θ̃_k = θ/A − U(η̃, ε̃; m_k/ν_k, √v_k/√σ_k) must equal θ_k/A_k.
     target = (a * theta - _update(eta, P1, P2, eps, mn, r_new)) / (A * a)
     conv = theta / A - _update(teta, Q1, Q2, teps, mn / NU, r_new / sp.sqrt(SIGMA))
     num = sp.numer(sp.together(sp.expand(conv - target)))
     eqs3 = sp.Poly(sp.expand(num), mn, r_new).coeffs()
     sol3 = sp.solve(eqs3, [teta, teps], dict=True)
-    steps.append(Step(
-        "update",
-        sp.Tuple(teta, teps),
-        sp.Tuple(ETA_T, EPS_T),
-        r"With $\tilde m_k=m_k/\nu_k$, $\sqrt{\tilde v_k}=\sqrt{v_k}/\sqrt{\sigma_k}$, matching "
-        r"$\tilde\theta_k=\theta_k/A_k$ as a function of $m_k$ and $\sqrt{v_k}$ gives (uniquely) "
-        r"$\tilde\epsilon_k$ and $\tilde\eta_k$; the bias corrections $P_i, Q_i$ are any positive "
-        r"numbers, so Adam's use of the current $\tilde\beta$ and of $k$ is absorbed.",
-        check=lambda: (len(sol3) == 1 and equal(sol3[0][teta], ETA_T)
-                       and equal(sol3[0][teps], EPS_T)),
-    ))
+    steps.append(
+        Step(
+            "update",
+            sp.Tuple(teta, teps),
+            sp.Tuple(ETA_T, EPS_T),
+            r"With $\tilde m_k=m_k/\nu_k$, $\sqrt{\tilde v_k}=\sqrt{v_k}/\sqrt{\sigma_k}$, matching "
+            r"$\tilde\theta_k=\theta_k/A_k$ as a function of $m_k$ and $\sqrt{v_k}$ gives (uniquely) "
+            r"$\tilde\epsilon_k$ and $\tilde\eta_k$; the bias corrections $P_i, Q_i$ are any positive "
+            r"numbers, so Adam's use of the current $\tilde\beta$ and of $k$ is absorbed.",
+            check=lambda: (
+                len(sol3) == 1 and equal(sol3[0][teta], ETA_T) and equal(sol3[0][teps], EPS_T)
+            ),
+        )
+    )
     # (5) induction step: the whole step with the derived hyper-parameters.
     m_k, v_k = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g**2
     mt_k = TB1 * (m / nu) + (1 - TB1) * g_t
@@ -177,23 +190,29 @@ def derive() -> tuple[Step, ...]:
     theta_k = a * theta - _update(eta, P1, P2, eps, m_k, r_new)
     # √ṽ_k is √(v_k/σ_k): ṽ_k = v_k/σ_k is the identity checked in the tuple.
     thetat_k = theta / A - _update(ETA_T, Q1, Q2, EPS_T, mt_k, r_new / sp.sqrt(SIGMA))
-    steps.append(Step(
-        "induction step",
-        sp.Tuple(thetat_k, mt_k, vt_k),
-        sp.Tuple(theta_k / (A * a), m_k / NU, v_k / SIGMA),
-        r"If $\tilde\theta_{k-1}=\theta_{k-1}/A_{k-1}$, $\tilde m_{k-1}=m_{k-1}/\nu_{k-1}$, "
-        r"$\tilde v_{k-1}=v_{k-1}/\sigma_{k-1}$, one stock Adam step with "
-        r"$(\tilde\eta_k,\tilde\beta_{1,k},\tilde\beta_{2,k},\tilde\epsilon_k)$ gives the same "
-        r"relations at $k$, $A_k=(1-\eta_k\lambda_k)A_{k-1}$ ($\sqrt{v_k}$ written $r$).",
-    ))
-    steps.append(Step(
-        "base case",
-        sp.Tuple(sp.S.One, sp.S.One, sp.S.One),
-        sp.Tuple(NU.subs({A: 1, nu: 1}), SIGMA.subs({A: 1, sigma: 1}), TB1.subs({A: 1, nu: 1}) / b1),
-        r"$\tilde\theta_0=\theta_0$, $m_0=\tilde m_0=v_0=\tilde v_0=0$ hold with "
-        r"$A_0=\nu_0=\sigma_0=1$; then $\nu_1=\sigma_1=1$ and $\tilde\beta_{i,1}=\beta_i$: "
-        r"the first step is stock Adam's with $\tilde\eta_1=\eta_1/A_1$.",
-    ))
+    steps.append(
+        Step(
+            "induction step",
+            sp.Tuple(thetat_k, mt_k, vt_k),
+            sp.Tuple(theta_k / (A * a), m_k / NU, v_k / SIGMA),
+            r"If $\tilde\theta_{k-1}=\theta_{k-1}/A_{k-1}$, $\tilde m_{k-1}=m_{k-1}/\nu_{k-1}$, "
+            r"$\tilde v_{k-1}=v_{k-1}/\sigma_{k-1}$, one stock Adam step with "
+            r"$(\tilde\eta_k,\tilde\beta_{1,k},\tilde\beta_{2,k},\tilde\epsilon_k)$ gives the same "
+            r"relations at $k$, $A_k=(1-\eta_k\lambda_k)A_{k-1}$ ($\sqrt{v_k}$ written $r$).",
+        )
+    )
+    steps.append(
+        Step(
+            "base case",
+            sp.Tuple(sp.S.One, sp.S.One, sp.S.One),
+            sp.Tuple(
+                NU.subs({A: 1, nu: 1}), SIGMA.subs({A: 1, sigma: 1}), TB1.subs({A: 1, nu: 1}) / b1
+            ),
+            r"$\tilde\theta_0=\theta_0$, $m_0=\tilde m_0=v_0=\tilde v_0=0$ hold with "
+            r"$A_0=\nu_0=\sigma_0=1$; then $\nu_1=\sigma_1=1$ and $\tilde\beta_{i,1}=\beta_i$: "
+            r"the first step is stock Adam's with $\tilde\eta_1=\eta_1/A_1$.",
+        )
+    )
     # (6) amsgrad: max(v^max/σ_k, v_k/σ_k) = max(v^max, v_k)/σ_k; the stored max is v^max/σ_{k-1}.
     x, y = sym("x", "x", real=True), sym("y", "y", real=True)
     amsgrad_ok = lambda: (  # noqa: E731
@@ -201,36 +220,42 @@ def derive() -> tuple[Step, ...]:
         and z3_prove([_pos(sigma_n), y >= x], y / sigma_n >= x / sigma_n)
         and equal((x / sigma) * (sigma / sigma_n), x / sigma_n)
     )
-    steps.append(Step(
-        "amsgrad rewrite",
-        sp.Tuple(x / sigma * (sigma / sigma_n)),
-        sp.Tuple(x / sigma_n),
-        r"With amsgrad the stored maximum $\tilde v^{\max}_{k-1}=v^{\max}_{k-1}/\sigma_{k-1}$ is "
-        r"multiplied by $\sigma_{k-1}/\sigma_k$ before step $k$; as $x\mapsto x/\sigma_k$ is "
-        r"increasing, $\max(\cdot,\tilde v_k)=\max(v^{\max}_{k-1},v_k)/\sigma_k$ (z3, both orders). "
-        r"Without the rewrite the maximum mixes different $\sigma$'s: not exact.",
-        method="sympy+z3",
-        check=amsgrad_ok,
-    ))
+    steps.append(
+        Step(
+            "amsgrad rewrite",
+            sp.Tuple(x / sigma * (sigma / sigma_n)),
+            sp.Tuple(x / sigma_n),
+            r"With amsgrad the stored maximum $\tilde v^{\max}_{k-1}=v^{\max}_{k-1}/\sigma_{k-1}$ is "
+            r"multiplied by $\sigma_{k-1}/\sigma_k$ before step $k$; as $x\mapsto x/\sigma_k$ is "
+            r"increasing, $\max(\cdot,\tilde v_k)=\max(v^{\max}_{k-1},v_k)/\sigma_k$ (z3, both orders). "
+            r"Without the rewrite the maximum mixes different $\sigma$'s: not exact.",
+            method="sympy+z3",
+            check=amsgrad_ok,
+        )
+    )
     # (7) rescaling (θ̃, m̃, ṽ, A, ν, σ) → (sθ̃, m̃/s, ṽ/s², A/s, sν, s²σ).
     sub = {A: A / s, nu: s * nu, sigma: s**2 * sigma}
-    steps.append(Step(
-        "rescaling",
-        sp.Tuple(TB1.subs(sub), TB2.subs(sub), ETA_T.subs(sub), EPS_T.subs(sub)),
-        sp.Tuple(TB1, TB2, s * ETA_T, EPS_T / s),
-        r"Rescaling $(\tilde\theta,\tilde m,\tilde v,A,\nu,\sigma)\to(s\tilde\theta,\tilde m/s,"
-        r"\tilde v/s^2,A/s,s\nu,s^2\sigma)$ keeps every relation and gives the betas unchanged, "
-        r"$s\tilde\eta_k$ and $\tilde\epsilon_k/s$: the next step of the rescaled run is $s$ times "
-        r"the original's (for $s$ a power of two, without rounding).",
-        check=lambda: all(
-            equal(sp.powsimp(sp.powdenest(lhs_, force=True), force=True),
-                  sp.powsimp(sp.powdenest(rhs_, force=True), force=True))
-            for lhs_, rhs_ in zip(
-                (TB1.subs(sub), TB2.subs(sub), ETA_T.subs(sub), EPS_T.subs(sub)),
-                (TB1, TB2, s * ETA_T, EPS_T / s),
-            )
-        ),
-    ))
+    steps.append(
+        Step(
+            "rescaling",
+            sp.Tuple(TB1.subs(sub), TB2.subs(sub), ETA_T.subs(sub), EPS_T.subs(sub)),
+            sp.Tuple(TB1, TB2, s * ETA_T, EPS_T / s),
+            r"Rescaling $(\tilde\theta,\tilde m,\tilde v,A,\nu,\sigma)\to(s\tilde\theta,\tilde m/s,"
+            r"\tilde v/s^2,A/s,s\nu,s^2\sigma)$ keeps every relation and gives the betas unchanged, "
+            r"$s\tilde\eta_k$ and $\tilde\epsilon_k/s$: the next step of the rescaled run is $s$ times "
+            r"the original's (for $s$ a power of two, without rounding).",
+            check=lambda: all(
+                equal(
+                    sp.powsimp(sp.powdenest(lhs_, force=True), force=True),
+                    sp.powsimp(sp.powdenest(rhs_, force=True), force=True),
+                )
+                for lhs_, rhs_ in zip(
+                    (TB1.subs(sub), TB2.subs(sub), ETA_T.subs(sub), EPS_T.subs(sub)),
+                    (TB1, TB2, s * ETA_T, EPS_T / s),
+                )
+            ),
+        )
+    )
     return tuple(steps)
 
 
@@ -243,8 +268,13 @@ eta2 = sym("eta_2", r"\eta_2", positive=True)
 theta1 = sym("theta_1", r"\theta_1", real=True)
 
 NEGATIVE_WITNESS = {
-    g1: sp.Integer(3), g2: sp.Integer(-1), a1: sp.Rational(1, 2), a2: sp.Rational(1, 2),
-    eta2: sp.Rational(1, 10), b1: sp.Rational(9, 10), b2: sp.Rational(99, 100),
+    g1: sp.Integer(3),
+    g2: sp.Integer(-1),
+    a1: sp.Rational(1, 2),
+    a2: sp.Rational(1, 2),
+    eta2: sp.Rational(1, 10),
+    b1: sp.Rational(9, 10),
+    b2: sp.Rational(99, 100),
     theta1: sp.Integer(1),
 }
 
@@ -261,7 +291,8 @@ def negative_control() -> Step:
     mt2 = b1 * (1 - b1) * g1 + (1 - b1) * a1 * g2
     vt2 = b2 * (1 - b2) * g1**2 + (1 - b2) * (a1 * g2) ** 2
     thetat2 = theta1 / a1 - eta2 / (a1 * a2) / (1 - b1**2) * mt2 / (
-        sp.sqrt(vt2) / sp.sqrt(1 - b2**2))
+        sp.sqrt(vt2) / sp.sqrt(1 - b2**2)
+    )
     return Step(
         "LR-only map",
         thetat2,

@@ -63,8 +63,9 @@ K_NEXT = gam * kap - (1 - tau) * lam * c
 def _solve(first: bool, c_val, kap_val, p_val=None):
     T1, V1 = sgd_step("damp", th, v, g, eta, lam, gam, tau, first=first)
     pv = p if p_val is None else p_val
-    Tt, Vt = sgd_step("damp", th / c_val, pv * v + kap_val * th, c_val * g, et, 0, gam, tau,
-                      first=first)
+    Tt, Vt = sgd_step(
+        "damp", th / c_val, pv * v + kap_val * th, c_val * g, et, 0, gam, tau, first=first
+    )
     eqs = coefficient_equations(Tt - T1 / cn, [th, v, g])
     eqs += coefficient_equations(Vt - (pn * V1 + kn * T1), [th, v, g])
     unknowns = [et, cn, pn, kn] + ([p] if p_val is None else [])
@@ -84,9 +85,13 @@ def derive() -> tuple[Step, ...]:
             r"From $\tilde\theta_0=\theta_0$, $v_0=\tilde v_0=0$, the undampened first step gives "
             r"(uniquely) $c_1=1-\eta_0\lambda_0$, $\kappa_1=-\lambda_0$, "
             r"$\tilde\eta_0=\eta_0/c_1$ ($p_1=c_1$).",
-            check=lambda: len(s0) == 1 and equal(s0[0][cn], 1 - eta * lam)
-            and equal(s0[0][kn], -lam) and equal(s0[0][et], eta / (1 - eta * lam))
-            and equal(s0[0][pn], 1 - eta * lam),
+            check=lambda: (
+                len(s0) == 1
+                and equal(s0[0][cn], 1 - eta * lam)
+                and equal(s0[0][kn], -lam)
+                and equal(s0[0][et], eta / (1 - eta * lam))
+                and equal(s0[0][pn], 1 - eta * lam)
+            ),
         ),
         Step(
             "general step",
@@ -96,10 +101,18 @@ def derive() -> tuple[Step, ...]:
             r"coefficients of $\theta_t,v_t,g_t$ in $\tilde\theta_{t+1}=\theta_{t+1}/c_{t+1}$ and "
             r"$\tilde v_{t+1}=p_{t+1}v_{t+1}+\kappa_{t+1}\theta_{t+1}$ forces $p_t=c_t$ and gives "
             r"(uniquely) $p_{t+1}=c_{t+1}$, so the induction closes with the LR alone.",
-            check=lambda: len(s1) == 1 and all(
-                equal(s1[0][k], val)
-                for k, val in ((p, c), (pn, C_NEXT), (cn, C_NEXT), (kn, K_NEXT),
-                               (et, eta / (c * C_NEXT)))
+            check=lambda: (
+                len(s1) == 1
+                and all(
+                    equal(s1[0][k], val)
+                    for k, val in (
+                        (p, c),
+                        (pn, C_NEXT),
+                        (cn, C_NEXT),
+                        (kn, K_NEXT),
+                        (et, eta / (c * C_NEXT)),
+                    )
+                )
             ),
         ),
         Step(
@@ -113,8 +126,14 @@ def derive() -> tuple[Step, ...]:
     )
 
 
-NEGATIVE_WITNESS = {eta: sp.Rational(1, 10), lam: sp.Rational(1, 2), tau: sp.Rational(1, 3),
-                    gam: sp.Rational(9, 10), c: sp.Rational(4, 5), kap: sp.Rational(-1, 2)}
+NEGATIVE_WITNESS = {
+    eta: sp.Rational(1, 10),
+    lam: sp.Rational(1, 2),
+    tau: sp.Rational(1, 3),
+    gam: sp.Rational(9, 10),
+    c: sp.Rational(4, 5),
+    kap: sp.Rational(-1, 2),
+}
 
 
 @functools.lru_cache(maxsize=1)

@@ -140,8 +140,12 @@ def derive() -> tuple[Step, ...]:
             r"$A'=A$, $B'=B$, $C'=C$ is linear in $(B,C,\mathbb E\|g\|^2)$ with one solution: "
             r"$B=-\lambda A/(1+\gamma)$, $C=2\lambda A/(\eta(1+\gamma))$, "
             r"$\mathbb E\|g\|^2=\lambda A(1-\gamma)(2(1+\gamma)-\eta\lambda)/(\eta(1+\gamma))$.",
-            check=lambda: len(sols) == 1
-            and equal(sp.Tuple(sols[0][B], sols[0][C], sols[0][Gg]), sp.Tuple(B_STAR, C_STAR, g_star)),
+            check=lambda: (
+                len(sols) == 1
+                and equal(
+                    sp.Tuple(sols[0][B], sols[0][C], sols[0][Gg]), sp.Tuple(B_STAR, C_STAR, g_star)
+                )
+            ),
         )
     )
     q = sym("Q", r"A^2", positive=True)
@@ -252,8 +256,11 @@ def _z3_all(hyps: list[Any], goals: list[Any]) -> bool:
     cleared = []
     for g in goals:
         lhs = sp.cancel(sp.together((g.lhs - g.rhs) * den))
-        cleared.append(sp.StrictGreaterThan(lhs, 0) if isinstance(g, sp.StrictGreaterThan) else
-                       sp.StrictLessThan(lhs, 0))
+        cleared.append(
+            sp.StrictGreaterThan(lhs, 0)
+            if isinstance(g, sp.StrictGreaterThan)
+            else sp.StrictLessThan(lhs, 0)
+        )
     return all(z3_prove(hyps, c) for c in cleared)
 
 

@@ -79,13 +79,24 @@ def derive() -> tuple[Step, ...]:
     """General step (LR and momentum derived), the run's buffer form, the LR-only refutation."""
     sol = _step_system(p, kap)
     c_next = c * (1 - eta * lam - gam * kap / p)
-    gen = {cn: c_next, et: eta / (c * c_next), gt: gam / (p * c_next), pn: 1 / c,
-           kn: (eta * lam + gam * kap / p) / c_next}
+    gen = {
+        cn: c_next,
+        et: eta / (c * c_next),
+        gt: gam / (p * c_next),
+        pn: 1 / c,
+        kn: (eta * lam + gam * kap / p) / c_next,
+    }
     run = _step_system(P_T, K_T)
-    run_expected = {cn: C_NEXT, et: eta / (c * C_NEXT), gt: gam * cp / C_NEXT, pn: 1 / c,
-                    kn: (c / C_NEXT - 1) / c}
-    eqs, unknowns = unrolled_equations("keras", 3, WITNESS_LRS, WITNESS_WDS, WITNESS_GAMMA,
-                                       free_momentum=False)
+    run_expected = {
+        cn: C_NEXT,
+        et: eta / (c * C_NEXT),
+        gt: gam * cp / C_NEXT,
+        pn: 1 / c,
+        kn: (c / C_NEXT - 1) / c,
+    }
+    eqs, unknowns = unrolled_equations(
+        "keras", 3, WITNESS_LRS, WITNESS_WDS, WITNESS_GAMMA, free_momentum=False
+    )
     return (
         Step(
             "general step",
@@ -105,8 +116,9 @@ def derive() -> tuple[Step, ...]:
             r"$v_0=0$, $c_0=1$) the step gives $c_{t+1}=(1+\gamma-\eta_t\lambda_t)c_t-\gamma c_{t-1}$, "
             r"$\tilde\eta_t=\eta_t/(c_tc_{t+1})$, $\tilde\gamma_t=\gamma c_{t-1}/c_{t+1}$ and "
             r"the same form at $t+1$: induction.",
-            check=lambda: len(run) == 1 and all(
-                equal(run[0][k], val) for k, val in run_expected.items()),
+            check=lambda: (
+                len(run) == 1 and all(equal(run[0][k], val) for k, val in run_expected.items())
+            ),
         ),
         Step(
             "LR alone: no map",

@@ -64,15 +64,22 @@ WITNESS_GAMMA = R(9, 10)
 @functools.lru_cache(maxsize=1)
 def derive() -> tuple[Step, ...]:
     """(a) the over-determined unrolled system; (b) the rewrite, derived by coefficient matching."""
-    eqs, unknowns = unrolled_equations("nest", 3, WITNESS_LRS, WITNESS_WDS, WITNESS_GAMMA,
-                                       free_momentum=True)
+    eqs, unknowns = unrolled_equations(
+        "nest", 3, WITNESS_LRS, WITNESS_WDS, WITNESS_GAMMA, free_momentum=True
+    )
     T1, V1 = sgd_step("nest", th, v, g, eta, lam, gam)
     Tt, Vt = sgd_step("nest", th / c, p * v + kap * th, c * g, et, 0, gam)
     sys_b = coefficient_equations(Tt - T1 / cn, [th, v, g])
     sys_b += coefficient_equations(Vt - (pn * V1 + kn * T1), [th, v, g])
     sol = sp.solve(sys_b, [et, cn, pn, kn, p, kap], dict=True)
-    expected = {p: c, kap: c * lam / gam, cn: (1 - eta * lam) * c, pn: c, kn: sp.S.Zero,
-                et: eta / (c**2 * (1 - eta * lam))}
+    expected = {
+        p: c,
+        kap: c * lam / gam,
+        cn: (1 - eta * lam) * c,
+        pn: c,
+        kn: sp.S.Zero,
+        et: eta / (c**2 * (1 - eta * lam)),
+    }
     return (
         Step(
             "no hyper-parameter map",
@@ -96,7 +103,9 @@ def derive() -> tuple[Step, ...]:
             r"$\tilde\eta_t=\eta_t/(c_tc_{t+1})$, and leaves $\tilde v_{t+1}=c_tv_{t+1}$: the "
             r"rewrite $\tilde v\leftarrow(c_t/c_{t-1})\tilde v+(c_t^2\lambda_t/\gamma)\tilde\theta_t$ "
             r"restores the required form before every step.",
-            check=lambda: len(sol) == 1 and all(equal(sol[0][k], val) for k, val in expected.items()),
+            check=lambda: (
+                len(sol) == 1 and all(equal(sol[0][k], val) for k, val in expected.items())
+            ),
         ),
         Step(
             "rewrite closes the induction",

@@ -14,8 +14,13 @@ torch.set_num_threads(1)  # tiny networks: threads cost more than they give
 __all__ = ["EPS_BN", "InvariantMLP", "make_batches", "make_pair", "rel_diff", "rel_param_error"]
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               after: Callable[[], None] | None = None) -> None:
+def train_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    after: Callable[[], None] | None = None,
+) -> None:
     opt.zero_grad(set_to_none=True)
     nn.functional.cross_entropy(model(x), y).backward()
     opt.step()

@@ -49,7 +49,11 @@ settings.register_profile(
     derandomize=False,
     deadline=None,
     print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.load_profile(PROFILE)
@@ -106,8 +110,13 @@ class ErrorLog:
         self.figures[name], self.kinds[name] = self.figures.get(name, 0) + 1, "sum"
 
     def state(self) -> dict[str, Any]:
-        return {"worst": self.worst, "margins": self.margins, "figures": self.figures,
-                "kinds": self.kinds, "samples": self.samples}
+        return {
+            "worst": self.worst,
+            "margins": self.margins,
+            "figures": self.figures,
+            "kinds": self.kinds,
+            "samples": self.samples,
+        }
 
     def merge(self, other: dict[str, Any]) -> None:
         """Fold in another process's :meth:`state` (a pytest-xdist worker's)."""
@@ -178,9 +187,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
     for name, vals in sorted(_LOG.samples.items()):
         v = sorted(vals)
         p90 = v[max(0, math.ceil(0.9 * len(v)) - 1)]
-        tr.write_line(f"{name:45s} n={len(v)} median {statistics.median(v):.3g} 90% {p90:.3g} max {v[-1]:.3g}")
+        tr.write_line(
+            f"{name:45s} n={len(v)} median {statistics.median(v):.3g} 90% {p90:.3g} max {v[-1]:.3g}"
+        )
     d = _LOG.as_dict()
-    tr.write_line(f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}")
+    tr.write_line(
+        f"worst float64 relative error over the suite: {d['worst_float64_relative_error']:.3e}"
+    )
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -51,13 +51,18 @@ class BNNet(nn.Module):
     noise by its own square root (an O(η) step driven by rounding alone).
     """
 
-    def __init__(self, d_in: int, width: int, depth: int, d_out: int, bn_eps: float = EPS_BN
-                 ) -> None:
+    def __init__(
+        self, d_in: int, width: int, depth: int, d_out: int, bn_eps: float = EPS_BN
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         d = d_in
         for _ in range(depth):
-            layers += [nn.Linear(d, width, bias=False), nn.BatchNorm1d(width, eps=bn_eps), nn.ReLU()]
+            layers += [
+                nn.Linear(d, width, bias=False),
+                nn.BatchNorm1d(width, eps=bn_eps),
+                nn.ReLU(),
+            ]
             d = width
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(d, d_out)
@@ -66,8 +71,9 @@ class BNNet(nn.Module):
         return self.head(self.body(x))
 
 
-def make_net(seed: int, d_in: int = 5, width: int = 8, depth: int = 2, d_out: int = 3,
-             bn_eps: float = EPS_BN):
+def make_net(
+    seed: int, d_in: int = 5, width: int = 8, depth: int = 2, d_out: int = 3, bn_eps: float = EPS_BN
+):
     """A random BN network made scale invariant, its invariant set and normalisers (audited).
 
     With ``bn_eps`` > 0 the audit runs with eps at rounding level (``respect_eps=False``, the
@@ -148,8 +154,9 @@ def run_pair(
     conv_inv = [dict(conv.named_parameters())[n] for n in names]
     conv_norms = [m for m in conv.modules() if isinstance(m, nn.BatchNorm1d)]
     assert len(norms) == len(conv_norms)
-    kw = dict(lr=lr, weight_decay=wd, eps=eps, betas=betas, amsgrad=amsgrad, maximize=maximize,
-              **adam_kw)
+    kw = dict(
+        lr=lr, weight_decay=wd, eps=eps, betas=betas, amsgrad=amsgrad, maximize=maximize, **adam_kw
+    )
 
     def trainable(m: nn.Module) -> list[nn.Parameter]:
         return [p for p in m.parameters() if p.requires_grad]
@@ -157,8 +164,9 @@ def run_pair(
     o_ref = torch.optim.AdamW(trainable(net), **kw)
     o_twin = torch.optim.AdamW(trainable(twin), **kw)
     o_user = torch.optim.AdamW(trainable(conv), **kw)
-    run = convert_adamw(o_user, invariant=conv_inv, norm_layers=conv_norms,
-                        rescale_log2=rescale_log2)
+    run = convert_adamw(
+        o_user, invariant=conv_inv, norm_layers=conv_norms, rescale_log2=rescale_log2
+    )
     if lr_only:
         _make_lr_only(run)
     make = SCHEDULERS[sched]
@@ -229,16 +237,20 @@ def _make_lr_only(run: AdamWEquivalence) -> None:
     for i in run.invariant_groups:
         run.optimizer.param_groups[i]["decoupled_weight_decay"] = False  # the hooks zero λ
     run.rescale_log2 = None
-    run._handles = [run.optimizer.register_step_pre_hook(pre),
-                    run.optimizer.register_step_post_hook(post)]
+    run._handles = [
+        run.optimizer.register_step_pre_hook(pre),
+        run.optimizer.register_step_post_hook(post),
+    ]
 
 
 @pytest.mark.parametrize("sched", ["constant", "multistep", "cosine"])
 def test_adamw_equals_converted_adam(sched: str) -> None:
     steps = 1000
     err, floor, out_err, out_floor, run = run_pair(3, sched, steps)
-    print(f"\n{sched}: param err {err:.3g} floor {floor:.3g}; eval out err {out_err:.3g} "
-          f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
+    print(
+        f"\n{sched}: param err {err:.3g} floor {floor:.3g}; eval out err {out_err:.3g} "
+        f"floor {out_floor:.3g}; scale {run.current_scale():.4g}"
+    )
     assert run.current_scale() > 1.5  # the decay really acted (m = 1/A_k)
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
@@ -259,18 +271,29 @@ def test_adamw_equals_converted_adam(sched: str) -> None:
 def test_property_random_bn_networks(seed, width, depth, lr, wd, eps, betas, sched, amsgrad):
     """Random BN networks and recipes: the converted Adam within 3× the floor, 150 steps."""
     err, floor, out_err, out_floor, run = run_pair(
-        seed, sched, 150, lr=lr, wd=wd, eps=eps, betas=betas, amsgrad=amsgrad,
-        net_kw={"width": width, "depth": depth, "d_in": 4})
+        seed,
+        sched,
+        150,
+        lr=lr,
+        wd=wd,
+        eps=eps,
+        betas=betas,
+        amsgrad=amsgrad,
+        net_kw={"width": width, "depth": depth, "d_in": 4},
+    )
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
 
 
 def test_default_batchnorm_eps_is_exact() -> None:
     """BatchNorm with its default eps = 1e-5: the converter feeds it eps·m² (exact)."""
-    err, floor, out_err, out_floor, run = run_pair(6, "multistep", 400, wd=1.0,
-                                                   net_kw={"bn_eps": 1e-5})
-    print(f"\nBN eps 1e-5: param err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
-          f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
+    err, floor, out_err, out_floor, run = run_pair(
+        6, "multistep", 400, wd=1.0, net_kw={"bn_eps": 1e-5}
+    )
+    print(
+        f"\nBN eps 1e-5: param err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
+        f"floor {out_floor:.3g}; scale {run.current_scale():.4g}"
+    )
     assert run.current_scale() > 4  # eps would be off by m² > 16 without the correction
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
@@ -279,8 +302,9 @@ def test_default_batchnorm_eps_is_exact() -> None:
 def test_default_batchnorm_eps_without_correction_fails(monkeypatch) -> None:
     """Negative control: the same run with BatchNorm's eps left at 1e-5."""
     monkeypatch.setattr(AdamWEquivalence, "_set_norm_eps", lambda self: None)
-    err, floor, out_err, out_floor, _ = run_pair(6, "multistep", 400, wd=1.0,
-                                                 net_kw={"bn_eps": 1e-5})
+    err, floor, out_err, out_floor, _ = run_pair(
+        6, "multistep", 400, wd=1.0, net_kw={"bn_eps": 1e-5}
+    )
     print(f"\nBN eps 1e-5 uncorrected: param err {err:.3g} = {err / floor:.3g} x floor")
     assert err > 1e3 * floor
 
@@ -296,8 +320,10 @@ def test_one_cycle_with_cycling_beta1() -> None:
 def test_lr_only_map_fails_by_orders_of_magnitude() -> None:
     """Negative control: scheduling the LR alone (the SGD theorem's η_k/(A_{k-1}A_k)) is wrong."""
     err, floor, out_err, out_floor, _ = run_pair(3, "multistep", 300, lr_only=True)
-    print(f"\nLR-only map: param err {err:.3g} = {err / floor:.3g} x floor; eval out err "
-          f"{out_err:.3g}")
+    print(
+        f"\nLR-only map: param err {err:.3g} = {err / floor:.3g} x floor; eval out err "
+        f"{out_err:.3g}"
+    )
     assert err > 1e6 * floor
     assert out_err > 1e6 * max(out_floor, floor)
 
@@ -354,8 +380,9 @@ def test_rescaling_is_bitwise_invisible() -> None:
     outs = []
     for resc in (None, 1.0):
         net, inv, norms = make_net(7)
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=5e-2,
-                                weight_decay=1.0)
+        opt = torch.optim.AdamW(
+            [p for p in net.parameters() if p.requires_grad], lr=5e-2, weight_decay=1.0
+        )
         run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=resc)
         sched = MultiStepLR(run.optimizer, [100], 0.3)
         x, y = batches(200, 8)
@@ -374,10 +401,12 @@ def test_rescaling_is_bitwise_invisible() -> None:
 def test_resume_is_bitwise() -> None:
     """A plain {model, optimizer, scheduler} checkpoint (the converter's state rides in the
     optimizer's state_dict): a resumed run continues bit-identically."""
+
     def build(seed: int):
         net, inv, norms = make_net(seed, bn_eps=1e-5)
-        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=2e-2,
-                                weight_decay=1.0)
+        opt = torch.optim.AdamW(
+            [p for p in net.parameters() if p.requires_grad], lr=2e-2, weight_decay=1.0
+        )
         run = convert_adamw(opt, invariant=inv, norm_layers=norms, rescale_log2=1.0)
         return net, run, CosineAnnealingLR(run.optimizer, 200)
 
@@ -387,8 +416,7 @@ def test_resume_is_bitwise() -> None:
         step(net, run.optimizer, x[k], y[k])
         sched.step()
         if k == 99:
-            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(),
-                                  sched.state_dict()))
+            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(), sched.state_dict()))
     assert "equivalence_adamw" in ckpt[1]
     net2, run2, sched2 = build(11)
     net2.load_state_dict(ckpt[0])
@@ -402,7 +430,8 @@ def test_resume_is_bitwise() -> None:
         assert torch.equal(a, b)
     assert run.state_dict() == run2.state_dict()
     assert [m.eps for m in net.modules() if isinstance(m, nn.BatchNorm1d)] == [
-        m.eps for m in net2.modules() if isinstance(m, nn.BatchNorm1d)]
+        m.eps for m in net2.modules() if isinstance(m, nn.BatchNorm1d)
+    ]
     stock = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad]).state_dict()
     with pytest.raises(ValueError, match="no 'equivalence_adamw' entry"):
         run2.optimizer.load_state_dict(stock)
@@ -424,8 +453,9 @@ def test_refusals() -> None:
     with pytest.raises(ValueError, match=r"betas\[1\] = 1.0 is outside"):
         adamw_equivalent_schedule([1e-3], 0.1, betas=(0.9, 1.0))
     # different decay factors across invariant groups: refused at the first step
-    opt = torch.optim.AdamW([{"params": [inv[0]], "weight_decay": 0.1}, {"params": inv[1:]}],
-                            lr=1e-2)
+    opt = torch.optim.AdamW(
+        [{"params": [inv[0]], "weight_decay": 0.1}, {"params": inv[1:]}], lr=1e-2
+    )
     run = convert_adamw(opt, invariant=inv)
     x, y = batches(1, 0)
     with pytest.raises(ValueError, match="different lr \\* weight_decay"):
@@ -456,8 +486,13 @@ def test_scale_factor_and_nu_sigma_exact_oracle() -> None:
         tb1, tb2 = F(b1) * nu / nu_n, F(b2) * sig / sig_n
         A, nu, sig = A * a, nu_n, sig_n
         if k % 50 == 0 or k < 5:
-            for name, exact, val in (("A", A, p.scale), ("nu", nu, p.nu), ("sigma", sig, p.sigma),
-                                     ("beta1", tb1, p.beta1), ("beta2", tb2, p.beta2)):
+            for name, exact, val in (
+                ("A", A, p.scale),
+                ("nu", nu, p.nu),
+                ("sigma", sig, p.sigma),
+                ("beta1", tb1, p.beta1),
+                ("beta2", tb2, p.beta2),
+            ):
                 assert abs(val - float(exact)) <= 8 * k * u * abs(float(exact)), (k, name)
         if k > 5:  # keep the Fractions small: re-round the oracle's state (the check above
             # already pinned it); the recursion is contracting in ν, σ relative error
@@ -473,6 +508,7 @@ def _mp_adam_run(lrs, wd, b1, b2, eps, theta0, convert: bool, dps: int = 50):
     """
     mp = mpmath.mp
     with mpmath.workdps(dps):
+
         def grad(t):
             x, y, z = t
             n = x * x + y * y + z * z

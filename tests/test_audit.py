@@ -20,7 +20,25 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _pre_resnet(frozen: bool) -> tuple[nn.Module, torch.Tensor]:
-    net = build(NetSpec("resnet", "bn", "pre", 1, 4, "relu", False, "trainable", "trainable", 1e-5, 3, 4, 3, True, 0))
+    net = build(
+        NetSpec(
+            "resnet",
+            "bn",
+            "pre",
+            1,
+            4,
+            "relu",
+            False,
+            "trainable",
+            "trainable",
+            1e-5,
+            3,
+            4,
+            3,
+            True,
+            0,
+        )
+    )
     if frozen:
         equivalence.make_scale_invariant(net.model)
     return net.model, batches(net.spec, 1, 6, 0)[0][0]
@@ -54,10 +72,19 @@ def _seeded(model: nn.Module, seed: int) -> nn.Module:
 
 def _gn_cnn():
     with torch.random.fork_rng(devices=[]):
-        m = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.ReLU(),
-                          nn.Conv2d(4, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(64, 3))
-    return _seeded(m, 1), torch.randn(4, 2, 4, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        m = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1),
+            nn.GroupNorm(2, 4),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.GroupNorm(2, 4),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64, 3),
+        )
+    return _seeded(m, 1), torch.randn(
+        4, 2, 4, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
 
 
 def _wn():
@@ -72,13 +99,17 @@ def _wn():
 def _plain():
     with torch.random.fork_rng(devices=[]):
         m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
-    return _seeded(m, 5), torch.randn(8, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    return _seeded(m, 5), torch.randn(
+        8, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64
+    )
 
 
 def _transformer():
     with torch.random.fork_rng(devices=[]):
         m = TransformerMLP()
-    return _seeded(m, 7), torch.randn(8, 5, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    return _seeded(m, 7), torch.randn(
+        8, 5, generator=torch.Generator().manual_seed(8), dtype=torch.float64
+    )
 
 
 # name -> (builder, individually invariant, only jointly invariant, not invariant (with reason words))
@@ -93,9 +124,13 @@ TABLE = {
         lambda: _pre_resnet(False),
         {"block0.conv1.weight"},
         {"stem.weight", "block0.conv2.weight"},
-        {"block0.norm1.weight": "scale", "block0.norm1.bias": "bias after the normaliser",
-         "final_norm.weight": "scale", "head.weight": "unnormalised output layer",
-         "head.bias": "unnormalised output layer"},
+        {
+            "block0.norm1.weight": "scale",
+            "block0.norm1.bias": "bias after the normaliser",
+            "final_norm.weight": "scale",
+            "head.weight": "unnormalised output layer",
+            "head.bias": "unnormalised output layer",
+        },
     ),
     "transformer_layernorm_mlp": (
         _transformer,
@@ -107,15 +142,28 @@ TABLE = {
         _gn_cnn,
         set(),
         {"0.weight", "0.bias", "3.weight", "3.bias"},
-        {"1.weight": "scale", "4.bias": "bias after the normaliser", "7.weight": "unnormalised output layer"},
+        {
+            "1.weight": "scale",
+            "4.bias": "bias after the normaliser",
+            "7.weight": "unnormalised output layer",
+        },
     ),
     "weight_norm": (
         _wn,
         {"0.parametrizations.weight.original1", "2.parametrizations.weight.original1"},
         set(),
-        {"0.parametrizations.weight.original0": "gain", "0.bias": "normaliser", "4.weight": "output"},
+        {
+            "0.parametrizations.weight.original0": "gain",
+            "0.bias": "normaliser",
+            "4.weight": "output",
+        },
     ),
-    "plain_mlp": (_plain, set(), set(), {"0.weight": "normaliser", "2.weight": "unnormalised output layer"}),
+    "plain_mlp": (
+        _plain,
+        set(),
+        set(),
+        {"0.weight": "normaliser", "2.weight": "unnormalised output layer"},
+    ),
 }
 
 
@@ -145,7 +193,9 @@ def test_audit_table(name):
             id(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d)
         }
     named = dict(model.named_parameters())
-    assert [id(p) for p in rep.invariant_parameters()] == [id(named[n]) for n in rep.invariant_names]
+    assert [id(p) for p in rep.invariant_parameters()] == [
+        id(named[n]) for n in rep.invariant_names
+    ]
     text = str(rep)
     assert "parameter" in text and "status" in text
 
@@ -178,7 +228,9 @@ def test_make_scale_invariant_freezes_affine_and_head():
     frozen = equivalence.make_scale_invariant(model)
     assert "head.weight" in frozen and "head.bias" in frozen and "final_norm.weight" in frozen
     assert all(not p.requires_grad for n, p in model.named_parameters() if n in frozen)
-    assert all(p.requires_grad for n, p in model.named_parameters() if ".conv" in n or n.startswith("stem"))
+    assert all(
+        p.requires_grad for n, p in model.named_parameters() if ".conv" in n or n.startswith("stem")
+    )
     assert equivalence.make_scale_invariant(model) == []  # idempotent
 
 
@@ -214,7 +266,11 @@ def test_audit_agrees_with_construction(spec):
     assert set(net.individual) <= set(rep.individual_names), str(rep)
     assert rep.set_loss_error <= rep.rtol and rep.set_euler <= rep.grad_rtol
     if spec.head == "trainable":
-        head = [n for n in rep.checks if n.startswith("head.") or n.startswith(f"{len(list(net.model.children())) - 1}.")]
+        head = [
+            n
+            for n in rep.checks
+            if n.startswith("head.") or n.startswith(f"{len(list(net.model.children())) - 1}.")
+        ]
         assert all(rep.checks[n].status == "not" for n in head), str(rep)
     norms = {id(m) for m in rep.norm_layers()}
     assert norms == {id(m) for m in net.norm_layers()}

@@ -38,8 +38,18 @@ def test_paper_recipe_growth_per_epoch(capsys):
 
 
 def test_per_step_csv_matches_library(capsys):
-    rc, out, _ = run_cli(capsys, "--epochs", "3", "--steps-per-epoch", "10", "--milestones", "1", "2",
-                         "--per", "step")
+    rc, out, _ = run_cli(
+        capsys,
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "10",
+        "--milestones",
+        "1",
+        "2",
+        "--per",
+        "step",
+    )
     assert rc == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [int(r["step"]) for r in rows] == list(range(30))
@@ -51,7 +61,9 @@ def test_per_step_csv_matches_library(capsys):
 
 def test_json_and_plot(capsys, tmp_path):
     png = tmp_path / "s.png"
-    rc, out, _ = run_cli(capsys, "--format", "json", "--cosine", "--warmup-epochs", "5", "--plot", str(png))
+    rc, out, _ = run_cli(
+        capsys, "--format", "json", "--cosine", "--warmup-epochs", "5", "--plot", str(png)
+    )
     assert rc == 0
     doc = json.loads(out)
     assert doc["config"]["cosine"] is True and len(doc["rows"]) == 160
@@ -66,7 +78,9 @@ def test_huge_values_printed_in_log_form(capsys):
     assert "e+" in last["equivalent_lr"] and math.isinf(float("inf"))
     mant, exp = last["equivalent_lr"].split("e+")
     assert int(exp) > 308
-    assert float(last["log10_equivalent_lr"]) == pytest.approx(int(exp) + math.log10(float(mant)), abs=1e-9)
+    assert float(last["log10_equivalent_lr"]) == pytest.approx(
+        int(exp) + math.log10(float(mant)), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,8 +92,20 @@ def test_huge_values_printed_in_log_form(capsys):
         (["--momentum", "1"], "momentum = 1 is outside the valid range 0 <= momentum < 1"),
         (["--weight-decay=-1e-4"], "weight_decay = -1e-4 is outside the valid range"),
         (["--epochs", "0"], "epochs = 0 is outside the valid range epochs >= 1"),
-        (["--lr", "1", "--weight-decay", "2", "--momentum", "0", "--epochs", "2", "--milestones"],
-         "reaches zero or goes negative at step 1"),
+        (
+            [
+                "--lr",
+                "1",
+                "--weight-decay",
+                "2",
+                "--momentum",
+                "0",
+                "--epochs",
+                "2",
+                "--milestones",
+            ],
+            "reaches zero or goes negative at step 1",
+        ),
         (["--form", "closed_form"], "needs a constant lr"),
         (["--warmup-epochs", "200"], "warmup_epochs = 200 must be below epochs = 160"),
     ],
@@ -92,17 +118,36 @@ def test_bad_input_exits_with_a_clear_message(capsys, args, message):
 
 
 def test_help_and_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "equivalence", "schedule", "--help"], capture_output=True,
-                       text=True, check=True)
-    for flag in ("--lr", "--weight-decay", "--momentum", "--milestones", "--gamma", "--steps-per-epoch",
-                 "--epochs", "--warmup-epochs", "--cosine", "--plot", "--format", "--per"):
+    r = subprocess.run(
+        [sys.executable, "-m", "equivalence", "schedule", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for flag in (
+        "--lr",
+        "--weight-decay",
+        "--momentum",
+        "--milestones",
+        "--gamma",
+        "--steps-per-epoch",
+        "--epochs",
+        "--warmup-epochs",
+        "--cosine",
+        "--plot",
+        "--format",
+        "--per",
+    ):
         assert flag in r.stdout
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--weight-decay", "-1e-4"], "weight_decay = -1e-4 is outside the valid range 0 <= weight_decay < inf"),
+        (
+            ["--weight-decay", "-1e-4"],
+            "weight_decay = -1e-4 is outside the valid range 0 <= weight_decay < inf",
+        ),
         (["--lr", "-0.1"], "lr = -0.1 is outside the valid range 0 < lr < inf"),
         (["--momentum", "-.5"], "momentum = -.5 is outside the valid range 0 <= momentum < 1"),
         (["--milestones", "-5"], "milestones = -5 is outside the valid range milestones >= 0"),
@@ -121,7 +166,9 @@ def test_negative_values_in_the_separate_spelling_get_the_valid_range(capsys, ar
 def test_missing_output_folders_are_created(capsys, tmp_path):
     out = tmp_path / "new" / "deeper" / "s.csv"
     png = tmp_path / "plots" / "s.png"
-    rc, _, _ = run_cli(capsys, "--epochs", "3", "--steps-per-epoch", "5", "-o", str(out), "--plot", str(png))
+    rc, _, _ = run_cli(
+        capsys, "--epochs", "3", "--steps-per-epoch", "5", "-o", str(out), "--plot", str(png)
+    )
     assert rc == 0
     assert len(out.read_text().splitlines()) == 4 and png.stat().st_size > 10_000
 

@@ -43,8 +43,14 @@ def _full(p: torch.Tensor) -> torch.Tensor:
     return p.full_tensor() if hasattr(p, "full_tensor") else p
 
 
-def _train(model: nn.Module, rank: int, convert: bool, adjust_eps: bool = True, fsdp: bool = False,
-           clip: float | None = None) -> tuple[list, float]:
+def _train(
+    model: nn.Module,
+    rank: int,
+    convert: bool,
+    adjust_eps: bool = True,
+    fsdp: bool = False,
+    clip: float | None = None,
+) -> tuple[list, float]:
     import equivalence as eq
 
     if fsdp:
@@ -56,8 +62,15 @@ def _train(model: nn.Module, rank: int, convert: bool, adjust_eps: bool = True, 
     params = [p for p in ddp.parameters() if p.requires_grad]
     inv = model.invariant()
     if convert:
-        run = eq.convert(params, lr=0.1, momentum=0.9, weight_decay=5e-3, invariant=inv,
-                         norm_layers=model.norm_layers(), adjust_eps=adjust_eps)
+        run = eq.convert(
+            params,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-3,
+            invariant=inv,
+            norm_layers=model.norm_layers(),
+            adjust_eps=adjust_eps,
+        )
         opt, scale, clip_fn = run.optimizer, run.current_scale, run.clip_grad_norm_
     else:
         opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-3)
@@ -101,9 +114,15 @@ def _worker(rank: int, port: int, out: str, fsdp: bool = False) -> None:
             return np.array([float((x - y).norm() / y.norm()) for x, y in zip(a, b)])
 
         bound = 3 * np.maximum(FLOOR_MIN, np.maximum.accumulate(rel(floor, stock)))
-        torch.save({"ratio": float(np.max(rel(conv, stock) / bound)),
-                    "neg_ratio": float(np.max(rel(no_eps, stock) / bound)),
-                    "floor": float(rel(floor, stock).max()), "scale": m}, f"{out}.{rank}")
+        torch.save(
+            {
+                "ratio": float(np.max(rel(conv, stock) / bound)),
+                "neg_ratio": float(np.max(rel(no_eps, stock) / bound)),
+                "floor": float(rel(floor, stock).max()),
+                "scale": m,
+            },
+            f"{out}.{rank}",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -117,8 +136,10 @@ def test_two_processes_converted_equals_stock(tmp_path, fsdp):
     mp.spawn(_worker, args=(_free_port(), out, fsdp), nprocs=2, join=True)
     res = [torch.load(f"{out}.{r}") for r in range(2)]
     for r in res:
-        print(f"{'FSDP2' if fsdp else 'DDP'} rank: err/bound {r['ratio']:.3g}, floor {r['floor']:.3g}, no-eps control "
-              f"{r['neg_ratio']:.3g}, scale {r['scale']:.6g}")
+        print(
+            f"{'FSDP2' if fsdp else 'DDP'} rank: err/bound {r['ratio']:.3g}, floor {r['floor']:.3g}, no-eps control "
+            f"{r['neg_ratio']:.3g}, scale {r['scale']:.6g}"
+        )
         assert r["ratio"] <= 1.0
         assert r["neg_ratio"] > 100
         assert r["scale"] > 1.01 and not math.isclose(r["scale"], 1.0)

@@ -74,8 +74,10 @@ def test_equilibrium_angular_update(run):
     _, a = mon.series("w", "angular_update")
     mean, se = _batch_mean(a[burn:])
     rel = abs(mean / eq.angular_update - 1)
-    print(f"\nγ={gamma}: mean angular update {mean:.6g} rad, predicted {eq.angular_update:.6g}, "
-          f"rel. diff {rel:.2e}, tolerance {_tol(se, eq.angular_update):.2e}")
+    print(
+        f"\nγ={gamma}: mean angular update {mean:.6g} rad, predicted {eq.angular_update:.6g}, "
+        f"rel. diff {rel:.2e}, tolerance {_tol(se, eq.angular_update):.2e}"
+    )
     assert rel <= _tol(se, eq.angular_update)
     # the monitor's own per-step prediction is the same number
     _, p = mon.series("w", "predicted_angular_update")
@@ -93,8 +95,10 @@ def test_equilibrium_norm(run):
     mean, se = _batch_mean(n[burn:] ** 4)
     pred = eq.norm**4
     rel = abs(mean / pred - 1)
-    print(f"\nγ={gamma}: mean ‖w‖⁴ {mean:.6g}, predicted {pred:.6g}, rel. diff {rel:.2e}, "
-          f"tolerance {_tol(se, pred):.2e}")
+    print(
+        f"\nγ={gamma}: mean ‖w‖⁴ {mean:.6g}, predicted {pred:.6g}, rel. diff {rel:.2e}, "
+        f"tolerance {_tol(se, pred):.2e}"
+    )
     assert rel <= _tol(se, pred)
     # the monitor's prediction, with σ² estimated from the run's gradients (running mean over
     # about τ steps: relative noise ≈ √(2/(d τ)) on σ², a quarter of it on ‖w*‖)
@@ -127,8 +131,10 @@ def test_time_to_equilibrium(run):
     tau2 = -1 / math.log(gamma / eq.rho) if gamma > 0 else 0.0
     s = float(np.std(n[burn:] ** 4 / eq.norm**4))
     tol = tau2 * math.log(d0 / eps) + 4 * eq.relaxation_steps * s / eps + 2
-    print(f"\nγ={gamma}: first step within 1% {first}, predicted {pred:.1f} (τ = "
-          f"{eq.relaxation_steps:.1f}, τ₂ = {tau2:.1f}), tolerance ±{tol:.1f}")
+    print(
+        f"\nγ={gamma}: first step within 1% {first}, predicted {pred:.1f} (τ = "
+        f"{eq.relaxation_steps:.1f}, τ₂ = {tau2:.1f}), tolerance ±{tol:.1f}"
+    )
     assert abs(first - pred) <= tol
     _, s2e = mon.series("w", "steps_to_equilibrium")
     assert s2e[burn:].max() == 0.0 or np.mean(s2e[burn:] == 0) > 0.9

@@ -33,13 +33,24 @@ if os.environ.get("EXP_LR_REQUIRE_DATA") and not DATA.is_file():  # CI: a skip w
     raise RuntimeError(f"EXP_LR_REQUIRE_DATA is set but the CIFAR-10 archive is not at {DATA}")
 needs_data = pytest.mark.skipif(not DATA.is_file(), reason=f"CIFAR-10 archive not at {DATA}")
 
-SMALL = dict(n_train=256, n_test=128, batch_size=32, epochs=1, threads=1, check_every=1,
-             probe_every=4, probe_size=64, progress=False)
+SMALL = dict(
+    n_train=256,
+    n_test=128,
+    batch_size=32,
+    epochs=1,
+    threads=1,
+    check_every=1,
+    probe_every=4,
+    probe_size=64,
+    progress=False,
+)
 
 
 @needs_data
 def test_small_subset_end_to_end(tmp_path):
-    res = run_full_data(FullDataConfig(data=str(DATA), out=str(tmp_path), **SMALL), log=lambda s: None)
+    res = run_full_data(
+        FullDataConfig(data=str(DATA), out=str(tmp_path), **SMALL), log=lambda s: None
+    )
     assert res["data"]["n_train"] == 256 and res["steps"] == 8
     v = res["verdict"]
     assert v["within_floor"] and v["status"] == "verified", v
@@ -50,8 +61,15 @@ def test_small_subset_end_to_end(tmp_path):
     wn = res["weight_norm"]
     # b's stored weights are m_T × a's: the norm ratio is the scheduler's scale (float32 noise)
     assert wn["b_end_over_a_end"] == pytest.approx(wn["b_scale_m_T"], rel=1e-3)
-    for name in ("full_data.json", "divergence.png", "effective_lr.png", "angular_update.png",
-                 "weight_norms.png", "monitor_a.csv", "monitor_b.csv"):
+    for name in (
+        "full_data.json",
+        "divergence.png",
+        "effective_lr.png",
+        "angular_update.png",
+        "weight_norms.png",
+        "monitor_a.csv",
+        "monitor_b.csv",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "full_data.json").read_text())
     assert on_disk["machine"]["logical_cpus"] >= 1
@@ -71,17 +89,29 @@ def test_eps_follows_the_scale_exactly_and_not_without(tmp_path):
     large: m_t reaches 1.016 in 4 steps. Error model (float64, 4 steps): the project's linear
     bound K·u·(t+1) with K ≤ 1e3 gives 1e-12; the negative control must exceed it by 1e3.
     """
-    kw = dict(SMALL, weight_decay=0.05, bn_eps=0.5, dtype="float64", n_train=128, n_test=32,
-              floor=False, plots=False)
+    kw = dict(
+        SMALL,
+        weight_decay=0.05,
+        bn_eps=0.5,
+        dtype="float64",
+        n_train=128,
+        n_test=32,
+        floor=False,
+        plots=False,
+    )
     res = {}
     for follow in (True, False):
         r = run_full_data(
-            FullDataConfig(data=str(DATA), out=str(tmp_path / str(follow)), eps_follow=follow, **kw),
+            FullDataConfig(
+                data=str(DATA), out=str(tmp_path / str(follow)), eps_follow=follow, **kw
+            ),
             log=lambda s: None,
         )
         res[follow] = max(r["divergence"]["params"]["param_b"])
         assert r["weight_norm"]["b_scale_m_T"] > 1.01
-    print(f"\nmax relative parameter divergence: with ε·m² {res[True]:.2e}, with ε {res[False]:.2e}")
+    print(
+        f"\nmax relative parameter divergence: with ε·m² {res[True]:.2e}, with ε {res[False]:.2e}"
+    )
     assert res[True] <= 1e-12
     assert res[False] > 1e3 * 1e-12
 
@@ -97,11 +127,15 @@ def test_float32_verdict_rejects_eps_left_alone(tmp_path):
     status = {}
     for follow in (True, False):
         r = run_full_data(
-            FullDataConfig(data=str(DATA), out=str(tmp_path / str(follow)), eps_follow=follow, **kw),
+            FullDataConfig(
+                data=str(DATA), out=str(tmp_path / str(follow)), eps_follow=follow, **kw
+            ),
             log=lambda s: None,
         )
         status[follow] = (r["verdict"]["status"], r["verdict"]["worst_ratio"])
-    print(f"\nfloat32 verdicts (status, worst ratio): with ε·m² {status[True]}, with ε {status[False]}")
+    print(
+        f"\nfloat32 verdicts (status, worst ratio): with ε·m² {status[True]}, with ε {status[False]}"
+    )
     assert status[True][0] == "verified"
     assert status[False][0] == "failed" and status[False][1] > 10
 
@@ -138,6 +172,8 @@ def test_monitor_hook_of_the_gpu_run(tmp_path):
     assert set(mon) == {"a", "b", "c"}
     for g, s in mon["a"].items():
         for r in ("b", "c"):
-            assert mon[r][g]["final_effective_lr"] == pytest.approx(s["final_effective_lr"], rel=1e-10)
+            assert mon[r][g]["final_effective_lr"] == pytest.approx(
+                s["final_effective_lr"], rel=1e-10
+            )
     for name in ("monitor_a.csv", "monitor_b.json", "effective_lr.png"):
         assert (tmp_path / "monitor_seed0" / name).is_file()

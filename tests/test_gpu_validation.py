@@ -29,7 +29,9 @@ from gpu_validation.runner import exact_check
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "cifar10_jpeg.npz"
-if os.environ.get("EXP_LR_REQUIRE_DATA") and not DATA.is_file():  # CI: a skip would hide the smoke run
+if (
+    os.environ.get("EXP_LR_REQUIRE_DATA") and not DATA.is_file()
+):  # CI: a skip would hide the smoke run
     raise RuntimeError(f"EXP_LR_REQUIRE_DATA is set but the CIFAR-10 archive is not at {DATA}")
 needs_data = pytest.mark.skipif(not DATA.is_file(), reason=f"CIFAR-10 archive not at {DATA}")
 TINY = dict(epochs=2, n_train=64, n_test=32, probe_size=16, batch_size=32, progress=False)

@@ -42,18 +42,25 @@ from ._nets import make_batches, make_pair, rel_param_error
 U = np.finfo(np.float64).eps / 2
 
 
-def _train_pair(steps: int, lam: float, rescale_log2: float | None, seed: int = 5,
-                online: bool = True):
+def _train_pair(
+    steps: int, lam: float, rescale_log2: float | None, seed: int = 5, online: bool = True
+):
     a, b = make_pair(seed)
     x, y = make_batches(steps, seed + 1)
     milestones = [steps // 2, 3 * steps // 4]
     opt_a = torch.optim.SGD(a.invariant(), lr=0.1, momentum=0.9, weight_decay=lam)
     sched_a = MultiStepLR(opt_a, milestones=milestones, gamma=0.1)
     run = eq.convert(
-        b.invariant(), lr=0.1, momentum=0.9, weight_decay=lam, steps=steps,
-        invariant=b.invariant(), norm_layers=b.norm_layers(),
+        b.invariant(),
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=lam,
+        steps=steps,
+        invariant=b.invariant(),
+        norm_layers=b.norm_layers(),
         lr_scheduler=lambda o: MultiStepLR(o, milestones=milestones, gamma=0.1),
-        rescale_log2=rescale_log2, online=online,
+        rescale_log2=rescale_log2,
+        online=online,
     )
     mon_a = Monitor(opt_a, {"S": a.invariant()}, flush_every=64)
     mon_b = Monitor.for_run(run, {"S": b.invariant()}, flush_every=64)
@@ -95,8 +102,10 @@ def test_effective_lr_reads_the_same_in_stock_and_converted_runs(pair):
     _, eb = mon_b.series("S", "effective_lr")
     rel = np.abs(eb / ea - 1)
     bound = 2 * np.maximum(errs[:-1], errs[1:]) + 512 * U
-    print(f"\nmax rel. difference of the effective LR {rel.max():.2e}; bound {bound.max():.2e}; "
-          f"max trajectory error {errs.max():.2e}")
+    print(
+        f"\nmax rel. difference of the effective LR {rel.max():.2e}; bound {bound.max():.2e}; "
+        f"max trajectory error {errs.max():.2e}"
+    )
     assert np.all(rel <= bound)
     assert rel.max() < 1e-11
     # the stored LR itself differs by orders of magnitude (the converted one grows)
@@ -124,8 +133,13 @@ def test_precomputed_conversion_reads_the_same_effective_lr():
 
 def test_angle_norm_and_gradient_figures_agree(pair):
     mon_a, mon_b, errs, *_ = pair
-    for field in ("angular_update", "grad_norm_unit", "weight_norm_stock",
-                  "predicted_angular_update", "relaxation_steps"):
+    for field in (
+        "angular_update",
+        "grad_norm_unit",
+        "weight_norm_stock",
+        "predicted_angular_update",
+        "relaxation_steps",
+    ):
         _, va = mon_a.series("S", field)
         _, vb = mon_b.series("S", field)
         rel = np.abs(vb / va - 1)
@@ -142,8 +156,12 @@ def test_power_of_two_rescaling_leaves_the_monitor_bit_identical():
     for field in ("effective_lr", "angular_update", "grad_norm_unit"):
         assert np.array_equal(mon_r.series("S", field)[1], mon_n.series("S", field)[1]), field
     # m_t = exp(k ln 2 − ln c_t) is evaluated through exp, not as an exact power of two: a few ulps
-    np.testing.assert_allclose(mon_r.series("S", "weight_norm_stock")[1],
-                               mon_n.series("S", "weight_norm_stock")[1], rtol=16 * U, atol=0)
+    np.testing.assert_allclose(
+        mon_r.series("S", "weight_norm_stock")[1],
+        mon_n.series("S", "weight_norm_stock")[1],
+        rtol=16 * U,
+        atol=0,
+    )
     assert not np.array_equal(mon_r.series("S", "lr")[1], mon_n.series("S", "lr")[1])
 
 
@@ -185,14 +203,18 @@ def test_predictions_match_the_sympy_derivation():
 
     rng = np.random.default_rng(7)
     for _ in range(20):
-        eta, lam, g = float(rng.uniform(0.01, 0.5)), float(10 ** rng.uniform(-5, -2)), float(
-            rng.uniform(0, 0.95)
+        eta, lam, g = (
+            float(rng.uniform(0.01, 0.5)),
+            float(10 ** rng.uniform(-5, -2)),
+            float(rng.uniform(0, 0.95)),
         )
         s2 = float(10 ** rng.uniform(-1, 3))
         got = predict_equilibrium(eta, lam, g, s2)
         sub = {pe.eta: eta, pe.lam: lam, pe.gamma: g, pe.sigma2: s2}
-        assert got.norm ** 4 == pytest.approx(float(pe.NORM4_STAR.subs(sub)), rel=1e-12)
-        assert math.cos(got.angular_update) == pytest.approx(float(pe.COS_STAR.subs(sub)), rel=1e-14)
+        assert got.norm**4 == pytest.approx(float(pe.NORM4_STAR.subs(sub)), rel=1e-12)
+        assert math.cos(got.angular_update) == pytest.approx(
+            float(pe.COS_STAR.subs(sub)), rel=1e-14
+        )
         b = float(pe.B_QUAD.subs(sub))
         if b * b >= 4 * g:
             assert got.rho == pytest.approx(float(pe.RHO.subs(sub)), rel=1e-12)
@@ -338,6 +360,7 @@ def test_reads_the_step_before_other_post_hooks_rescale():
         x, y = make_batches(40, 52)
         opt = torch.optim.SGD(b.invariant(), lr=0.1, momentum=0.9)
         if rescale:  # True or "monitor last"
+
             def hook(o, args, kwargs, b=b):
                 with torch.no_grad():
                     for p in b.invariant():
@@ -347,6 +370,7 @@ def test_reads_the_step_before_other_post_hooks_rescale():
                     for m in b.norm_layers():
                         m.running_mean.mul_(2.0)
                         m.running_var.mul_(4.0)
+
             opt.register_step_post_hook(hook)
         with Monitor(opt, {"S": b.invariant()}) as mon:
             if rescale == "monitor last":  # negative control: read after the rescaling hook
@@ -357,8 +381,13 @@ def test_reads_the_step_before_other_post_hooks_rescale():
                 opt.step()
         out[rescale] = mon
     for field in ("effective_lr", "angular_update", "grad_norm_unit"):
-        assert np.array_equal(out[True].series("S", field)[1], out[False].series("S", field)[1]), field
-    wrong = out["monitor last"].series("S", "effective_lr")[1] / out[False].series("S", "effective_lr")[1]
+        assert np.array_equal(out[True].series("S", field)[1], out[False].series("S", field)[1]), (
+            field
+        )
+    wrong = (
+        out["monitor last"].series("S", "effective_lr")[1]
+        / out[False].series("S", "effective_lr")[1]
+    )
     np.testing.assert_allclose(wrong, 2.0, rtol=1e-12)  # η read after its ×4, ‖w_{t+1}‖ after ×2
     assert out[True].records[-1]["weight_norm"] == 2.0**39 * out[False].records[-1]["weight_norm"]
 

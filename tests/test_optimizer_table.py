@@ -56,9 +56,19 @@ def _nudge(t: torch.Tensor, ulps: int, gen: torch.Generator | None) -> None:
         t.copy_(torch.nextafter(t, target))
 
 
-def run_sgd_pair(seed: int, steps: int, sched: str, *, lr: float = 0.1, wd: float = 1e-2,
-                 momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
-                 convert: bool = True, bn_eps: float | None = None):
+def run_sgd_pair(
+    seed: int,
+    steps: int,
+    sched: str,
+    *,
+    lr: float = 0.1,
+    wd: float = 1e-2,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    convert: bool = True,
+    bn_eps: float | None = None,
+):
     """Stock SGD variant, its jittered twin, and the converted run (or, with convert=False,
     the same SGD without WD and with the plain SGD theorem's LR: the candidate map)."""
     net, inv, _ = make_net(seed, **({} if bn_eps is None else {"bn_eps": bn_eps}))
@@ -77,15 +87,18 @@ def run_sgd_pair(seed: int, steps: int, sched: str, *, lr: float = 0.1, wd: floa
     conv_inv = [dict(conv.named_parameters())[n] for n in names]
     twin_inv = [dict(twin.named_parameters())[n] for n in names]
     norms = [m for m in conv.modules() if isinstance(m, nn.BatchNorm1d)]
-    run = convert_sgd_variant(torch.optim.SGD(trainable(conv), **kw), invariant=conv_inv,
-                              norm_layers=norms)
+    run = convert_sgd_variant(
+        torch.optim.SGD(trainable(conv), **kw), invariant=conv_inv, norm_layers=norms
+    )
     if not convert:  # candidate map for Nesterov: its scale sequence and LR, no rewrite
         run.optimizer._optimizer_step_pre_hooks.clear()
         run.optimizer._optimizer_step_post_hooks.clear()
         _candidate_hooks(run)
-    make = {"constant": None,
-            "multistep": lambda o: MultiStepLR(o, [steps // 3, 2 * steps // 3], 0.1),
-            "cosine": lambda o: CosineAnnealingLR(o, steps)}[sched]
+    make = {
+        "constant": None,
+        "multistep": lambda o: MultiStepLR(o, [steps // 3, 2 * steps // 3], 0.1),
+        "cosine": lambda o: CosineAnnealingLR(o, steps),
+    }[sched]
     scheds = [make(o) for o in (o_ref, o_twin, run.optimizer)] if make else []
     x, y = batches(steps, seed + 1000)
     gen = torch.Generator().manual_seed(seed)
@@ -134,12 +147,15 @@ def _candidate_hooks(run) -> None:
 
 
 @pytest.mark.parametrize("sched", ["constant", "multistep", "cosine"])
-@pytest.mark.parametrize("variant", [{"dampening": 0.3}, {"nesterov": True}],
-                         ids=["dampening", "nesterov"])
+@pytest.mark.parametrize(
+    "variant", [{"dampening": 0.3}, {"nesterov": True}], ids=["dampening", "nesterov"]
+)
 def test_sgd_variant_exact(variant: dict, sched: str) -> None:
     err, floor, out_err, out_floor, run = run_sgd_pair(2, 600, sched, **variant)
-    print(f"\n{variant} {sched}: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
-          f"floor {out_floor:.3g}; scale {run.current_scale():.4g}")
+    print(
+        f"\n{variant} {sched}: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
+        f"floor {out_floor:.3g}; scale {run.current_scale():.4g}"
+    )
     assert run.current_scale() > 1.2
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
@@ -156,18 +172,21 @@ def test_sgd_variant_exact(variant: dict, sched: str) -> None:
 )
 def test_property_sgd_variants(seed, lr, wd, momentum, variant, sched) -> None:
     """Random seeds and recipes (ηλ ≤ (1 − √γ)² so c_t stays positive): within 3× the floor."""
-    err, floor, out_err, out_floor, _ = run_sgd_pair(seed, 150, sched, lr=lr, wd=wd,
-                                                     momentum=momentum, **variant)
+    err, floor, out_err, out_floor, _ = run_sgd_pair(
+        seed, 150, sched, lr=lr, wd=wd, momentum=momentum, **variant
+    )
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
 
 
-@pytest.mark.parametrize("variant", [{"dampening": 0.3}, {"nesterov": True}],
-                         ids=["dampening", "nesterov"])
+@pytest.mark.parametrize(
+    "variant", [{"dampening": 0.3}, {"nesterov": True}], ids=["dampening", "nesterov"]
+)
 def test_sgd_variant_default_batchnorm_eps(variant: dict) -> None:
     """BatchNorm's default eps = 1e-5, fed eps·m² by the converter."""
-    err, floor, out_err, out_floor, run = run_sgd_pair(3, 400, "cosine", wd=2e-2, bn_eps=1e-5,
-                                                       **variant)
+    err, floor, out_err, out_floor, run = run_sgd_pair(
+        3, 400, "cosine", wd=2e-2, bn_eps=1e-5, **variant
+    )
     print(f"\n{variant} BN eps 1e-5: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g}")
     assert err <= 3 * floor, (err, floor)
     assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
@@ -177,23 +196,33 @@ def test_nesterov_without_rewrite_residual_grows_with_decay() -> None:
     """Refuted row (a): the best-guess LR-only map's residual grows with ηλ, far above the floor."""
     residuals = []
     for wd in (1e-3, 1e-2, 1e-1):
-        err, floor, *_ = run_sgd_pair(2, 200, "constant", lr=0.1, wd=wd, nesterov=True,
-                                      convert=False)
+        err, floor, *_ = run_sgd_pair(
+            2, 200, "constant", lr=0.1, wd=wd, nesterov=True, convert=False
+        )
         residuals.append(err)
-        print(f"\nnesterov, no rewrite, eta*lambda={0.1 * wd:g}: residual {err:.3g} "
-              f"({err / floor:.3g} x floor)")
+        print(
+            f"\nnesterov, no rewrite, eta*lambda={0.1 * wd:g}: residual {err:.3g} "
+            f"({err / floor:.3g} x floor)"
+        )
         assert err > 1e3 * floor
     assert residuals[0] < residuals[1] < residuals[2]
 
 
-@pytest.mark.parametrize("variant", [{"dampening": 0.3}, {"nesterov": True}],
-                         ids=["dampening", "nesterov"])
+@pytest.mark.parametrize(
+    "variant", [{"dampening": 0.3}, {"nesterov": True}], ids=["dampening", "nesterov"]
+)
 def test_sgd_variant_resume_is_bitwise(variant: dict) -> None:
     """A plain {model, optimizer, scheduler} checkpoint resumes bit-identically."""
+
     def build():
         net, inv, norms = make_net(12, bn_eps=1e-5)
-        opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1,
-                              momentum=0.9, weight_decay=1e-2, **variant)
+        opt = torch.optim.SGD(
+            [p for p in net.parameters() if p.requires_grad],
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=1e-2,
+            **variant,
+        )
         run = convert_sgd_variant(opt, invariant=inv, norm_layers=norms)
         return net, run, MultiStepLR(run.optimizer, [50], 0.1)
 
@@ -203,8 +232,7 @@ def test_sgd_variant_resume_is_bitwise(variant: dict) -> None:
         step(net, run.optimizer, x[k], y[k])
         sched.step()
         if k == 39:
-            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(),
-                                  sched.state_dict()))
+            ckpt = copy.deepcopy((net.state_dict(), run.optimizer.state_dict(), sched.state_dict()))
     net2, run2, sched2 = build()
     net2.load_state_dict(ckpt[0])
     run2.optimizer.load_state_dict(ckpt[1])
@@ -266,24 +294,37 @@ def test_lr_in_velocity_exact_numpy(sched: str) -> None:
     grad = _quadratic_ratio_loss(n, 1)
     base = 0.01
     k = np.arange(steps)
-    lrs = {"constant": np.full(steps, base), "step": base * 0.1 ** (k // 700),
-           "cosine": base * 0.5 * (1 + np.cos(np.pi * k / steps))}[sched]
+    lrs = {
+        "constant": np.full(steps, base),
+        "step": base * 0.1 ** (k // 700),
+        "cosine": base * 0.5 * (1 + np.cos(np.pi * k / steps)),
+    }[sched]
     wd, mom = 0.01, 0.9  # ηλ = 1e-4 < (1 − √γ)²: c_t stays positive
     theta0 = np.random.default_rng(2).standard_normal(n)
     ref = _keras_run(theta0, lrs, [wd] * steps, [mom] * steps, grad)
-    twin = _keras_run(np.nextafter(theta0, np.inf), lrs, [wd] * steps, [mom] * steps, grad,
-                      jitter=np.random.default_rng(3))
+    twin = _keras_run(
+        np.nextafter(theta0, np.inf),
+        lrs,
+        [wd] * steps,
+        [mom] * steps,
+        grad,
+        jitter=np.random.default_rng(3),
+    )
     eta, gam, c = keras_equivalent_schedule(lrs, wd, mom)
     conv = _keras_run(theta0, eta, [0.0] * steps, gam, grad)
-    err = max(np.linalg.norm(conv[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t])
-              for t in range(steps))
+    err = max(
+        np.linalg.norm(conv[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps)
+    )
     floor = max(np.linalg.norm(twin[t] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps))
     # negative control: the momentum left at γ (LR schedule alone)
     bad = _keras_run(theta0, eta, [0.0] * steps, [mom] * steps, grad)
-    bad_err = max(np.linalg.norm(bad[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t])
-                  for t in range(steps))
-    print(f"\nkeras {sched}: err {err:.3g} floor {floor:.3g} (1/c_T = {1 / c[-1]:.4g}); "
-          f"momentum fixed: {bad_err:.3g}")
+    bad_err = max(
+        np.linalg.norm(bad[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps)
+    )
+    print(
+        f"\nkeras {sched}: err {err:.3g} floor {floor:.3g} (1/c_T = {1 / c[-1]:.4g}); "
+        f"momentum fixed: {bad_err:.3g}"
+    )
     assert 1 / c[-1] > 2
     assert err <= 3 * floor, (err, floor)
     assert bad_err > 1e6 * floor
@@ -304,8 +345,12 @@ def test_adam_l2_candidate_residual_grows_with_decay() -> None:
         conv_inv = [dict(conv.named_parameters())[n] for n in names]
         tr = [p for p in net.parameters() if p.requires_grad]
         o_ref = torch.optim.Adam(tr, lr=1e-2, weight_decay=wd)
-        run = convert_adamw(torch.optim.AdamW([p for p in conv.parameters() if p.requires_grad],
-                                              lr=1e-2, weight_decay=wd), invariant=conv_inv)
+        run = convert_adamw(
+            torch.optim.AdamW(
+                [p for p in conv.parameters() if p.requires_grad], lr=1e-2, weight_decay=wd
+            ),
+            invariant=conv_inv,
+        )
         x, y = batches(200, 5)
         err = 0.0
         for k in range(200):

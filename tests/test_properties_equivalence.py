@@ -49,8 +49,12 @@ from equivalence.testing_nets import NetSpec, build
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 STEPS = st.integers(20, 30)
-PAPER_NET = NetSpec("resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0)
-PAPER_MLP = NetSpec("mlp", "bn", "norm_act", 2, 6, "relu", True, "trainable", "trainable", 1e-300, 4, 3, 3, True, 1)
+PAPER_NET = NetSpec(
+    "resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0
+)
+PAPER_MLP = NetSpec(
+    "mlp", "bn", "norm_act", 2, 6, "relu", True, "trainable", "trainable", 1e-300, 4, 3, 3, True, 1
+)
 
 
 WHAT = {"param": "params", "train_out": "train-mode output", "eval_out": "eval-mode output"}
@@ -71,12 +75,16 @@ def check_trace(tr, name, error_log, floor=None, k=K):
         error_log.count(f"{name}: runs judged against the noise floor")
         if verdict.horizon < verdict.steps:
             error_log.count(f"{name}: runs cut at a predictability horizon")
-            error_log.figure_min(f"{name}: shortest predictability horizon (steps)", verdict.horizon)
+            error_log.figure_min(
+                f"{name}: shortest predictability horizon (steps)", verdict.horizon
+            )
     for sv in verdict.series:
         what = WHAT[sv.series]
         if sv.envelope:
-            error_log.figure_max(f"{name}: {what}: max noise floor / (u(t+1))",
-                                 max(f / (U64 * (t + 1)) for t, f in enumerate(sv.envelope)))
+            error_log.figure_max(
+                f"{name}: {what}: max noise floor / (u(t+1))",
+                max(f / (U64 * (t + 1)) for t, f in enumerate(sv.envelope)),
+            )
         for err, tol in zip(sv.errors, sv.bounds):
             error_log.record(f"{name}: {what}", err, tol)
     if verdict.floor_measured:  # how close floor-judged runs come to their bound, run by run
@@ -112,7 +120,11 @@ def test_closed_form_equivalence(spec, recipe, batch, error_log):
 
 
 @settings(max_examples=examples(50))
-@given(spec=net_specs(), recipe=recipes(steps=STEPS, kinds=("constant", "step")), batch=st.integers(4, 10))
+@given(
+    spec=net_specs(),
+    recipe=recipes(steps=STEPS, kinds=("constant", "step")),
+    batch=st.integers(4, 10),
+)
 @example(spec=PAPER_NET, recipe=paper_recipe(40, "step"), batch=8)
 def test_texp_equivalence(spec, recipe, batch, error_log):
     """TEXP with the buffer corrections (closed-form buffer at 0, a shift at each phase change)."""
@@ -125,7 +137,12 @@ shrinking = recipes(steps=STEPS, lr_range=(0.05, 0.3), wd_range=(0.05, 2.0))
 
 
 @settings(max_examples=examples(50))
-@given(spec=net_specs(), recipe=shrinking, form=st.sampled_from(("general", "closed_form")), batch=st.integers(4, 10))
+@given(
+    spec=net_specs(),
+    recipe=shrinking,
+    form=st.sampled_from(("general", "closed_form")),
+    batch=st.integers(4, 10),
+)
 def test_power_of_two_rescaling_is_exact(spec, recipe, form, batch, error_log):
     """(θ_S, v_S, η̃, mean, var) → (sθ_S, v_S/s, s²η̃, s·mean, s²·var) with s = 2^k changes nothing.
 
@@ -158,7 +175,9 @@ def test_power_of_two_rescaling_is_exact(spec, recipe, form, batch, error_log):
     assume(rescaled > 0)  # only examples where the rescaling fired count
 
 
-LONG_NET = NetSpec("mlp", "bn", "norm_act", 2, 6, "relu", True, "frozen", "frozen", 1e-300, 4, 3, 3, True, 2)
+LONG_NET = NetSpec(
+    "mlp", "bn", "norm_act", 2, 6, "relu", True, "frozen", "frozen", 1e-300, 4, 3, 3, True, 2
+)
 
 
 def test_long_paper_recipe_float64(error_log):

@@ -52,7 +52,9 @@ scales = st.floats(-3.0, 3.0).map(lambda e: 10.0**e)
 # so the Hessian properties run on the other normalisers; second_order=True leaves out a ReLU
 # right before a normaliser (a dead group makes the second derivative NaN: see net_specs)
 no_wn = net_specs(norms=("bn", "gn", "ln", "in"), second_order=True)
-PAPER_NET = NetSpec("resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0)
+PAPER_NET = NetSpec(
+    "resnet", "bn", "pre", 1, 4, "relu", True, "frozen", "frozen", 1e-300, 3, 4, 3, True, 0
+)
 
 
 def _conditioning(spread: float) -> float:
@@ -183,7 +185,9 @@ def test_hessian_times_weights_is_minus_gradient(spec, c, batch, error_log):
     assert err <= tol, (err, spread, spec)
 
 
-@pytest.mark.xfail(strict=True, reason="PyTorch: torch._weight_norm's second derivative is wrong on CPU")
+@pytest.mark.xfail(
+    strict=True, reason="PyTorch: torch._weight_norm's second derivative is wrong on CPU"
+)
 def test_weight_norm_double_backward_upstream():
     """Upstream defect found by the Hessian properties: gradgradcheck of torch._weight_norm fails.
 
@@ -194,4 +198,6 @@ def test_weight_norm_double_backward_upstream():
     gen = torch.Generator().manual_seed(0)
     v = torch.randn(3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     g = (torch.rand(3, 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
-    assert torch.autograd.gradgradcheck(lambda v, g: torch._weight_norm(v, g, 0), (v, g), raise_exception=False)
+    assert torch.autograd.gradgradcheck(
+        lambda v, g: torch._weight_norm(v, g, 0), (v, g), raise_exception=False
+    )

@@ -38,7 +38,9 @@ def moving(recipe) -> bool:
     return recipe.lr * recipe.weight_decay * recipe.steps / (1.0 - recipe.momentum) >= 0.05
 
 
-controls = recipes(steps=T, kinds=("constant", "step", "cosine"), lr_range=(0.05, 0.3), wd_range=(1e-2, 0.5))
+controls = recipes(
+    steps=T, kinds=("constant", "step", "cosine"), lr_range=(0.05, 0.3), wd_range=(1e-2, 0.5)
+)
 
 
 def _assert_breaks(tr, name, error_log, reference, recipe, series="train_out"):
@@ -97,9 +99,17 @@ def test_no_normalisation_breaks_equivalence(seed, recipe, error_log):
 
 
 @settings(max_examples=examples(10))
-@given(spec=net_specs(), recipe=recipes(steps=T, kinds=("constant",), vary_wd=False,
-                                        momentum=st.floats(0.5, 0.95), lr_range=(0.05, 0.3),
-                                        wd_range=(1e-2, 0.5)))
+@given(
+    spec=net_specs(),
+    recipe=recipes(
+        steps=T,
+        kinds=("constant",),
+        vary_wd=False,
+        momentum=st.floats(0.5, 0.95),
+        lr_range=(0.05, 0.3),
+        wd_range=(1e-2, 0.5),
+    ),
+)
 def test_smaller_root_with_zero_buffer_breaks_equivalence(spec, recipe, error_log):
     """η̃_t = η β^(−2t−1), β = γ/α (the other root of the characteristic equation), zero buffer."""
     assume(moving(recipe))
@@ -108,8 +118,12 @@ def test_smaller_root_with_zero_buffer_breaks_equivalence(spec, recipe, error_lo
 
 
 @settings(max_examples=examples(10))
-@given(spec=net_specs(), recipe=recipes(steps=T, momentum=st.floats(0.5, 0.95), lr_range=(0.05, 0.3),
-                                        wd_range=(1e-2, 0.5)))
+@given(
+    spec=net_specs(),
+    recipe=recipes(
+        steps=T, momentum=st.floats(0.5, 0.95), lr_range=(0.05, 0.3), wd_range=(1e-2, 0.5)
+    ),
+)
 def test_lr_inside_velocity_breaks_equivalence(spec, recipe, error_log):
     """The general form's η̃_t used the Sutskever/Keras way, v ← γv + η̃_t g, θ ← θ − v."""
     assume(moving(recipe))

@@ -28,6 +28,7 @@ U = float(np.finfo(np.float64).eps)
 FLOOR_MIN = 64 * U
 
 
+# fmt: off
 # ---- the README's example (verbatim apart from the arguments) -----------------------------------
 def train(model, loader, example_batch, loss_fn, ckpt, epochs=160, milestones=(80, 120),
           device="cpu", use_amp=False, max_norm=5.0, stop_after=None):
@@ -67,6 +68,7 @@ def train(model, loader, example_batch, loss_fn, ckpt, epochs=160, milestones=(8
             break
     return run
 # --------------------------------------------------------------------------------------------------
+# fmt: on
 
 
 def train_stock(model, loader, loss_fn, epochs, milestones, max_norm, device="cpu", use_amp=False):
@@ -81,7 +83,9 @@ def train_stock(model, loader, loss_fn, epochs, milestones, max_norm, device="cp
                 loss = loss_fn(model(x), y)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], max_norm
+            )
             scaler.step(opt)
             scaler.update()
         sched.step()
@@ -91,8 +95,12 @@ def small_model(seed: int = 3) -> nn.Sequential:
     """Linear → BN → ReLU → Linear → BN → ReLU → Linear, BatchNorm's default eps = 1e-5."""
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(),
-        nn.Linear(16, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU(),
+        nn.Linear(6, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Linear(16, 16, bias=False),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
         nn.Linear(16, 3),
     ).double()
     equivalence.make_scale_invariant(model)  # freeze BN affine and the last layer, as the paper
@@ -101,8 +109,13 @@ def small_model(seed: int = 3) -> nn.Sequential:
 
 def make_loader(epochs_batches: int = 8, seed: int = 0, bad: int | None = 5):
     g = torch.Generator().manual_seed(seed)
-    data = [(torch.randn(16, 6, generator=g, dtype=torch.float64), torch.randint(0, 3, (16,), generator=g))
-            for _ in range(epochs_batches)]
+    data = [
+        (
+            torch.randn(16, 6, generator=g, dtype=torch.float64),
+            torch.randint(0, 3, (16,), generator=g),
+        )
+        for _ in range(epochs_batches)
+    ]
     if bad is not None:  # one batch with an inf: GradScaler skips that update in both runs
         data[bad][0][0, 0] = math.inf
     return data
@@ -135,8 +148,16 @@ def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path)
     floor = rel_err(stock, twin, 1.0)
 
     conv = copy.deepcopy(base)
-    run = train(conv, loader, loader[0][0], nn.functional.cross_entropy, str(tmp_path / "a.pt"),
-                epochs=EPOCHS, milestones=MILESTONES, max_norm=MAX_NORM)
+    run = train(
+        conv,
+        loader,
+        loader[0][0],
+        nn.functional.cross_entropy,
+        str(tmp_path / "a.pt"),
+        epochs=EPOCHS,
+        milestones=MILESTONES,
+        max_norm=MAX_NORM,
+    )
     assert run.converter.updates == EPOCHS * (len(loader) - 1)  # one skipped update per epoch
     err = rel_err(stock, conv, run.current_scale())
     print(f"README loop: err {err:.3g}, floor {floor:.3g}, scale {run.current_scale():.6g}")
@@ -146,11 +167,30 @@ def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path)
     # interrupted after 2 epochs, resumed from the checkpoint: bit-identical
     resumed = copy.deepcopy(base)
     ck = str(tmp_path / "b.pt")
-    train(resumed, loader, loader[0][0], nn.functional.cross_entropy, ck, epochs=EPOCHS,
-          milestones=MILESTONES, max_norm=MAX_NORM, stop_after=2)
-    fresh = small_model(seed=99)  # a new process: other initial weights, overwritten by the checkpoint
-    run2 = train(fresh, loader, loader[0][0], nn.functional.cross_entropy, ck, epochs=EPOCHS,
-                 milestones=MILESTONES, max_norm=MAX_NORM)
+    train(
+        resumed,
+        loader,
+        loader[0][0],
+        nn.functional.cross_entropy,
+        ck,
+        epochs=EPOCHS,
+        milestones=MILESTONES,
+        max_norm=MAX_NORM,
+        stop_after=2,
+    )
+    fresh = small_model(
+        seed=99
+    )  # a new process: other initial weights, overwritten by the checkpoint
+    run2 = train(
+        fresh,
+        loader,
+        loader[0][0],
+        nn.functional.cross_entropy,
+        ck,
+        epochs=EPOCHS,
+        milestones=MILESTONES,
+        max_norm=MAX_NORM,
+    )
     for p, q in zip(conv.parameters(), fresh.parameters()):
         assert torch.equal(p, q)
     assert [m.eps for m in (conv[1], conv[4])] == [m.eps for m in (fresh[1], fresh[4])]
@@ -167,16 +207,29 @@ def test_readme_loop_in_float32_and_bf16_autocast_within_the_floor(tmp_path, use
     loader = [(x.float(), y) for x, y in make_loader(bad=None)]
     base = small_model().float()
     stock = copy.deepcopy(base)
-    train_stock(stock, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp)
+    train_stock(
+        stock, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp
+    )
     twin = copy.deepcopy(base)
     with torch.no_grad():
         for p in twin.parameters():
             p.copy_(torch.nextafter(p, torch.full_like(p, math.inf)))
-    train_stock(twin, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp)
+    train_stock(
+        twin, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp
+    )
     floor = rel_err(stock, twin, 1.0)
     conv = copy.deepcopy(base)
-    run = train(conv, loader, loader[0][0], nn.functional.cross_entropy, str(tmp_path / "f.pt"),
-                epochs=EPOCHS, milestones=MILESTONES, max_norm=MAX_NORM, use_amp=use_amp)
+    run = train(
+        conv,
+        loader,
+        loader[0][0],
+        nn.functional.cross_entropy,
+        str(tmp_path / "f.pt"),
+        epochs=EPOCHS,
+        milestones=MILESTONES,
+        max_norm=MAX_NORM,
+        use_amp=use_amp,
+    )
     err = rel_err(stock, conv, run.current_scale())
     print(f"README loop, float32, autocast={use_amp}: err {err:.3g}, floor {floor:.3g}")
     assert 0 < err <= 3 * floor
@@ -192,9 +245,18 @@ def test_readme_loop_with_pytorch_clipping_is_not_the_stock_run(tmp_path):
     orig = equivalence.ConvertedRun.clip_grad_norm_
     try:
         equivalence.ConvertedRun.clip_grad_norm_ = (  # type: ignore[method-assign]
-            lambda self, mx: torch.nn.utils.clip_grad_norm_(list(self.invariant), mx))
-        run = train(conv, loader, loader[0][0], nn.functional.cross_entropy, str(tmp_path / "c.pt"),
-                    epochs=EPOCHS, milestones=MILESTONES, max_norm=MAX_NORM)
+            lambda self, mx: torch.nn.utils.clip_grad_norm_(list(self.invariant), mx)
+        )
+        run = train(
+            conv,
+            loader,
+            loader[0][0],
+            nn.functional.cross_entropy,
+            str(tmp_path / "c.pt"),
+            epochs=EPOCHS,
+            milestones=MILESTONES,
+            max_norm=MAX_NORM,
+        )
     finally:
         equivalence.ConvertedRun.clip_grad_norm_ = orig  # type: ignore[method-assign]
     assert rel_err(stock, conv, run.current_scale()) > 1e3 * FLOOR_MIN
@@ -210,8 +272,17 @@ def test_convert_optimizer_reads_live_scheduler_without_touching_it():
     assert run.scheduler.inner is not sched and run.scheduler.inner.optimizer is run.optimizer
     assert run.optimizer.param_groups[0]["params"][0] is model[0].weight
     # the precomputed path reads the same live scheduler into the same schedule as a factory
-    pre = equivalence.convert_optimizer(opt, steps=600, invariant=inv, lr_scheduler=sched, online=False)
-    ref = equivalence.convert(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, steps=600,
-                              invariant=inv, lr_scheduler=lambda o: MultiStepLR(o, [200, 400], 0.1),
-                              online=False)
+    pre = equivalence.convert_optimizer(
+        opt, steps=600, invariant=inv, lr_scheduler=sched, online=False
+    )
+    ref = equivalence.convert(
+        model.parameters(),
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        steps=600,
+        invariant=inv,
+        lr_scheduler=lambda o: MultiStepLR(o, [200, 400], 0.1),
+        online=False,
+    )
     assert np.array_equal(pre.schedules[0].log_lrs, ref.schedules[0].log_lrs)

@@ -76,8 +76,15 @@ def norms(model: nn.Module) -> list[nn.Module]:
 def trajectory(model, x, y, convert: bool, adjust_eps: bool = True):
     params = [p for p in model.parameters() if p.requires_grad]
     if convert:
-        run = eq.convert(params, lr=0.1, momentum=0.9, weight_decay=5e-4, invariant=invariant(model),
-                         norm_layers=norms(model), adjust_eps=adjust_eps)
+        run = eq.convert(
+            params,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            invariant=invariant(model),
+            norm_layers=norms(model),
+            adjust_eps=adjust_eps,
+        )
         opt, scale = run.optimizer, run.current_scale
     else:
         opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
@@ -115,11 +122,20 @@ def check(make, steps: int, batch: int, size: int, seed: int = 0) -> dict[str, f
         return np.array([float((p - q).norm() / q.norm()) for p, q in zip(a, b)])
 
     floor_w, floor_o = rel(fl_w, ref_w), rel(fl_o, ref_o)
-    out: dict[str, float] = {"floor_params": float(floor_w.max()), "floor_outputs": float(floor_o.max())}
+    out: dict[str, float] = {
+        "floor_params": float(floor_w.max()),
+        "floor_outputs": float(floor_o.max()),
+    }
     for name, kw in (("converted", {}), ("eps_left_alone", {"adjust_eps": False})):
         w, o, m = trajectory(copy.deepcopy(base), x, y, convert=True, **kw)
-        ratio = max(float(np.max(rel(w, ref_w) / (3 * np.maximum(FLOOR_MIN, np.maximum.accumulate(floor_w))))),
-                    float(np.max(rel(o, ref_o) / (3 * np.maximum(FLOOR_MIN, np.maximum.accumulate(floor_o))))))
+        ratio = max(
+            float(
+                np.max(rel(w, ref_w) / (3 * np.maximum(FLOOR_MIN, np.maximum.accumulate(floor_w))))
+            ),
+            float(
+                np.max(rel(o, ref_o) / (3 * np.maximum(FLOOR_MIN, np.maximum.accumulate(floor_o))))
+            ),
+        )
         out[f"{name}_ratio"] = ratio
         out[f"{name}_params"] = float(rel(w, ref_w).max())
         out["scale"] = m

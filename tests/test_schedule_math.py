@@ -132,7 +132,9 @@ def test_closed_form_is_an_exact_solution_with_its_buffer():
         assert abs(tt * a ** (t + 1) / theta - 1) < 1e-30
     lrs = eq.closed_form_lrs(lr, wd, g, 200)
     assert rel(lrs, [float(lr * a ** (-2 * t - 1)) for t in range(200)]) < 1e-12
-    assert eq.closed_form_initial_buffer(lr, wd, g) == pytest.approx(float(-(1 - a) / (a * lr)), rel=1e-12)
+    assert eq.closed_form_initial_buffer(lr, wd, g) == pytest.approx(
+        float(-(1 - a) / (a * lr)), rel=1e-12
+    )
 
 
 def test_zero_momentum_closed_form():
@@ -247,12 +249,18 @@ def test_texp_deviation_and_buffer_shifts():
         (lambda: eq.equivalent_lrs([], 5e-4, 0.9), "at least 1 step"),
         (lambda: eq.equivalent_lrs([0.1, -0.1], 5e-4, 0.9), r"lrs\[1\] = -0.1 is not positive"),
         (lambda: eq.equivalent_lrs([0.1, 0.0], 5e-4, 0.9), r"lrs\[1\] = 0.0 is not positive"),
-        (lambda: eq.equivalent_lrs([0.1, float("nan")], 5e-4, 0.9), r"lrs\[1\] = nan is not finite"),
+        (
+            lambda: eq.equivalent_lrs([0.1, float("nan")], 5e-4, 0.9),
+            r"lrs\[1\] = nan is not finite",
+        ),
         (lambda: eq.equivalent_lrs([0.1, float("inf")], 5e-4, 0.9), "is not finite"),
         (lambda: eq.equivalent_lrs(0.1, 5e-4, 0.9), "scalar"),
         (lambda: eq.equivalent_lrs([0.1], -1e-4, 0.9), r"weight_decay\[0\] = -0.0001 is negative"),
         (lambda: eq.equivalent_lrs([0.1, 0.1], [1e-4], 0.9), "has 1 per-step values"),
-        (lambda: eq.equivalent_lrs([0.1], 5e-4, 1.0), r"momentum = 1.0 is outside the valid range 0 <= momentum < 1"),
+        (
+            lambda: eq.equivalent_lrs([0.1], 5e-4, 1.0),
+            r"momentum = 1.0 is outside the valid range 0 <= momentum < 1",
+        ),
         (lambda: eq.equivalent_lrs([0.1], 5e-4, -0.1), "momentum = -0.1"),
         (lambda: eq.equivalent_lrs([0.1] * 3, [0, 20.0, 0], 0.0), "at step 2"),
         (lambda: eq.alpha_root(0.1, 0.2, 0.9), "exceeds"),

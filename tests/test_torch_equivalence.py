@@ -46,7 +46,9 @@ def run_pair(seed, steps, baseline, convert_kwargs, permute=False, probe_every=1
         **convert_kwargs,
     )
     perm = torch.randperm(x.shape[1], generator=torch.Generator().manual_seed(seed + 2))
-    probe = torch.randn(32, x.shape[2], generator=torch.Generator().manual_seed(seed + 3), dtype=x.dtype)
+    probe = torch.randn(
+        32, x.shape[2], generator=torch.Generator().manual_seed(seed + 3), dtype=x.dtype
+    )
     errs, out_errs, eval_errs = [], [], []
     for t in range(steps):
         if hook_a is not None:
@@ -77,14 +79,16 @@ def run_pair(seed, steps, baseline, convert_kwargs, permute=False, probe_every=1
 
 
 def multistep_baseline(a):
-    opt = torch.optim.SGD([p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9,
-                          weight_decay=5e-4)
+    opt = torch.optim.SGD(
+        [p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=5e-4
+    )
     return opt, MultiStepLR(opt, [700, 1400], 0.1), None
 
 
 def warm_cosine_baseline(a):
-    opt = torch.optim.SGD([p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9,
-                          weight_decay=5e-4)
+    opt = torch.optim.SGD(
+        [p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=5e-4
+    )
     warm = LinearLR(opt, start_factor=0.1, total_iters=300)
     cos = CosineAnnealingLR(opt, T_max=T - 300 + 1, eta_min=1e-3)
     return opt, SequentialLR(opt, [warm, cos], milestones=[300]), None
@@ -94,8 +98,9 @@ WD_SWITCH = 1000
 
 
 def wd_change_baseline(a):
-    opt = torch.optim.SGD([p for p in a.parameters() if p.requires_grad], lr=0.05, momentum=0.5,
-                          weight_decay=5e-4)
+    opt = torch.optim.SGD(
+        [p for p in a.parameters() if p.requires_grad], lr=0.05, momentum=0.5, weight_decay=5e-4
+    )
 
     def hook(opt, t):  # a user changing the weight decay mid-run
         if t == WD_SWITCH:
@@ -106,17 +111,41 @@ def wd_change_baseline(a):
 
 
 RECIPES = {
-    "multistep": (multistep_baseline, dict(lr=0.1, momentum=0.9, weight_decay=5e-4,
-                                          lr_scheduler=lambda o: MultiStepLR(o, [700, 1400], 0.1))),
-    "warmup_cosine": (warm_cosine_baseline, dict(
-        lr=0.1, momentum=0.9, weight_decay=5e-4,
-        lr_scheduler=lambda o: SequentialLR(
-            o, [LinearLR(o, start_factor=0.1, total_iters=300),
-                CosineAnnealingLR(o, T_max=T - 300 + 1, eta_min=1e-3)], milestones=[300]))),
-    "wd_change": (wd_change_baseline, dict(
-        lr=0.05, momentum=0.5, weight_decay=5e-4,
-        lr_scheduler=lambda o: MultiStepLR(o, [1500], 0.5),
-        weight_decay_schedule=np.where(np.arange(T) < WD_SWITCH, 5e-4, 5e-3))),
+    "multistep": (
+        multistep_baseline,
+        dict(
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            lr_scheduler=lambda o: MultiStepLR(o, [700, 1400], 0.1),
+        ),
+    ),
+    "warmup_cosine": (
+        warm_cosine_baseline,
+        dict(
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            lr_scheduler=lambda o: SequentialLR(
+                o,
+                [
+                    LinearLR(o, start_factor=0.1, total_iters=300),
+                    CosineAnnealingLR(o, T_max=T - 300 + 1, eta_min=1e-3),
+                ],
+                milestones=[300],
+            ),
+        ),
+    ),
+    "wd_change": (
+        wd_change_baseline,
+        dict(
+            lr=0.05,
+            momentum=0.5,
+            weight_decay=5e-4,
+            lr_scheduler=lambda o: MultiStepLR(o, [1500], 0.5),
+            weight_decay_schedule=np.where(np.arange(T) < WD_SWITCH, 5e-4, 5e-3),
+        ),
+    ),
 }
 
 
@@ -128,7 +157,10 @@ HARNESS_RECIPES = {  # the same three recipes, for the lockstep harness
         0.1, 0.9, 5e-4, lr_scheduler=lambda o: warm_cosine_baseline_scheduler(o)
     ),
     "wd_change": lockstep.SGDRecipe(
-        0.05, 0.5, 5e-4, lr_scheduler=lambda o: MultiStepLR(o, [1500], 0.5),
+        0.05,
+        0.5,
+        5e-4,
+        lr_scheduler=lambda o: MultiStepLR(o, [1500], 0.5),
         weight_decays=np.where(np.arange(T) < WD_SWITCH, 5e-4, 5e-3),  # set by hand mid-run
     ),
 }
@@ -136,8 +168,9 @@ HARNESS_RECIPES = {  # the same three recipes, for the lockstep harness
 
 def warm_cosine_baseline_scheduler(opt):
     warm = LinearLR(opt, start_factor=0.1, total_iters=300)
-    return SequentialLR(opt, [warm, CosineAnnealingLR(opt, T_max=T - 300 + 1, eta_min=1e-3)],
-                        milestones=[300])
+    return SequentialLR(
+        opt, [warm, CosineAnnealingLR(opt, T_max=T - 300 + 1, eta_min=1e-3)], milestones=[300]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(HARNESS_RECIPES))
@@ -149,12 +182,20 @@ def test_converted_run_equals_stock_sgd_with_weight_decay(name):
     model, _ = make_pair(0)
     x, y = make_batches(T, 1)
     probe = torch.randn(32, x.shape[2], generator=torch.Generator().manual_seed(3), dtype=x.dtype)
-    verdict = lockstep.verify(model, list(zip(x, y)), HARNESS_RECIPES[name],
-                              loss_fn=nn.functional.cross_entropy, invariant=model.invariant(),
-                              probe=probe, eval_every=100)
+    verdict = lockstep.verify(
+        model,
+        list(zip(x, y)),
+        HARNESS_RECIPES[name],
+        loss_fn=nn.functional.cross_entropy,
+        invariant=model.invariant(),
+        probe=probe,
+        eval_every=100,
+    )
     assert verdict.status is Status.VERIFIED, f"{name}: {verdict.reasons}"
-    print(f"{name}: worst error {verdict.worst_error:.3g}, bound {verdict.bound:.3g}, "
-          f"horizon {verdict.horizon}/{verdict.steps}")
+    print(
+        f"{name}: worst error {verdict.worst_error:.3g}, bound {verdict.bound:.3g}, "
+        f"horizon {verdict.horizon}/{verdict.steps}"
+    )
 
 
 def test_without_running_stat_correction_eval_outputs_drift():
@@ -163,8 +204,9 @@ def test_without_running_stat_correction_eval_outputs_drift():
     a, b = make_pair(5)
     x, y = make_batches(400, 6)
     opt_a, sched_a, _ = baseline(a)
-    run = eq.convert([p for p in b.parameters() if p.requires_grad], invariant=b.invariant(),
-                     steps=400, **kwargs)  # no norm_layers
+    run = eq.convert(
+        [p for p in b.parameters() if p.requires_grad], invariant=b.invariant(), steps=400, **kwargs
+    )  # no norm_layers
     for t in range(400):
         for m, o, s in ((a, opt_a, sched_a), (b, run.optimizer, run.scheduler)):
             o.zero_grad()
@@ -179,17 +221,23 @@ def test_without_running_stat_correction_eval_outputs_drift():
 
 def test_closed_form_with_initial_buffer_is_exact():
     def baseline(a):
-        opt = torch.optim.SGD([p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9,
-                              weight_decay=5e-4)
+        opt = torch.optim.SGD(
+            [p for p in a.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=5e-4
+        )
         return opt, None, None
 
     kw = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, form="closed_form")
     errs, out_errs, eval_errs, *_ = run_pair(1, T, baseline, kw)
     floor, floor_out, floor_eval, *_ = run_pair(1, T, baseline, kw, permute=True)
-    for what, e, f in (("params", errs, floor), ("train-mode outputs", out_errs, floor_out),
-                       ("eval-mode outputs", eval_errs, floor_eval)):
+    for what, e, f in (
+        ("params", errs, floor),
+        ("train-mode outputs", out_errs, floor_out),
+        ("eval-mode outputs", eval_errs, floor_eval),
+    ):
         bound = np.maximum(TOL, 3 * np.maximum.accumulate(f))
-        assert np.all(e <= bound), f"closed form: {what} differ by {e.max():.3g} (floor {f.max():.3g})"
+        assert np.all(e <= bound), (
+            f"closed form: {what} differ by {e.max():.3g} (floor {f.max():.3g})"
+        )
 
 
 def test_texp_exact_with_buffer_shifts_and_off_without():
@@ -218,6 +266,7 @@ def test_texp_exact_with_buffer_shifts_and_off_without():
 
 def test_power_of_two_rescaling_changes_nothing():
     """Rescaled (every 2^2 of scale) vs never rescaled: bit-identical after the factor."""
+
     def baseline(_):
         raise AssertionError
 
@@ -226,9 +275,16 @@ def test_power_of_two_rescaling_changes_nothing():
     for rescale in (2.0, None):
         _, b = make_pair(3)
         x, y = make_batches(600, 4)
-        run = eq.convert([p for p in b.parameters() if p.requires_grad], invariant=b.invariant(),
-                         norm_layers=b.norm_layers(), steps=600, lr=0.1, momentum=0.9,
-                         weight_decay=lam, rescale_log2=rescale)
+        run = eq.convert(
+            [p for p in b.parameters() if p.requires_grad],
+            invariant=b.invariant(),
+            norm_layers=b.norm_layers(),
+            steps=600,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=lam,
+            rescale_log2=rescale,
+        )
         for t in range(600):
             run.optimizer.zero_grad()
             nn.functional.cross_entropy(b(x[t]), y[t]).backward()
@@ -249,14 +305,24 @@ def test_power_of_two_rescaling_changes_nothing():
 
 
 def test_state_dict_resume_is_exact(tmp_path):
-    kw = dict(lr=0.1, momentum=0.9, weight_decay=5e-3, steps=400,
-              lr_scheduler=lambda o: MultiStepLR(o, [150, 300], 0.1), rescale_log2=2.0)
+    kw = dict(
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-3,
+        steps=400,
+        lr_scheduler=lambda o: MultiStepLR(o, [150, 300], 0.1),
+        rescale_log2=2.0,
+    )
     x, y = make_batches(400, 11)
 
     def build():
         _, b = make_pair(10)
-        run = eq.convert([p for p in b.parameters() if p.requires_grad], invariant=b.invariant(),
-                         norm_layers=b.norm_layers(), **kw)
+        run = eq.convert(
+            [p for p in b.parameters() if p.requires_grad],
+            invariant=b.invariant(),
+            norm_layers=b.norm_layers(),
+            **kw,
+        )
         return b, run
 
     def train(b, run, ts):
@@ -269,8 +335,14 @@ def test_state_dict_resume_is_exact(tmp_path):
     b, run = build()
     train(b, run, range(200))
     buf = io.BytesIO()
-    torch.save({"model": b.state_dict(), "opt": run.optimizer.state_dict(),
-                "sched": run.scheduler.state_dict()}, buf)
+    torch.save(
+        {
+            "model": b.state_dict(),
+            "opt": run.optimizer.state_dict(),
+            "sched": run.scheduler.state_dict(),
+        },
+        buf,
+    )
     train(b, run, range(200, 400))
 
     b2, run2 = build()
@@ -287,7 +359,9 @@ def test_state_dict_resume_is_exact(tmp_path):
 
     # a checkpoint of a different conversion is refused, the difference named
     other = eq.convert([torch.zeros(2, requires_grad=True)], invariant=[], lr=0.1, steps=400)
-    with pytest.raises(ValueError, match="rescale_log2 2 .checkpoint. vs 16 .this run.; the invariant"):
+    with pytest.raises(
+        ValueError, match="rescale_log2 2 .checkpoint. vs 16 .this run.; the invariant"
+    ):
         other.optimizer.load_state_dict(ck["opt"])
 
 
@@ -297,9 +371,17 @@ def test_precomputed_resume_into_a_longer_run_and_mismatch_named_in_words():
 
     def build(steps, milestones=(20,), momentum=0.9):
         _, b = make_pair(20)
-        run = eq.convert([p for p in b.parameters() if p.requires_grad], invariant=b.invariant(),
-                         norm_layers=b.norm_layers(), lr=0.1, momentum=momentum, weight_decay=5e-3,
-                         steps=steps, online=False, lr_scheduler=lambda o: MultiStepLR(o, list(milestones)))
+        run = eq.convert(
+            [p for p in b.parameters() if p.requires_grad],
+            invariant=b.invariant(),
+            norm_layers=b.norm_layers(),
+            lr=0.1,
+            momentum=momentum,
+            weight_decay=5e-3,
+            steps=steps,
+            online=False,
+            lr_scheduler=lambda o: MultiStepLR(o, list(milestones)),
+        )
         return b, run
 
     b, run = build(30)
@@ -313,8 +395,11 @@ def test_precomputed_resume_into_a_longer_run_and_mismatch_named_in_words():
     longer.scheduler.load_state_dict(ck)  # same recipe for the 30 steps taken: accepted
     assert longer.scheduler.last_epoch == 30
     _, other = build(60, milestones=(10,), momentum=0.5)
-    with pytest.raises(ValueError, match=r"the momentum differ \(0.9 vs 0.5\); param group 0: the "
-                                         r"learning rates of the steps taken differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"the momentum differ \(0.9 vs 0.5\); param group 0: the "
+        r"learning rates of the steps taken differ",
+    ):
         other.scheduler.load_state_dict(ck)
 
 
@@ -335,7 +420,11 @@ def test_lrs_from_stock_schedulers():
     assert np.array_equal(read, np.array(stock))
     # the pure schedule functions agree with PyTorch's to rounding
     pure = schedules.materialize(
-        schedules.join([schedules.linear_warmup(0.2, 30, 0.1), schedules.cosine(0.2, 71, 1e-3)], [30]), 100)
+        schedules.join(
+            [schedules.linear_warmup(0.2, 30, 0.1), schedules.cosine(0.2, 71, 1e-3)], [30]
+        ),
+        100,
+    )
     assert np.max(np.abs(pure / read - 1)) < 1e-12
     # Two code paths: MultiStepLR multiplies by γ once per milestone passed (k roundings, each
     # ≤ u = 2^-53 relative), schedules.multistep computes η·γ^k through numpy's power, whose
@@ -344,8 +433,9 @@ def test_lrs_from_stock_schedulers():
     ms = eq.lrs_from_scheduler(lambda o: MultiStepLR(o, [10, 20], 0.1), 30, [0.1])[:, 0]
     pure_ms = schedules.materialize(schedules.multistep(0.1, [10, 20]), 30)
     np.testing.assert_allclose(ms, pure_ms, rtol=4 * np.finfo(np.float64).eps, atol=0)
-    assert not np.allclose(ms, schedules.materialize(schedules.multistep(0.1, [10, 21]), 30),
-                           rtol=1e-3, atol=0)  # the comparison sees a misplaced milestone
+    assert not np.allclose(
+        ms, schedules.materialize(schedules.multistep(0.1, [10, 21]), 30), rtol=1e-3, atol=0
+    )  # the comparison sees a misplaced milestone
 
 
 def test_non_invariant_parameters_keep_their_recipe():
@@ -355,8 +445,15 @@ def test_non_invariant_parameters_keep_their_recipe():
         m.head.requires_grad_(True)
     x, y = make_batches(300, 8)
     opt_a = torch.optim.SGD(a.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
-    run = eq.convert(b.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3, steps=300,
-                     invariant=b.invariant(), norm_layers=b.norm_layers())
+    run = eq.convert(
+        b.parameters(),
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=1e-3,
+        steps=300,
+        invariant=b.invariant(),
+        norm_layers=b.norm_layers(),
+    )
     # the groups show the stock values (the invariant group gets no decay only inside each step)
     assert [g["weight_decay"] for g in run.optimizer.param_groups] == [1e-3, 1e-3]
     for t in range(300):
@@ -383,14 +480,25 @@ def test_weight_decay_schedule_scales_each_group_by_its_own_ratio():
     x, y = make_batches(steps, 13)
 
     def groups(m):
-        return [{"params": m.invariant()}, {"params": list(m.head.parameters()), "weight_decay": lam / 2}]
+        return [
+            {"params": m.invariant()},
+            {"params": list(m.head.parameters()), "weight_decay": lam / 2},
+        ]
 
     opt_a = torch.optim.SGD(groups(a), lr=0.05, momentum=0.9, weight_decay=lam)
     sched_a = MultiStepLR(opt_a, [300], 0.1)
     wds = np.where(np.arange(steps) < switch, lam, 10 * lam)
-    run = eq.convert(groups(b), lr=0.05, momentum=0.9, weight_decay=lam, steps=steps,
-                     invariant=b.invariant(), norm_layers=b.norm_layers(),
-                     lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1), weight_decay_schedule=wds)
+    run = eq.convert(
+        groups(b),
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=lam,
+        steps=steps,
+        invariant=b.invariant(),
+        norm_layers=b.norm_layers(),
+        lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1),
+        weight_decay_schedule=wds,
+    )
     for t in range(steps):
         if t == switch:
             for g in opt_a.param_groups:
@@ -411,9 +519,16 @@ def test_weight_decay_schedule_scales_each_group_by_its_own_ratio():
     c, d = make_pair(12)
     for m in (c, d):
         m.head.requires_grad_(True)
-    wrong = eq.convert(groups(d)[:1] + [{"params": list(d.head.parameters())}], lr=0.05, momentum=0.9,
-                       weight_decay=lam, steps=steps, invariant=d.invariant(),
-                       lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1), weight_decay_schedule=wds)
+    wrong = eq.convert(
+        groups(d)[:1] + [{"params": list(d.head.parameters())}],
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=lam,
+        steps=steps,
+        invariant=d.invariant(),
+        lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1),
+        weight_decay_schedule=wds,
+    )
     for t in range(steps):
         wrong.optimizer.zero_grad()
         nn.functional.cross_entropy(d(x[t]), y[t]).backward()
@@ -428,10 +543,14 @@ def test_invariant_set_split_across_groups_with_different_scales_is_refused():
     w, bias, w2 = b.invariant()
     groups = [{"params": [w, w2]}, {"params": [bias], "weight_decay": 0.0}]
     with pytest.raises(ValueError, match=r"invariant spans param groups 0 and 1.*weight_decay"):
-        eq.convert(groups, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant())
+        eq.convert(
+            groups, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant()
+        )
     # the same split with the same recipe in both groups is fine (one scale sequence)
     same = [{"params": [w, w2]}, {"params": [bias]}]
-    run = eq.convert(same, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant())
+    run = eq.convert(
+        same, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant()
+    )
     assert len(run.optimizer.param_groups) == 2
 
 
@@ -452,8 +571,16 @@ def test_bad_configurations_are_rejected():
     with pytest.raises(ValueError, match="form = 'adam'"):
         eq.convert([p], lr=0.1, steps=5, invariant=[p], form="adam")
     with pytest.raises(ValueError, match="closed_form"):
-        eq.convert([p], lr=0.1, momentum=0.9, weight_decay=1e-3, steps=5, invariant=[p],
-                   form="closed_form", lr_scheduler=lambda o: MultiStepLR(o, [2]))
+        eq.convert(
+            [p],
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=1e-3,
+            steps=5,
+            invariant=[p],
+            form="closed_form",
+            lr_scheduler=lambda o: MultiStepLR(o, [2]),
+        )
     q = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="not among params"):
         eq.convert([p], lr=0.1, steps=5, invariant=[q])
@@ -461,7 +588,9 @@ def test_bad_configurations_are_rejected():
         eq.convert([p], lr=2.0, weight_decay=0.6, invariant=[p])
     with pytest.raises(ValueError, match="reaches zero or goes negative at step 1"):
         eq.convert([p], lr=2.0, weight_decay=0.6, steps=5, invariant=[p], online=False)
-    run = eq.convert([p], lr=0.1, momentum=0.9, weight_decay=1e-3, steps=2, invariant=[p], online=False)
+    run = eq.convert(
+        [p], lr=0.1, momentum=0.9, weight_decay=1e-3, steps=2, invariant=[p], online=False
+    )
     p.grad = torch.zeros_like(p)
     for _ in range(2):
         run.optimizer.step()

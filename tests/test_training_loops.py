@@ -87,8 +87,10 @@ def make_net(seed: int = 0, **kw: Any) -> NormNet:
 
 def batches(steps: int, seed: int, batch: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(steps, batch, 6, generator=g, dtype=torch.float64),
-            torch.randint(0, 3, (steps, batch), generator=g))
+    return (
+        torch.randn(steps, batch, 6, generator=g, dtype=torch.float64),
+        torch.randint(0, 3, (steps, batch), generator=g),
+    )
 
 
 def nudge(model: nn.Module) -> None:
@@ -133,8 +135,10 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def compare(ref: list, other: list) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([rel(o[0], r[0]) for r, o in zip(ref, other)]),
-            np.array([rel(o[1], r[1]) for r, o in zip(ref, other)]))
+    return (
+        np.array([rel(o[0], r[0]) for r, o in zip(ref, other)]),
+        np.array([rel(o[1], r[1]) for r, o in zip(ref, other)]),
+    )
 
 
 def run_loop(loop: Loop, side: Side, x: torch.Tensor, y: torch.Tensor) -> list:
@@ -147,9 +151,15 @@ def run_loop(loop: Loop, side: Side, x: torch.Tensor, y: torch.Tensor) -> list:
     return trace
 
 
-def verdict(loop: Loop, *, seed: int = 0, steps: int = STEPS, stock_kw: dict | None = None,
-            conv_kw: dict | None = None, make_conv: Callable[[NormNet], Side] | None = None,
-            ) -> tuple[float, float]:
+def verdict(
+    loop: Loop,
+    *,
+    seed: int = 0,
+    steps: int = STEPS,
+    stock_kw: dict | None = None,
+    conv_kw: dict | None = None,
+    make_conv: Callable[[NormNet], Side] | None = None,
+) -> tuple[float, float]:
     """(worst err / bound, worst floor) of the converted loop against the stock loop."""
     x, y = batches(steps, seed + 1)
     base = make_net(seed)
@@ -157,8 +167,11 @@ def verdict(loop: Loop, *, seed: int = 0, steps: int = STEPS, stock_kw: dict | N
     twin = copy.deepcopy(base)
     nudge(twin)
     floor_p, floor_o = compare(ref, run_loop(loop, stock_side(twin, **(stock_kw or {})), x, y))
-    conv = make_conv(copy.deepcopy(base)) if make_conv else converted_side(copy.deepcopy(base),
-                                                                            **(conv_kw or {}))
+    conv = (
+        make_conv(copy.deepcopy(base))
+        if make_conv
+        else converted_side(copy.deepcopy(base), **(conv_kw or {}))
+    )
     err_p, err_o = compare(ref, run_loop(loop, conv, x, y))
     worst = 0.0
     for err, floor in ((err_p, floor_p), (err_o, floor_o)):
@@ -215,8 +228,11 @@ def loop_two_schedulers(side, x, y, trace):
 
 
 def loop_sequential(side, x, y, trace):
-    sched = SequentialLR(side.opt, [LinearLR(side.opt, 0.2, total_iters=20),
-                                    MultiStepLR(side.opt, [50], 0.1)], milestones=[20])
+    sched = SequentialLR(
+        side.opt,
+        [LinearLR(side.opt, 0.2, total_iters=20), MultiStepLR(side.opt, [50], 0.1)],
+        milestones=[20],
+    )
     for t in range(len(x)):
         step(side, x[t], y[t], trace)
         sched.step()
@@ -231,7 +247,7 @@ def loop_one_cycle(side, x, y, trace):
 
 
 def loop_lambda(side, x, y, trace):
-    sched = LambdaLR(side.opt, lambda e: 0.97 ** e)
+    sched = LambdaLR(side.opt, lambda e: 0.97**e)
     for t in range(len(x)):
         step(side, x[t], y[t], trace)
         sched.step()
@@ -356,7 +372,9 @@ def test_torch_clip_grad_norm_on_converted_run_fails():
     assert worst > 100
 
 
-@pytest.mark.parametrize("spec_name", ["pure_schedule", "plain_callable", "array", "factory", "live"])
+@pytest.mark.parametrize(
+    "spec_name", ["pure_schedule", "plain_callable", "array", "factory", "live"]
+)
 def test_lr_scheduler_forms_equal_stock_multistep(spec_name):
     """Every accepted ``lr_scheduler=`` form, stepped via run.scheduler, against stock MultiStepLR."""
     ms = [40, 80]
@@ -385,12 +403,15 @@ def test_lr_scheduler_forms_equal_stock_multistep(spec_name):
     assert worst <= 1.0
 
 
-@pytest.mark.parametrize("bad, words", [
-    (42, "lr_scheduler = 42 (int) is not accepted"),
-    ("cosine", "lr_scheduler = 'cosine' (str) is not accepted"),
-    (lambda o: o, "returned SGD"),
-    (lambda o: None, "returned NoneType"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (42, "lr_scheduler = 42 (int) is not accepted"),
+        ("cosine", "lr_scheduler = 'cosine' (str) is not accepted"),
+        (lambda o: o, "returned SGD"),
+        (lambda o: None, "returned NoneType"),
+    ],
+)
 def test_bad_lr_scheduler_is_a_type_error_naming_it(bad, words):
     p = torch.zeros(2, requires_grad=True)
     with pytest.raises(TypeError, match="a factory optimizer -> scheduler") as exc:
@@ -438,18 +459,28 @@ def test_weight_decay_schedule_with_weight_decay_zero_is_the_decay():
     assert worst <= 1.0
     # a group with its own decay is ambiguous with weight_decay = 0: refused, naming the group
     model = make_net()
-    groups = [{"params": model.invariant()}, {"params": list(model.head.parameters()),
-                                             "weight_decay": 1e-3}]
+    groups = [
+        {"params": model.invariant()},
+        {"params": list(model.head.parameters()), "weight_decay": 1e-3},
+    ]
     with pytest.raises(ValueError, match="param group 1 sets its own weight_decay = 0.001"):
-        eq.convert(groups, lr=LR, weight_decay=0.0, weight_decay_schedule=wds, invariant=model.invariant())
+        eq.convert(
+            groups, lr=LR, weight_decay=0.0, weight_decay_schedule=wds, invariant=model.invariant()
+        )
 
 
 def test_precomputed_and_online_paths_agree():
     """The log-space ExpLRSchedule (precomputed) and the online converter: same c_t, η̃_t, run."""
     x, y = batches(STEPS, 5)
     base = make_net(5)
-    factory = lambda o: SequentialLR(o, [LinearLR(o, 0.2, total_iters=20),  # noqa: E731
-                                         MultiStepLR(o, [50], 0.1)], milestones=[20])
+    factory = lambda o: SequentialLR(  # noqa: E731
+        o,
+        [
+            LinearLR(o, 0.2, total_iters=20),
+            MultiStepLR(o, [50], 0.1),
+        ],
+        milestones=[20],
+    )
     kw = {"lr_scheduler": factory, "rescale_log2": 2, "weight_decay": 2e-2}
     on = converted_side(copy.deepcopy(base), **kw)
     pre = converted_side(copy.deepcopy(base), steps=STEPS, online=False, **kw)
@@ -477,8 +508,11 @@ def test_precomputed_and_online_paths_agree():
 
 def test_checkpoint_resume_is_bit_identical_and_restores_eps():
     x, y = batches(80, 7)
-    kw = {"lr_scheduler": lambda o: MultiStepLR(o, [60], 0.1), "rescale_log2": 1,
-          "weight_decay": 2e-2}
+    kw = {
+        "lr_scheduler": lambda o: MultiStepLR(o, [60], 0.1),
+        "rescale_log2": 1,
+        "weight_decay": 2e-2,
+    }
 
     def train(side, ts):
         trace: list = []
@@ -490,8 +524,14 @@ def test_checkpoint_resume_is_bit_identical_and_restores_eps():
     a = converted_side(copy.deepcopy(base), **kw)
     train(a, range(40))
     buf = io.BytesIO()
-    torch.save({"model": a.model.state_dict(), "opt": a.opt.state_dict(),
-                "sched": a.run.scheduler.state_dict()}, buf)
+    torch.save(
+        {
+            "model": a.model.state_dict(),
+            "opt": a.opt.state_dict(),
+            "sched": a.run.scheduler.state_dict(),
+        },
+        buf,
+    )
     train(a, range(40, 80))
 
     b = converted_side(copy.deepcopy(base), **kw)
@@ -506,14 +546,20 @@ def test_checkpoint_resume_is_bit_identical_and_restores_eps():
         assert torch.equal(p, q)
     assert [m.eps for m in a.model.norm_layers()] == [m.eps for m in b.model.norm_layers()]
     assert a.run.converter.E < 0, "the run must have rescaled"
-    assert ck["opt"]["param_groups"][0]["lr"] == 0.1 and ck["opt"]["param_groups"][0]["weight_decay"] == 2e-2
+    assert (
+        ck["opt"]["param_groups"][0]["lr"] == 0.1
+        and ck["opt"]["param_groups"][0]["weight_decay"] == 2e-2
+    )
     b.run.remove()
     assert [m.eps for m in b.model.norm_layers()] == [1e-5] * 3
 
     # a checkpoint of another conversion is refused, the differences named in words
     c = converted_side(make_net(7, eps=1e-3), **{**kw, "rescale_log2": 8})
-    with pytest.raises(ValueError, match=r"rescale_log2 1 \(checkpoint\) vs 8 \(this run\); the "
-                                         r"normalisers' eps \[1e-05, 1e-05, 1e-05\] \(checkpoint\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"rescale_log2 1 \(checkpoint\) vs 8 \(this run\); the "
+        r"normalisers' eps \[1e-05, 1e-05, 1e-05\] \(checkpoint\)",
+    ):
         c.opt.load_state_dict(ck["opt"])
     stock = torch.optim.SGD(make_net().invariant(), lr=0.1)
     with pytest.raises(ValueError, match="saved by a stock optimizer"):
@@ -529,13 +575,18 @@ def test_mid_run_conversion_keeps_momentum_buffers():
             sched = MultiStepLR(side.opt, [70], 0.1)
             for t in range(len(xs)):
                 if convert_at is not None and t == convert_at:
-                    run = eq.convert_optimizer(side.opt, invariant=side.model.invariant(),
-                                               norm_layers=side.model.norm_layers(), lr_scheduler=sched)
+                    run = eq.convert_optimizer(
+                        side.opt,
+                        invariant=side.model.invariant(),
+                        norm_layers=side.model.norm_layers(),
+                        lr_scheduler=sched,
+                    )
                     if drop:
                         run.optimizer.state.clear()
                     side.opt, side.scale, sched = run.optimizer, run.current_scale, run.scheduler
                 step(side, xs[t], ys[t], trace)
                 sched.step()
+
         return loop
 
     base = make_net(9)
@@ -570,7 +621,9 @@ def test_departures_raise_at_the_step():
     step(side, x[1], y[1], trace)  # recovers
     assert side.run.converter.updates == 2
     side.opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)]})
-    with pytest.raises(eq.ConversionError, match="has 2 param groups at update 2 but was converted with 1"):
+    with pytest.raises(
+        eq.ConversionError, match="has 2 param groups at update 2 but was converted with 1"
+    ):
         step(side, x[2], y[2], trace)
 
 
@@ -579,8 +632,9 @@ def test_precomputed_schedule_refuses_what_it_cannot_follow():
     x, y = batches(12, 13)
 
     def make():
-        return converted_side(make_net(), steps=12, online=False,
-                              lr_scheduler=lambda o: MultiStepLR(o, [6], 0.1))
+        return converted_side(
+            make_net(), steps=12, online=False, lr_scheduler=lambda o: MultiStepLR(o, [6], 0.1)
+        )
 
     side = make()
     trace: list = []
@@ -613,8 +667,9 @@ def test_lrs_from_scheduler_reads_every_accepted_form():
 def test_precomputed_closed_form_or_texp_mid_run_is_refused():
     model = make_net()
     x, y = batches(2, 17)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LR, momentum=MOM,
-                          weight_decay=WD)
+    opt = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=LR, momentum=MOM, weight_decay=WD
+    )
     opt.zero_grad()
     nn.functional.cross_entropy(model(x[0]), y[0]).backward()
     opt.step()
@@ -648,11 +703,15 @@ def test_every_normaliser_kind_gets_eps_m2_and_exact_outputs():
     a normaliser with eps=None (RMSNorm's default) is refused, naming it."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4, 6, 5, generator=g, dtype=torch.float64) * 1e-3  # small: eps matters
-    kinds = [nn.BatchNorm1d(6, eps=1e-5), nn.InstanceNorm1d(6, eps=1e-5, track_running_stats=True),
-             nn.GroupNorm(2, 6, eps=1e-5), nn.LayerNorm(5, eps=1e-5)]
+    kinds = [
+        nn.BatchNorm1d(6, eps=1e-5),
+        nn.InstanceNorm1d(6, eps=1e-5, track_running_stats=True),
+        nn.GroupNorm(2, 6, eps=1e-5),
+        nn.LayerNorm(5, eps=1e-5),
+    ]
     if hasattr(nn, "RMSNorm"):
         kinds.append(nn.RMSNorm(5, eps=1e-5))
-    m = 2.0 ** 10 / 3.0  # not a power of two: the eps rescaling is what makes it exact
+    m = 2.0**10 / 3.0  # not a power of two: the eps rescaling is what makes it exact
     for ref in kinds:
         ref = ref.double()
         conv = copy.deepcopy(ref)

@@ -25,8 +25,11 @@ from equivalence.torch_adamw import convert_adamw
 def _model(width: int = 256) -> nn.Module:
     layers: list[nn.Module] = []
     for _ in range(6):
-        layers += [nn.Linear(width, width, bias=False), nn.BatchNorm1d(width, affine=False),
-                   nn.ReLU()]
+        layers += [
+            nn.Linear(width, width, bias=False),
+            nn.BatchNorm1d(width, affine=False),
+            nn.ReLU(),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -66,8 +69,11 @@ def bench_step(steps: int = 300, repeats: int = 9, amsgrad: bool = False) -> dic
             b.append(timeit(converted))
     t_a, t_b = min(a), min(b)
     tag = "_amsgrad" if amsgrad else ""
-    return {f"adamw_step_ms{tag}": 1e3 * t_a, f"converted_step_ms{tag}": 1e3 * t_b,
-            f"step_ratio{tag}": t_b / t_a}
+    return {
+        f"adamw_step_ms{tag}": 1e3 * t_a,
+        f"converted_step_ms{tag}": 1e3 * t_b,
+        f"step_ratio{tag}": t_b / t_a,
+    }
 
 
 def bench_hooks(calls: int = 2000) -> dict[str, float]:
@@ -80,8 +86,9 @@ def bench_hooks(calls: int = 2000) -> dict[str, float]:
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
-    run = convert_adamw(torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2), invariant=params,
-                        norm_layers=norms)
+    run = convert_adamw(
+        torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2), invariant=params, norm_layers=norms
+    )
     ref = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2)
     with torch.no_grad():
         best_h = best_s = float("inf")
@@ -95,19 +102,27 @@ def bench_hooks(calls: int = 2000) -> dict[str, float]:
             for _ in range(calls // 10):
                 ref.step()
             best_s = min(best_s, (time.perf_counter() - t0) / (calls // 10))
-    return {"hooks_ms": 1e3 * best_h, "adamw_step_ms_again": 1e3 * best_s,
-            "hook_bound_ratio": (best_h + best_s) / best_s}
+    return {
+        "hooks_ms": 1e3 * best_h,
+        "adamw_step_ms_again": 1e3 * best_s,
+        "hook_bound_ratio": (best_h + best_s) / best_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    res: dict[str, float | str] = {**bench_step(), **bench_step(amsgrad=True), **bench_hooks(),
-                                   "parameters": float(sum(p.numel() for p in _model().parameters())),
-                                   "torch": torch.__version__}
+    res: dict[str, float | str] = {
+        **bench_step(),
+        **bench_step(amsgrad=True),
+        **bench_hooks(),
+        "parameters": float(sum(p.numel() for p in _model().parameters())),
+        "torch": torch.__version__,
+    }
     for k, v in res.items():
         print(f"{k:28s} {v:.4g}" if isinstance(v, float) else f"{k:28s} {v}")
     if args.json:

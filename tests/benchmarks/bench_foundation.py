@@ -40,18 +40,34 @@ def time_command(cmd: list[str], repeats: int) -> float:
 
 
 def bench_cli(repeats: int = 5) -> dict[str, float]:
-    cli = [sys.executable, "-m", "equivalence", "schedule", "--epochs", "2558", "--steps-per-epoch", "391"]
+    cli = [
+        sys.executable,
+        "-m",
+        "equivalence",
+        "schedule",
+        "--epochs",
+        "2558",
+        "--steps-per-epoch",
+        "391",
+    ]
     base = [sys.executable, "-c", "import numpy"]
     t_cli = time_command(cli, repeats)
     t_base = time_command(base, repeats)
-    return {"cli_seconds_1e6_steps": t_cli, "python_numpy_startup_seconds": t_base,
-            "ratio_to_startup": t_cli / t_base}
+    return {
+        "cli_seconds_1e6_steps": t_cli,
+        "python_numpy_startup_seconds": t_base,
+        "ratio_to_startup": t_cli / t_base,
+    }
 
 
 def _model(width: int = 256) -> nn.Module:
     layers: list[nn.Module] = []
     for _ in range(6):
-        layers += [nn.Linear(width, width, bias=False), nn.BatchNorm1d(width, affine=False), nn.ReLU()]
+        layers += [
+            nn.Linear(width, width, bias=False),
+            nn.BatchNorm1d(width, affine=False),
+            nn.ReLU(),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -71,8 +87,14 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
     def converted():
         # the online conversion: step hooks (count and hyper-parameter checks, η̃_t, eps at ε m²,
         # running statistics, rescaling) on a stock SGD driven by the user's own MultiStepLR
-        run = eq.convert(params, lr=0.1, momentum=0.9, weight_decay=5e-4, invariant=params,
-                         norm_layers=[m for m in model.modules() if isinstance(m, nn.BatchNorm1d)])
+        run = eq.convert(
+            params,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            invariant=params,
+            norm_layers=[m for m in model.modules() if isinstance(m, nn.BatchNorm1d)],
+        )
         return run.optimizer, MultiStepLR(run.optimizer, [total // 2], 0.1)
 
     def no_decay():
@@ -81,9 +103,17 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
         return opt, MultiStepLR(opt, [total // 2], 0.1)
 
     def precomputed():
-        run = eq.convert(params, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=total, invariant=params,
-                         lr_scheduler=lambda o: MultiStepLR(o, [total // 2], 0.1), online=False,
-                         norm_layers=[m for m in model.modules() if isinstance(m, nn.BatchNorm1d)])
+        run = eq.convert(
+            params,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            steps=total,
+            invariant=params,
+            lr_scheduler=lambda o: MultiStepLR(o, [total // 2], 0.1),
+            online=False,
+            norm_layers=[m for m in model.modules() if isinstance(m, nn.BatchNorm1d)],
+        )
         return run.optimizer, run.scheduler
 
     def timeit(make) -> float:
@@ -106,16 +136,26 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
             d.append(timeit(no_decay))
     # the minimum over repeats: the run least disturbed by other processes on the machine
     t_a, t_b, t_c, t_d = min(a), min(b), min(c), min(d)
-    return {"original_step_ms": 1e3 * t_a, "converted_step_ms": 1e3 * t_b, "step_ratio": t_b / t_a,
-            "precomputed_step_ms": 1e3 * t_c, "precomputed_step_ratio": t_c / t_a,
-            "no_decay_step_ms": 1e3 * t_d, "hook_overhead_ratio": t_b / t_d,
-            "parameters": float(sum(p.numel() for p in params))}
+    return {
+        "original_step_ms": 1e3 * t_a,
+        "converted_step_ms": 1e3 * t_b,
+        "step_ratio": t_b / t_a,
+        "precomputed_step_ms": 1e3 * t_c,
+        "precomputed_step_ratio": t_c / t_a,
+        "no_decay_step_ms": 1e3 * t_d,
+        "hook_overhead_ratio": t_b / t_d,
+        "parameters": float(sum(p.numel() for p in params)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
-    parser.add_argument("--step-only", action="store_true", help="only the optimizer-step benchmark")
+    parser.add_argument(
+        "--step-only", action="store_true", help="only the optimizer-step benchmark"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     res = {**({} if args.step_only else bench_cli()), **bench_step(), "torch": torch.__version__}

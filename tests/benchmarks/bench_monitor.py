@@ -51,8 +51,12 @@ def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return m, torch.randn(64, 256, generator=g), torch.randint(0, 10, (64,), generator=g)
 
 
-def bench(make: Callable[[], tuple[nn.Module, torch.Tensor, torch.Tensor]], steps: int,
-          blocks: int, device: str = "cpu") -> dict[str, float]:
+def bench(
+    make: Callable[[], tuple[nn.Module, torch.Tensor, torch.Tensor]],
+    steps: int,
+    blocks: int,
+    device: str = "cpu",
+) -> dict[str, float]:
     model, x, y = make()
     model, x, y = model.to(device), x.to(device), y.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -98,14 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--blocks", type=int, default=8)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cuda: PreResNet32 (the GPU run's network) instead of PreResNet8")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: PreResNet32 (the GPU run's network) instead of PreResNet8",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.device == "cuda":
         out: dict[str, object] = {
-            "preresnet32_w16_batch128_cuda": bench(lambda: _preresnet(32, 16), steps=50,
-                                                   blocks=a.blocks, device="cuda"),
+            "preresnet32_w16_batch128_cuda": bench(
+                lambda: _preresnet(32, 16), steps=50, blocks=a.blocks, device="cuda"
+            ),
             "mlp_6x256_batch64_cuda": bench(_mlp, steps=200, blocks=a.blocks, device="cuda"),
             "gpu": torch.cuda.get_device_name(0),
         }
