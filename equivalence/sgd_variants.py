@@ -30,6 +30,9 @@ import torch
 from torch import nn
 from torch.optim import SGD, Optimizer
 
+from .checkpointing import StateDictHooks
+from .normalisers import NormLayers
+
 __all__ = ["SGDVariantEquivalence", "convert_sgd_variant", "keras_equivalent_schedule"]
 
 
@@ -73,7 +76,7 @@ def keras_equivalent_schedule(
     return eta, gam, c
 
 
-class SGDVariantEquivalence:
+class SGDVariantEquivalence(StateDictHooks):
     """Hooks driving a stock ``SGD`` (dampening > 0 or nesterov) through the exact map."""
 
     def __init__(
@@ -86,23 +89,17 @@ class SGDVariantEquivalence:
         self.optimizer = optimizer
         self.invariant_groups = tuple(invariant_groups)
         self.norm_layers = list(norm_layers)
-        self._user_eps: list[float | None] = []
-        for layer in self.norm_layers:  # fed eps·m² as their input scales by m = 1/c_t
-            eps: Any = getattr(layer, "eps", None)
-            self._user_eps.append(float(eps) if isinstance(eps, float) else None)
+        self._norms = NormLayers(self.norm_layers)  # fed eps·m² as their input scales by m = 1/c_t
         self.t = 0
         self.c_prev = 1.0
         self.c = 1.0
         self.kappa = 0.0
         self._saved: dict[int, dict[str, Any]] = {}
         self._next: tuple[float, float] | None = None
-        self._loaded: dict[str, Any] | None = None
         self._handles = [
             optimizer.register_step_pre_hook(self._pre),
             optimizer.register_step_post_hook(self._post),
-            optimizer.register_state_dict_post_hook(self._save),
-            optimizer.register_load_state_dict_pre_hook(self._load_pre),
-            optimizer.register_load_state_dict_post_hook(self._load_post),
+            *self._register_state_dict_hooks(optimizer),
         ]
 
     def _pre(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
@@ -147,27 +144,17 @@ class SGDVariantEquivalence:
         if self._next is None:
             return
         c_next, kappa_next = self._next
-        ratio = self.c / c_next
-        with torch.no_grad():
-            for m in self.norm_layers:
-                mean, var = getattr(m, "running_mean", None), getattr(m, "running_var", None)
-                if isinstance(mean, torch.Tensor):
-                    mean.mul_(ratio)
-                if isinstance(var, torch.Tensor):
-                    var.mul_(ratio * ratio)
+        self._norms.correct(self.c / c_next)  # running statistics follow the input's scale
         self.c_prev, self.c, self.kappa = self.c, c_next, kappa_next
         self.t += 1
-        inv_c = 1.0 / self.c
-        for layer, eps in zip(self.norm_layers, self._user_eps):
-            if eps is not None:
-                # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
-                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
+        self._norms.set_scale(self.c)  # eps = ε_user · m², m = 1/c_t
 
     def current_scale(self) -> float:
         """m with θ̃ = m θ: 1/c_t."""
         return 1.0 / self.c
 
-    _KEY = "equivalence_sgd_variant"
+    STATE_KEY = "equivalence_sgd_variant"  # optimizer.state_dict() carries the state
+    SCALE_NAME = "the scale c_t"
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -186,29 +173,7 @@ class SGDVariantEquivalence:
             )
         self.t, self.c_prev = int(state["t"]), float(state["c_prev"])
         self.c, self.kappa = float(state["c"]), float(state["kappa"])
-        inv_c = 1.0 / self.c
-        for layer, eps in zip(self.norm_layers, self._user_eps):
-            if eps is not None:
-                object.__setattr__(layer, "eps", eps * (inv_c * inv_c))
-
-    def _save(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        state_dict[self._KEY] = self.state_dict()
-        return state_dict
-
-    def _load_pre(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        if self._KEY not in state_dict:
-            raise ValueError(
-                f"the checkpoint has no '{self._KEY}' entry (a stock optimizer's "
-                "state_dict): resuming it would lose the scale c_t"
-            )
-        state_dict = dict(state_dict)
-        self._loaded = state_dict.pop(self._KEY)
-        return state_dict
-
-    def _load_post(self, opt: Optimizer) -> None:
-        if self._loaded is not None:
-            self.load_state_dict(self._loaded)
-            self._loaded = None
+        self._norms.set_scale(self.c)
 
 
 def convert_sgd_variant(

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from torch.optim import Adam, Optimizer
 
+from .checkpointing import StateDictHooks
 from .normalisers import NormLayers
 
 __all__ = [
@@ -152,7 +153,7 @@ def _check_betas(betas: Any) -> None:
 _STOCK_KEYS = ("lr", "weight_decay", "betas", "eps")
 
 
-class AdamWEquivalence:
+class AdamWEquivalence(StateDictHooks):
     """The step hooks that make a stock ``Adam`` follow an AdamW run on the invariant groups.
 
     Attributes: ``optimizer`` (the stock Adam), ``invariant_groups`` (indices of its
@@ -197,13 +198,10 @@ class AdamWEquivalence:
         self.sigma = {i: 1.0 for i in self.invariant_groups}
         self._stock: dict[int, dict[str, Any]] = {}
         self._pending: tuple[float, dict[int, AdamStepParams]] | None = None
-        self._loaded: dict[str, Any] | None = None
         self._handles = [
             optimizer.register_step_pre_hook(self._pre_hook),
             optimizer.register_step_post_hook(self._post_hook),
-            optimizer.register_state_dict_post_hook(self._save_hook),
-            optimizer.register_load_state_dict_pre_hook(self._load_pre_hook),
-            optimizer.register_load_state_dict_post_hook(self._load_post_hook),
+            *self._register_state_dict_hooks(optimizer),
         ]
 
     # -- hooks ------------------------------------------------------------------------------
@@ -305,28 +303,8 @@ class AdamWEquivalence:
 
     # -- queries and checkpoints ------------------------------------------------------------
 
-    _KEY = "equivalence_adamw"
-
-    def _save_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """``optimizer.state_dict()`` carries the converter's state under ``equivalence_adamw``."""
-        state_dict[self._KEY] = self.state_dict()
-        return state_dict
-
-    def _load_pre_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        if self._KEY not in state_dict:
-            raise ValueError(
-                "this optimizer is driven by convert_adamw and the checkpoint has no "
-                f"'{self._KEY}' entry (a stock optimizer's state_dict): resuming it would lose "
-                "the scale A_k; save with this optimizer's state_dict()"
-            )
-        state_dict = dict(state_dict)
-        self._loaded = state_dict.pop(self._KEY)
-        return state_dict
-
-    def _load_post_hook(self, opt: Optimizer) -> None:
-        if self._loaded is not None:
-            self.load_state_dict(self._loaded)
-            self._loaded = None
+    STATE_KEY = "equivalence_adamw"  # optimizer.state_dict() carries the converter's state
+    SCALE_NAME = "the scale A_k"
 
     def current_scale(self) -> float:
         """m with θ̃ (this run) = m · θ (the AdamW run): 1/A_k times the rescalings' 2^-j."""
