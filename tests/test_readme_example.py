@@ -135,17 +135,24 @@ def rel_err(stock: nn.Sequential, conv: nn.Sequential, m: float) -> float:
 EPOCHS, MILESTONES, MAX_NORM = 6, (3, 5), 0.5
 
 
-def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path):
-    loader = make_loader()
-    base = small_model()
-    stock = copy.deepcopy(base)
-    train_stock(stock, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM)
-    twin = copy.deepcopy(base)
+def stock_and_floor(base, loader, use_amp=False):
+    """The stock loop's trained model, and its noise floor: the same loop from weights one ulp
+    away, its relative distance to the stock run at the end."""
+    stock, twin = copy.deepcopy(base), copy.deepcopy(base)
     with torch.no_grad():
         for p in twin.parameters():
             p.copy_(torch.nextafter(p, torch.full_like(p, math.inf)))
-    train_stock(twin, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM)
-    floor = rel_err(stock, twin, 1.0)
+    for m in (stock, twin):
+        train_stock(
+            m, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp
+        )
+    return stock, rel_err(stock, twin, 1.0)
+
+
+def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path):
+    loader = make_loader()
+    base = small_model()
+    stock, floor = stock_and_floor(base, loader)
 
     conv = copy.deepcopy(base)
     run = train(
@@ -206,18 +213,7 @@ def test_readme_loop_in_float32_and_bf16_autocast_within_the_floor(tmp_path, use
     """
     loader = [(x.float(), y) for x, y in make_loader(bad=None)]
     base = small_model().float()
-    stock = copy.deepcopy(base)
-    train_stock(
-        stock, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp
-    )
-    twin = copy.deepcopy(base)
-    with torch.no_grad():
-        for p in twin.parameters():
-            p.copy_(torch.nextafter(p, torch.full_like(p, math.inf)))
-    train_stock(
-        twin, loader, nn.functional.cross_entropy, EPOCHS, MILESTONES, MAX_NORM, use_amp=use_amp
-    )
-    floor = rel_err(stock, twin, 1.0)
+    stock, floor = stock_and_floor(base, loader, use_amp=use_amp)
     conv = copy.deepcopy(base)
     run = train(
         conv,
