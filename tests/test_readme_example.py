@@ -149,22 +149,28 @@ def stock_and_floor(base, loader, use_amp=False):
     return stock, rel_err(stock, twin, 1.0)
 
 
+def readme_loop(model, loader, ckpt, **kwargs):
+    """The README's ``train`` with this file's settings (EPOCHS, MILESTONES, MAX_NORM)."""
+    return train(
+        model,
+        loader,
+        loader[0][0],
+        nn.functional.cross_entropy,
+        str(ckpt),
+        epochs=EPOCHS,
+        milestones=MILESTONES,
+        max_norm=MAX_NORM,
+        **kwargs,
+    )
+
+
 def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path):
     loader = make_loader()
     base = small_model()
     stock, floor = stock_and_floor(base, loader)
 
     conv = copy.deepcopy(base)
-    run = train(
-        conv,
-        loader,
-        loader[0][0],
-        nn.functional.cross_entropy,
-        str(tmp_path / "a.pt"),
-        epochs=EPOCHS,
-        milestones=MILESTONES,
-        max_norm=MAX_NORM,
-    )
+    run = readme_loop(conv, loader, str(tmp_path / "a.pt"))
     assert run.converter.updates == EPOCHS * (len(loader) - 1)  # one skipped update per epoch
     err = rel_err(stock, conv, run.current_scale())
     print(f"README loop: err {err:.3g}, floor {floor:.3g}, scale {run.current_scale():.6g}")
@@ -174,30 +180,11 @@ def test_readme_loop_equals_the_stock_loop_and_resumes_bit_identically(tmp_path)
     # interrupted after 2 epochs, resumed from the checkpoint: bit-identical
     resumed = copy.deepcopy(base)
     ck = str(tmp_path / "b.pt")
-    train(
-        resumed,
-        loader,
-        loader[0][0],
-        nn.functional.cross_entropy,
-        ck,
-        epochs=EPOCHS,
-        milestones=MILESTONES,
-        max_norm=MAX_NORM,
-        stop_after=2,
-    )
+    readme_loop(resumed, loader, ck, stop_after=2)
     fresh = small_model(
         seed=99
     )  # a new process: other initial weights, overwritten by the checkpoint
-    run2 = train(
-        fresh,
-        loader,
-        loader[0][0],
-        nn.functional.cross_entropy,
-        ck,
-        epochs=EPOCHS,
-        milestones=MILESTONES,
-        max_norm=MAX_NORM,
-    )
+    run2 = readme_loop(fresh, loader, ck)
     for p, q in zip(conv.parameters(), fresh.parameters()):
         assert torch.equal(p, q)
     assert [m.eps for m in (conv[1], conv[4])] == [m.eps for m in (fresh[1], fresh[4])]
@@ -215,17 +202,7 @@ def test_readme_loop_in_float32_and_bf16_autocast_within_the_floor(tmp_path, use
     base = small_model().float()
     stock, floor = stock_and_floor(base, loader, use_amp=use_amp)
     conv = copy.deepcopy(base)
-    run = train(
-        conv,
-        loader,
-        loader[0][0],
-        nn.functional.cross_entropy,
-        str(tmp_path / "f.pt"),
-        epochs=EPOCHS,
-        milestones=MILESTONES,
-        max_norm=MAX_NORM,
-        use_amp=use_amp,
-    )
+    run = readme_loop(conv, loader, str(tmp_path / "f.pt"), use_amp=use_amp)
     err = rel_err(stock, conv, run.current_scale())
     print(f"README loop, float32, autocast={use_amp}: err {err:.3g}, floor {floor:.3g}")
     assert 0 < err <= 3 * floor
@@ -243,16 +220,7 @@ def test_readme_loop_with_pytorch_clipping_is_not_the_stock_run(tmp_path):
         equivalence.ConvertedRun.clip_grad_norm_ = (  # type: ignore[method-assign]
             lambda self, mx: torch.nn.utils.clip_grad_norm_(list(self.invariant), mx)
         )
-        run = train(
-            conv,
-            loader,
-            loader[0][0],
-            nn.functional.cross_entropy,
-            str(tmp_path / "c.pt"),
-            epochs=EPOCHS,
-            milestones=MILESTONES,
-            max_norm=MAX_NORM,
-        )
+        run = readme_loop(conv, loader, tmp_path / "c.pt")
     finally:
         equivalence.ConvertedRun.clip_grad_norm_ = orig  # type: ignore[method-assign]
     assert rel_err(stock, conv, run.current_scale()) > 1e3 * FLOOR_MIN
