@@ -24,6 +24,7 @@ import sys
 import time
 
 import torch
+from steptime import seconds_per_step  # this folder: the scripts run by path
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
@@ -117,15 +118,7 @@ def bench_step(steps: int = 400, repeats: int = 9) -> dict[str, float]:
         return run.optimizer, run.scheduler
 
     def timeit(make) -> float:
-        opt, sched = make()
-        for _ in range(20):  # warm-up: buffers allocated
-            opt.step()
-            sched.step()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            opt.step()
-            sched.step()
-        return (time.perf_counter() - t0) / steps
+        return seconds_per_step(make, steps)
 
     with torch.no_grad():
         a, b, c, d = [], [], [], []
