@@ -1,4 +1,4 @@
-"""Run a stock SGD recipe and its converted twin side by side, and judge them.
+"""Run a stock SGD or AdamW recipe and its converted twin side by side, and judge them.
 
 "Does my converted run really equal my stock run, on my model and my data?"::
 
@@ -16,7 +16,9 @@ hand) and a *twin* on the same batches, and records their divergence at every st
 :class:`~equivalence.noise_floor.Trace`): the converted run (:func:`converted`, through
 ``equivalence.convert``: the general theorem, ``proofs.general_schedule``), or a
 rounding-level perturbation of the stock run itself (:func:`perturbed`, the noise-floor
-twins), or any object with the :class:`Twin` protocol (a negative control).
+twins), or any object with the :class:`Twin` protocol (a negative control). An
+:class:`AdamWRecipe` (stock ``torch.optim.AdamW``) runs the same way, its converted twin
+being ``equivalence.convert_adamw``'s stock Adam (``proofs.adamw``).
 :func:`measure_floor` runs the noise-floor twins against one recorded stock run, and
 :func:`verify` runs the converted twin and judges it with
 :func:`equivalence.noise_floor.judge` (the error model is documented there).
@@ -29,7 +31,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -38,9 +40,13 @@ from torch import nn
 from . import convert
 from .layer_kinds import NORM_CLASSES
 from .noise_floor import JITTER_TWINS, JITTER_ULPS, Floor, K, Trace, Verdict, judge, rel_err
+from .torch_adamw import AdamWEquivalence, convert_adamw
 
 __all__ = [
+    "AdamWRecipe",
+    "ConvertedAdamWTwin",
     "ConvertedTwin",
+    "Recipe",
     "SGDRecipe",
     "StockRecord",
     "Twin",
@@ -74,6 +80,10 @@ class SGDRecipe:
     lr_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None
     lrs: np.ndarray | None = field(default=None, repr=False)
     weight_decays: np.ndarray | None = field(default=None, repr=False)
+
+    #: optimizer state the noise-floor jitter twins move besides the weights (none: the
+    #: momentum buffer enters the weights only through the update, rounded with it)
+    jittered_state: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -122,6 +132,66 @@ class SGDRecipe:
                 g["weight_decay"] = float(self.weight_decays[t])
 
 
+@dataclass(frozen=True)
+class AdamWRecipe:
+    """A stock recipe: ``torch.optim.AdamW(lr, betas, eps, weight_decay, amsgrad, ...)``.
+
+    ``lr_scheduler``: a stock PyTorch scheduler factory (optimizer -> LRScheduler), stepped
+    once per training step (OneCycleLR may cycle β1 too), or None (constant). The converted
+    twin is ``equivalence.convert_adamw``'s stock Adam (proofs/adamw.py).
+    """
+
+    lr: float
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 1e-2
+    amsgrad: bool = False
+    lr_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None
+    maximize: bool = False
+    foreach: bool | None = None
+    fused: bool | None = None
+
+    #: optimizer state the noise-floor jitter twins move too: Adam divides the first moment
+    #: by the root of the second coordinate by coordinate, so a rounding of either buffer
+    #: changes that coordinate's step at first order, as the weights' rounding does
+    jittered_state: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr = {self.lr} is outside the valid range 0 < lr < inf")
+        for i, b in enumerate(self.betas):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"betas[{i}] = {b} is outside the valid range 0 <= beta < 1")
+        if not (self.eps >= 0 and math.isfinite(self.eps)):
+            raise ValueError(f"eps = {self.eps} is outside the valid range 0 <= eps < inf")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(
+                f"weight_decay = {self.weight_decay} is outside the valid range 0 <= wd < inf"
+            )
+
+    def stock(self, params: Sequence[torch.Tensor]) -> tuple[torch.optim.AdamW, Any]:
+        """Stock ``torch.optim.AdamW`` over ``params`` and its stock scheduler (or None)."""
+        opt = torch.optim.AdamW(
+            list(params),
+            lr=self.lr,
+            betas=self.betas,
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            amsgrad=self.amsgrad,
+            maximize=self.maximize,
+            foreach=self.foreach,
+            fused=self.fused,
+        )
+        return opt, (self.lr_scheduler(opt) if self.lr_scheduler is not None else None)
+
+    def set_step(self, opt: torch.optim.Optimizer, t: int) -> None:
+        """Nothing is set by hand: the LR moves through ``lr_scheduler`` only."""
+
+
+#: a stock recipe the harness runs
+Recipe = SGDRecipe | AdamWRecipe
+
+
 class Twin(Protocol):
     """The run compared with the stock run, one step at a time.
 
@@ -144,7 +214,7 @@ class Twin(Protocol):
 
 #: builds a twin from (a copy of the model, the stock recipe, the invariant parameters' names,
 #: the number of steps)
-TwinFactory = Callable[[nn.Module, SGDRecipe, Sequence[str], int], Twin]
+TwinFactory = Callable[[nn.Module, Recipe, Sequence[str], int], Twin]
 
 
 class ConvertedTwin:
@@ -197,13 +267,60 @@ class ConvertedTwin:
         return self.run.current_scale() if self.has_invariant else 1.0
 
 
+class ConvertedAdamWTwin:
+    """``equivalence.convert_adamw``'s stock Adam (``run``: the AdamWEquivalence) on ``model``.
+
+    The stock recipe's AdamW over every trainable parameter of ``model`` is converted; those
+    named in ``invariant`` form the scale-invariant set S, and every normaliser of ``model``
+    is handed over (``correct_norm_layers``) so that its eps and running statistics follow
+    the scale.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: AdamWRecipe,
+        invariant: Sequence[str],
+        rescale_log2: float | None,
+        correct_norm_layers: bool,
+    ) -> None:
+        named = dict(model.named_parameters())
+        self.model = model
+        self.has_invariant = bool(invariant)
+        stock, _ = recipe.stock([p for p in model.parameters() if p.requires_grad])
+        self.run: AdamWEquivalence = convert_adamw(
+            stock,
+            invariant=[named[n] for n in invariant],
+            norm_layers=[m for m in model.modules() if isinstance(m, NORM_CLASSES)]
+            if correct_norm_layers
+            else (),
+            rescale_log2=rescale_log2,
+        )
+        self.optimizer: torch.optim.Optimizer = self.run.optimizer
+        self.scheduler = (
+            recipe.lr_scheduler(self.optimizer) if recipe.lr_scheduler is not None else None
+        )
+
+    def order(self, n: int) -> torch.Tensor | None:
+        return None
+
+    def step(self, t: int) -> None:
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def scale(self) -> float | None:
+        return self.run.current_scale() if self.has_invariant else 1.0
+
+
 def converted(
     form: str = "general",
     rescale_log2: float | None = 16.0,
     correct_norm_layers: bool = True,
     adjust_eps: bool = True,
-) -> Callable[[nn.Module, SGDRecipe, Sequence[str], int], ConvertedTwin]:
-    """The converted twin: ``equivalence.convert`` with the stock recipe's LR, momentum and WD.
+) -> TwinFactory:
+    """The converted twin: ``equivalence.convert`` with the stock recipe's LR, momentum and WD
+    (an :class:`AdamWRecipe`: ``equivalence.convert_adamw``, :class:`ConvertedAdamWTwin`).
 
     ``form``: ``"general"`` (η̃_t = η_t / (c_t c_{t+1})), ``"closed_form"`` (η α^(−2t−1) with
     its initial buffer) or ``"texp"``; ``rescale_log2``: the power-of-two rescaling period;
@@ -212,9 +329,14 @@ def converted(
     normalisers' eps (a negative control: exact only for eps = 0).
     """
 
-    def make(
-        model: nn.Module, recipe: SGDRecipe, invariant: Sequence[str], steps: int
-    ) -> ConvertedTwin:
+    def make(model: nn.Module, recipe: Recipe, invariant: Sequence[str], steps: int) -> Twin:
+        if isinstance(recipe, AdamWRecipe):
+            if form != "general" or not adjust_eps:
+                raise ValueError(
+                    f"form = {form!r}, adjust_eps = {adjust_eps!r}: an AdamW recipe has one "
+                    "converted form (form='general', adjust_eps=True)"
+                )
+            return ConvertedAdamWTwin(model, recipe, invariant, rescale_log2, correct_norm_layers)
         return ConvertedTwin(
             model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers, adjust_eps
         )
@@ -228,7 +350,7 @@ class _Perturbed:
     def __init__(
         self,
         model: nn.Module,
-        recipe: SGDRecipe,
+        recipe: Recipe,
         ulp: int,
         permute_seed: int | None,
         jitter_seed: int | None,
@@ -260,9 +382,15 @@ class _Perturbed:
         if self.jitter is not None:
             with torch.no_grad():
                 for p in self.trainable:
-                    sign = torch.randint(0, 2, p.shape, generator=self.jitter).to(p.dtype) * 2 - 1
-                    ulp = torch.nextafter(p.abs(), torch.full_like(p, math.inf)) - p.abs()
-                    p.add_(sign * self.jitter_ulps * ulp)
+                    state = self.optimizer.state.get(p, {})
+                    extra = [state[k] for k in self.recipe.jittered_state if k in state]
+                    for x in (p, *extra):
+                        sign = torch.randint(0, 2, x.shape, generator=self.jitter)
+                        ulp = torch.nextafter(x.abs(), torch.full_like(x, math.inf)) - x.abs()
+                        x.add_((sign.to(x.dtype) * 2 - 1) * self.jitter_ulps * ulp)
+                    for k in ("exp_avg_sq", "max_exp_avg_sq"):  # second moments stay >= 0
+                        if k in state and k in self.recipe.jittered_state:
+                            state[k].clamp_(min=0.0)
 
     def scale(self) -> float | None:
         return 1.0
@@ -286,7 +414,7 @@ def perturbed(
     if ulp not in (-1, 0, 1):
         raise ValueError(f"ulp = {ulp} is not one of -1, 0, 1")
 
-    def make(model: nn.Module, recipe: SGDRecipe, invariant: Sequence[str], steps: int) -> Twin:
+    def make(model: nn.Module, recipe: Recipe, invariant: Sequence[str], steps: int) -> Twin:
         return _Perturbed(model, recipe, ulp, permute_seed, jitter_seed, jitter_ulps)
 
     return make
@@ -375,7 +503,7 @@ def _names(model: nn.Module, invariant: Sequence[str | torch.Tensor]) -> list[st
 def run(
     model: nn.Module,
     batches: Sequence[Batch],
-    recipe: SGDRecipe,
+    recipe: Recipe,
     *,
     loss_fn: LossFn,
     invariant: Sequence[str | torch.Tensor],
@@ -509,7 +637,7 @@ def run(
 def measure_floor(
     model: nn.Module,
     batches: Sequence[Batch],
-    recipe: SGDRecipe,
+    recipe: Recipe,
     *,
     loss_fn: LossFn,
     invariant: Sequence[str | torch.Tensor],
@@ -560,7 +688,7 @@ def measure_floor(
 def verify(
     model: nn.Module,
     batches: Sequence[Batch],
-    recipe: SGDRecipe,
+    recipe: Recipe,
     *,
     loss_fn: LossFn,
     invariant: Sequence[str | torch.Tensor],

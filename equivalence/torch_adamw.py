@@ -29,6 +29,16 @@ same real-number step (rounding differs) and are passed through; ``capturable``,
 *coupled* L2 decay (``Adam(weight_decay=λ)``) has no such map (proofs/adam_l2.py)
 and is refused.
 
+Floating point: the map's running state (A, ν, σ) is carried at 40 decimal digits
+(:class:`AdamMapState`), never in float64, and each step's η̃, ε̃ are the nearest floats to
+their exact values; a float64 recurrence would put a few ulps of error into ν and σ at every
+step, which the betas' ratio νₖ₋₁/νₖ turns into a systematic error of the EMAs (a contracting
+network ended 13× above its noise floor that way). β̃1, β̃2 must be floats near 1, and an
+error e in β̃ changes the EMA by e·(m̃ − g̃); rounded to nearest, e keeps one sign while β̃
+settles and these add up over the EMA's memory, so the rounding error is fed back instead
+(first-order noise shaping, :func:`_shaped_beta`): the EMA-weighted sum of all past errors
+stays within half an ulp.
+
 Design: the returned optimizer is a stock ``torch.optim.Adam`` whose parameter
 groups keep the stock hyper-parameters (lr, weight_decay, betas, eps) that the
 user's stock schedulers read and write. A step pre-hook reads them, advances
@@ -41,9 +51,11 @@ Parameters outside S keep AdamW's step exactly (``decoupled_weight_decay=True``)
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import torch
@@ -54,6 +66,7 @@ from .checkpointing import StateDictHooks
 from .normalisers import NormLayers
 
 __all__ = [
+    "AdamMapState",
     "AdamWEquivalence",
     "AdamStepParams",
     "adamw_step_params",
@@ -64,21 +77,97 @@ __all__ = [
 _ADAM_L2_PROOF = "proofs/adam_l2.py"
 
 
+#: The map's running state is held in decimal at this many significant digits (about 133
+#: bits): its own rounding, ~1e-40 relative per step, is far below float64's.
+_DIGITS = 40
+_CTX = decimal.Context(prec=_DIGITS, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+_ONE, _ZERO = Decimal(1), Decimal(0)
+
+
+@dataclass(frozen=True)
+class AdamMapState:
+    """The map's running state after step k, held exactly (40 significant digits).
+
+    ``scale``: A_k (divided by the power-of-two rescalings); ``nu``, ``sigma``: ν_k, σ_k;
+    ``carry1``, ``carry2``: the noise-shaping carries of β̃1 and β̃2's rounding
+    (:func:`adamw_step_params`). The float64 hyper-parameters given to Adam are rounded from
+    these once per step; the state itself is never rounded to float64, so its error does
+    not build up over the run.
+    """
+
+    scale: Decimal = _ONE
+    nu: Decimal = _ONE
+    sigma: Decimal = _ONE
+    carry1: Decimal = _ZERO
+    carry2: Decimal = _ZERO
+
+    def rescaled(self, s: float) -> AdamMapState:
+        """The state after multiplying the invariant weights by s (A → A/s, ν → sν, σ → s²σ)."""
+        d = Decimal(s)
+        with decimal.localcontext(_CTX):
+            return replace(self, scale=self.scale / d, nu=self.nu * d, sigma=self.sigma * d * d)
+
+    def to_dict(self) -> dict[str, str]:
+        """Exact, JSON- and pickle-friendly: each field as its decimal string."""
+        return {f: str(getattr(self, f)) for f in _STATE_FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AdamMapState:
+        """Inverse of :meth:`to_dict`; float entries (older checkpoints) are taken exactly."""
+        return cls(**{f: Decimal(d[f]) for f in _STATE_FIELDS if f in d})
+
+
+_STATE_FIELDS = ("scale", "nu", "sigma", "carry1", "carry2")
+
+
 @dataclass(frozen=True)
 class AdamStepParams:
-    """The converted Adam's hyper-parameters for one step and the new scale state.
+    """The converted Adam's hyper-parameters for one step and the new state of the map.
 
-    ``lr``, ``beta1``, ``beta2``, ``eps``: η̃_k, β̃1_k, β̃2_k, ε̃_k; ``scale``: A_k;
-    ``nu``, ``sigma``: ν_k, σ_k (buffers m̃ = m/ν, ṽ = v/σ).
+    ``lr``, ``beta1``, ``beta2``, ``eps``: η̃_k, β̃1_k, β̃2_k, ε̃_k as given to Adam;
+    ``state``: the exact state after step k. ``scale``, ``nu``, ``sigma`` are A_k, ν_k, σ_k
+    rounded to float (buffers m̃ = m/ν, ṽ = v/σ), for inspection.
     """
 
     lr: float
     beta1: float
     beta2: float
     eps: float
-    scale: float
-    nu: float
-    sigma: float
+    state: AdamMapState
+
+    @property
+    def scale(self) -> float:
+        return float(self.state.scale)
+
+    @property
+    def nu(self) -> float:
+        return float(self.state.nu)
+
+    @property
+    def sigma(self) -> float:
+        return float(self.state.sigma)
+
+
+def _shaped_beta(exact: Decimal, carry: Decimal) -> tuple[float, Decimal]:
+    """Round β̃ to a float with its rounding error fed back (first-order noise shaping).
+
+    The EMA m̃_k = β̃ m̃_{k-1} + (1 − β̃) g̃_k turns an error e_k in β̃ into the error
+    e_k (m̃_{k-1} − g̃_k) in m̃_k, which the following steps multiply by β̃. With the plain
+    nearest float, e_k keeps one sign for as long as β̃ stays near one value (a constant
+    ηλ makes β̃ constant), and the errors add up over the EMA's memory 1/(1 − β̃): several
+    hundred ulps for β2 = 0.999. Here the float is chosen nearest to β̃ − β̃·E_{k-1}, with
+    the carry E_k = β̃ E_{k-1} + e_k the EMA-weighted sum of all past errors; so
+    |E_k| ≤ ulp/2 at every step, the accumulated error is E_k times the (slowly varying)
+    factor m̃ − g̃ plus its variation, and each β̃ is within 1.5 ulps of the exact value.
+    """
+    with decimal.localcontext(_CTX):
+        shifted = exact - exact * carry
+        f = float(shifted)
+        if f >= 1.0:  # never the case for β < 1 (β̃ < β); kept valid all the same
+            f = math.nextafter(1.0, 0.0)
+        elif f < 0.0:
+            f = 0.0
+        return f, exact * carry + (Decimal(f) - exact)
 
 
 def adamw_step_params(
@@ -88,30 +177,43 @@ def adamw_step_params(
     beta1: float,
     beta2: float,
     eps: float,
-    scale: float,
-    nu: float,
-    sigma: float,
+    state: AdamMapState | None = None,
 ) -> AdamStepParams:
     """One step of the AdamW → Adam map (module docstring; derived in proofs/adamw.py).
 
     ``k`` ≥ 1 is Adam's step count, (lr, weight_decay, beta1, beta2, eps) the stock
-    AdamW hyper-parameters of step k, (scale, nu, sigma) = (A_{k-1}, ν_{k-1}, σ_{k-1}).
+    AdamW hyper-parameters of step k, ``state`` the map's state after step k − 1 (the
+    start state A_0 = ν_0 = σ_0 = 1 when None).
+
+    Floating point: A, ν, σ are carried at 40 digits from the stock run's own float
+    factors (a_k = 1 − η_kλ_k evaluated in float, as AdamW does); η̃ and ε̃ are the nearest
+    floats to their exact values, given the float β̃ that Adam's bias corrections
+    1 − β̃^k use (evaluated in float, as Adam does); β̃1, β̃2 are rounded with their error
+    fed back (:func:`_shaped_beta`).
     """
-    a = 1.0 - lr * weight_decay
+    state = AdamMapState() if state is None else state
+    a = 1.0 - lr * weight_decay  # AdamW's own float factor: param.mul_(1 - lr * weight_decay)
     if not a > 0.0:
         raise ValueError(
             f"lr * weight_decay = {lr * weight_decay!r} at step {k} is outside the valid range "
             "[0, 1): the decay factor 1 - lr * weight_decay must stay positive"
         )
-    scale_new = scale * a
-    nu_new = beta1 * nu + (1.0 - beta1) / scale
-    sigma_new = beta2 * sigma + (1.0 - beta2) / (scale * scale)
-    b1 = beta1 * nu / nu_new
-    b2 = beta2 * sigma / sigma_new
-    bc2 = math.sqrt((1.0 - beta2**k) / (sigma_new * (1.0 - b2**k)))
-    eps_new = eps * bc2
-    lr_new = lr * (nu_new / scale_new) * bc2 * (1.0 - b1**k) / (1.0 - beta1**k)
-    return AdamStepParams(lr_new, b1, b2, eps_new, scale_new, nu_new, sigma_new)
+    with decimal.localcontext(_CTX):
+        b1, b2 = Decimal(beta1), Decimal(beta2)
+        inv = _ONE / state.scale  # 1/A_{k-1}
+        scale = state.scale * Decimal(a)
+        nu = b1 * state.nu + (_ONE - b1) * inv
+        sigma = b2 * state.sigma + (_ONE - b2) * inv * inv
+        tb1, carry1 = _shaped_beta(b1 * state.nu / nu, state.carry1)
+        tb2, carry2 = _shaped_beta(b2 * state.sigma / sigma, state.carry2)
+        # the bias corrections as the two optimizers compute them, in float
+        q1, q2 = Decimal(1.0 - tb1**k), Decimal(1.0 - tb2**k)
+        p1, p2 = Decimal(1.0 - beta1**k), Decimal(1.0 - beta2**k)
+        bc2 = (p2 / (sigma * q2)).sqrt()
+        lr_new = Decimal(lr) * nu / scale * bc2 * q1 / p1
+        eps_new = Decimal(eps) * bc2
+        new = AdamMapState(scale, nu, sigma, carry1, carry2)
+        return AdamStepParams(float(lr_new), tb1, tb2, float(eps_new), new)
 
 
 def adamw_equivalent_schedule(
@@ -132,13 +234,11 @@ def adamw_equivalent_schedule(
         raise ValueError(f"weight_decay has {len(wds)} entries; lrs has {n}")
     _check_betas(betas)
     out: list[AdamStepParams] = []
-    scale, nu, sigma = 1.0, 1.0, 1.0
+    state = AdamMapState()
     for k in range(1, n + 1):
-        p = adamw_step_params(
-            k, float(lrs[k - 1]), wds[k - 1], betas[0], betas[1], eps, scale, nu, sigma
-        )
+        p = adamw_step_params(k, float(lrs[k - 1]), wds[k - 1], betas[0], betas[1], eps, state)
         out.append(p)
-        scale, nu, sigma = p.scale, p.nu, p.sigma
+        state = p.state
     return out
 
 
@@ -193,11 +293,11 @@ class AdamWEquivalence(StateDictHooks):
         self.rescale_log2 = rescale_log2
         self.k = 0  # steps taken
         self.log2_pow = 0  # sum of the rescalings' exponents -j (a record)
-        self.scale = 1.0  # θ_AdamW = scale · θ̃: A_k divided by the rescalings' 2^-j
-        self.nu = {i: 1.0 for i in self.invariant_groups}
-        self.sigma = {i: 1.0 for i in self.invariant_groups}
+        # per invariant group: A_k (divided by the rescalings' 2^-j; θ_AdamW = A_k · θ̃), ν_k,
+        # σ_k and the rounding carries, held exactly (AdamMapState)
+        self.states = {i: AdamMapState() for i in self.invariant_groups}
         self._stock: dict[int, dict[str, Any]] = {}
-        self._pending: tuple[float, dict[int, AdamStepParams]] | None = None
+        self._pending: tuple[Decimal, dict[int, AdamStepParams]] | None = None
         self._handles = [
             optimizer.register_step_pre_hook(self._pre_hook),
             optimizer.register_step_post_hook(self._post_hook),
@@ -229,9 +329,7 @@ class AdamWEquivalence(StateDictHooks):
                     "whole, so every invariant parameter needs the same decay factor"
                 )
             b1, b2 = (float(b) for b in g["betas"])
-            params[i] = adamw_step_params(
-                k, lr, wd, b1, b2, float(g["eps"]), self.scale, self.nu[i], self.sigma[i]
-            )
+            params[i] = adamw_step_params(k, lr, wd, b1, b2, float(g["eps"]), self.states[i])
         for i, p in params.items():
             g = opt.param_groups[i]
             self._stock[i] = {key: g[key] for key in _STOCK_KEYS}
@@ -243,7 +341,8 @@ class AdamWEquivalence(StateDictHooks):
                 ]
                 if bufs:
                     with torch.no_grad():
-                        torch._foreach_mul_(bufs, self.sigma[i] / p.sigma)
+                        ratio = self.states[i].sigma / p.state.sigma
+                        torch._foreach_mul_(bufs, float(ratio))
             g["lr"], g["betas"], g["eps"], g["weight_decay"] = p.lr, (p.beta1, p.beta2), p.eps, 0.0
         self._pending = (self.scale, params)
 
@@ -257,14 +356,15 @@ class AdamWEquivalence(StateDictHooks):
         self._stock = {}
         self.k += 1
         for i, p in params.items():
-            self.nu[i], self.sigma[i] = p.nu, p.sigma
-            self.scale = p.scale
+            self.states[i] = p.state
         if not params:
             return
-        ratio = float(old_scale / self.scale)  # A_{k-1}/A_k: θ̃ grew by this factor
+        with decimal.localcontext(_CTX):
+            ratio = float(old_scale / self.scale)  # A_{k-1}/A_k: θ̃ grew by this factor
         self._scale_norm_stats(ratio)
-        if self.rescale_log2 is not None and -math.log2(self.scale) >= self.rescale_log2:
-            self._rescale(1 - math.frexp(self.scale)[1])  # scale → [1, 2)
+        scale = float(self.scale)
+        if self.rescale_log2 is not None and -math.log2(scale) >= self.rescale_log2:
+            self._rescale(1 - math.frexp(scale)[1])  # scale → [1, 2)
         self._set_norm_eps()
 
     def _set_norm_eps(self) -> None:
@@ -295,10 +395,8 @@ class AdamWEquivalence(StateDictHooks):
                     for key in ("exp_avg_sq", "max_exp_avg_sq"):
                         if key in st:
                             st[key].mul_(1.0 / (s * s))
-                self.nu[i] *= s
-                self.sigma[i] *= s * s
+                self.states[i] = self.states[i].rescaled(s)
         self._scale_norm_stats(s)
-        self.scale /= s
         self.log2_pow -= j
 
     # -- queries and checkpoints ------------------------------------------------------------
@@ -306,17 +404,23 @@ class AdamWEquivalence(StateDictHooks):
     STATE_KEY = "equivalence_adamw"  # optimizer.state_dict() carries the converter's state
     SCALE_NAME = "the scale A_k"
 
+    @property
+    def scale(self) -> Decimal:
+        """A_k divided by the rescalings' 2^-j (θ_AdamW = scale · θ̃), exact; 1 before step 1."""
+        for st in self.states.values():
+            return st.scale  # every invariant group has the same decay, hence the same A
+        return _ONE
+
     def current_scale(self) -> float:
         """m with θ̃ (this run) = m · θ (the AdamW run): 1/A_k times the rescalings' 2^-j."""
-        return 1.0 / self.scale
+        with decimal.localcontext(_CTX):
+            return float(_ONE / self.scale)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "k": self.k,
-            "scale": self.scale,
             "log2_pow": self.log2_pow,
-            "nu": dict(self.nu),
-            "sigma": dict(self.sigma),
+            "states": {i: st.to_dict() for i, st in self.states.items()},
             "invariant_groups": list(self.invariant_groups),
         }
 
@@ -327,10 +431,16 @@ class AdamWEquivalence(StateDictHooks):
                 f"{list(self.invariant_groups)!r}"
             )
         self.k = int(state["k"])
-        self.scale = float(state["scale"])
         self.log2_pow = int(state["log2_pow"])
-        self.nu = {int(i): float(v) for i, v in state["nu"].items()}
-        self.sigma = {int(i): float(v) for i, v in state["sigma"].items()}
+        if "states" in state:
+            self.states = {int(i): AdamMapState.from_dict(d) for i, d in state["states"].items()}
+        else:  # a checkpoint from before the exact state: float scale, ν, σ
+            self.states = {
+                int(i): AdamMapState.from_dict(
+                    {"scale": state["scale"], "nu": nu, "sigma": state["sigma"][i]}
+                )
+                for i, nu in state["nu"].items()
+            }
         self._set_norm_eps()
 
     def remove(self) -> None:

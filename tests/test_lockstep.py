@@ -189,3 +189,40 @@ def test_the_readme_example_runs_as_written():
     }
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
     assert namespace["verdict"].status is Status.VERIFIED, namespace["verdict"].reasons
+
+
+def test_adamw_recipe_verified_and_validated() -> None:
+    """An AdamW recipe runs through the same harness: its converted twin is convert_adamw's
+    stock Adam, and its floor twins move Adam's buffers too; bad values are named."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR
+
+    from equivalence.testing_nets import batches, loss_fn, main_job_nets
+
+    _, net = main_job_nets(0)[2]  # the LayerNorm MLP
+    data = batches(net.spec, 60, 16, 0)
+    recipe = lockstep.AdamWRecipe(
+        1e-2, weight_decay=0.5, lr_scheduler=lambda o: CosineAnnealingLR(o, 60)
+    )
+    args = dict(loss_fn=loss_fn(net.spec), invariant=net.invariant, probe=data[0][0])
+    v = lockstep.verify(net.model, data, recipe, **args)
+    assert v.ok, v.reasons
+    trace = lockstep.run(net.model, data, recipe, **args)
+    assert trace.scales[-1] > 1.1  # the decay acted: m = 1/A_k
+    # a jitter twin moves the Adam buffers as well as the weights
+    twin = lockstep.perturbed(jitter_seed=1)(net.model, recipe, net.invariant, 60)
+    stock, _ = recipe.stock([p for p in twin.model.parameters() if p.requires_grad])
+    x, y = data[0]
+    for opt in (twin.optimizer, stock):
+        opt.zero_grad()
+        loss_fn(net.spec)(twin.model(x), y).backward()
+    buf = lambda o: [o.state[p]["exp_avg_sq"].clone() for p in o.param_groups[0]["params"]]  # noqa: E731
+    stock.step()
+    twin.step(0)
+    assert any(not torch.equal(a, b) for a, b in zip(buf(twin.optimizer), buf(stock)))
+    assert all(bool((b >= 0).all()) for b in buf(twin.optimizer))
+    with pytest.raises(ValueError, match=r"betas\[1\] = 1.0 is outside the valid range"):
+        lockstep.AdamWRecipe(1e-3, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match=r"lr = -0.1 is outside the valid range"):
+        lockstep.AdamWRecipe(-0.1)
+    with pytest.raises(ValueError, match="an AdamW recipe has one converted form"):
+        lockstep.run(net.model, data[:2], recipe, twin=lockstep.converted("texp"), **args)
