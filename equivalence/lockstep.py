@@ -40,12 +40,14 @@ from torch import nn
 from . import convert
 from .layer_kinds import NORM_CLASSES
 from .noise_floor import JITTER_TWINS, JITTER_ULPS, Floor, K, Trace, Verdict, judge, rel_err
+from .sgd_variants import SGDVariantEquivalence, convert_sgd_variant
 from .torch_adamw import AdamWEquivalence, convert_adamw
 
 __all__ = [
     "AdamWRecipe",
     "ConvertedAdamWTwin",
     "ConvertedTwin",
+    "ConvertedVariantTwin",
     "Recipe",
     "SGDRecipe",
     "StockRecord",
@@ -67,6 +69,8 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class SGDRecipe:
     """A stock recipe: ``torch.optim.SGD(lr, momentum, weight_decay)`` and how its LR moves.
 
+    ``dampening`` > 0 or ``nesterov``: the SGD variants, converted by
+    ``equivalence.convert_sgd_variant`` (proofs/dampening.py, proofs/nesterov.py).
     ``lr_scheduler``: a stock PyTorch scheduler factory (optimizer -> LRScheduler), stepped
     once per training step; or ``lrs``: the per-step LR, set by hand on the stock optimizer
     before each step (and handed to ``convert`` as the schedule); or neither (constant).
@@ -80,6 +84,8 @@ class SGDRecipe:
     lr_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None
     lrs: np.ndarray | None = field(default=None, repr=False)
     weight_decays: np.ndarray | None = field(default=None, repr=False)
+    dampening: float = 0.0
+    nesterov: bool = False
 
     #: optimizer state the noise-floor jitter twins move besides the weights (none: the
     #: momentum buffer enters the weights only through the update, rounded with it)
@@ -98,11 +104,30 @@ class SGDRecipe:
             )
         if self.lr_scheduler is not None and self.lrs is not None:
             raise ValueError("lr_scheduler and lrs are two ways of giving the LR: pass one of them")
+        if not 0.0 <= self.dampening <= 1.0:
+            raise ValueError(
+                f"dampening = {self.dampening} is outside the valid range 0 <= dampening <= 1"
+            )
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening = 0 (got momentum = "
+                f"{self.momentum}, dampening = {self.dampening}), as torch.optim.SGD does"
+            )
+
+    @property
+    def variant(self) -> bool:
+        """Dampening or Nesterov momentum (``convert_sgd_variant``'s maps)."""
+        return self.momentum > 0 and (self.dampening > 0 or self.nesterov)
 
     def stock(self, params: Sequence[torch.Tensor]) -> tuple[torch.optim.SGD, Any]:
         """Stock ``torch.optim.SGD`` over ``params`` and its stock scheduler (or None)."""
         opt = torch.optim.SGD(
-            list(params), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            list(params),
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            dampening=self.dampening,
+            nesterov=self.nesterov,
         )
         return opt, (self.lr_scheduler(opt) if self.lr_scheduler is not None else None)
 
@@ -267,6 +292,47 @@ class ConvertedTwin:
         return self.run.current_scale() if self.has_invariant else 1.0
 
 
+class ConvertedVariantTwin:
+    """``equivalence.convert_sgd_variant``'s stock SGD (``run``) on ``model``: the recipe's SGD
+    with dampening or Nesterov momentum, converted; every normaliser handed over
+    (``correct_norm_layers``)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: SGDRecipe,
+        invariant: Sequence[str],
+        correct_norm_layers: bool,
+    ) -> None:
+        named = dict(model.named_parameters())
+        self.model, self.recipe = model, recipe
+        self.has_invariant = bool(invariant)
+        stock, _ = recipe.stock([p for p in model.parameters() if p.requires_grad])
+        self.run: SGDVariantEquivalence = convert_sgd_variant(
+            stock,
+            invariant=[named[n] for n in invariant],
+            norm_layers=[m for m in model.modules() if isinstance(m, NORM_CLASSES)]
+            if correct_norm_layers
+            else (),
+        )
+        self.optimizer: torch.optim.Optimizer = self.run.optimizer
+        self.scheduler = (
+            recipe.lr_scheduler(self.optimizer) if recipe.lr_scheduler is not None else None
+        )
+
+    def order(self, n: int) -> torch.Tensor | None:
+        return None
+
+    def step(self, t: int) -> None:
+        self.recipe.set_step(self.optimizer, t)  # the hooks read the stock values by hand too
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def scale(self) -> float | None:
+        return self.run.current_scale() if self.has_invariant else 1.0
+
+
 class ConvertedAdamWTwin:
     """``equivalence.convert_adamw``'s stock Adam (``run``: the AdamWEquivalence) on ``model``.
 
@@ -337,6 +403,13 @@ def converted(
                     "converted form (form='general', adjust_eps=True)"
                 )
             return ConvertedAdamWTwin(model, recipe, invariant, rescale_log2, correct_norm_layers)
+        if recipe.variant:
+            if form != "general" or not adjust_eps:
+                raise ValueError(
+                    f"form = {form!r}, adjust_eps = {adjust_eps!r}: SGD with dampening or "
+                    "Nesterov momentum has one converted form (form='general', adjust_eps=True)"
+                )
+            return ConvertedVariantTwin(model, recipe, invariant, correct_norm_layers)
         return ConvertedTwin(
             model, recipe, invariant, steps, form, rescale_log2, correct_norm_layers, adjust_eps
         )

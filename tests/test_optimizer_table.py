@@ -5,15 +5,19 @@ rewrite), the LR inside the velocity (Keras/TensorFlow; exact with LR and moment
 schedules, checked against a numpy reference of that convention), Adam with coupled L2
 (refuted; the residual of the natural candidate map grows with ηλ).
 
-Error model as in tests/test_adamw.py: the converted run is judged against 3× the stock
-run's measured float64 floor (a twin from one-ulp-nudged weights, jittered by four ulps per
-weight and buffer entry after every step).
+Error model as in tests/test_adamw.py: the PyTorch rows run through the project's one
+harness (``equivalence.lockstep``, an ``SGDRecipe`` with ``dampening`` or ``nesterov``) and
+are judged against 3× the stock run's measured float64 floor alone (fixed runs) or by the
+whole error model, max(K·u·(t+1), 3× floor) (random recipes). The numpy rows have their own
+floor: a twin of the reference from one-ulp-nudged weights, jittered by four ulps per weight
+after every step.
 """
 
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +28,8 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
 import equivalence as eq
+from equivalence import lockstep
+from equivalence.noise_floor import Floor, Status, Trace, Verdict, judge
 from equivalence.sgd_variants import convert_sgd_variant, keras_equivalent_schedule
 from equivalence.torch_adamw import convert_adamw
 from proofs._core import refute, verify_steps
@@ -46,17 +52,7 @@ def test_proof_module(name: str) -> None:
     print("\n" + refute(mod.NAME, mod.negative_control(), mod.NEGATIVE_WITNESS))
 
 
-def _nudge(t: torch.Tensor, ulps: int, gen: torch.Generator | None) -> None:
-    if gen is None:
-        target = torch.full_like(t, math.inf)
-    else:
-        up = torch.rand(t.shape, generator=gen, dtype=t.dtype) < 0.5
-        target = torch.where(up, math.inf, -math.inf).to(t.dtype)
-    for _ in range(ulps):
-        t.copy_(torch.nextafter(t, target))
-
-
-def run_sgd_pair(
+def variant_pair(
     seed: int,
     steps: int,
     sched: str,
@@ -66,63 +62,42 @@ def run_sgd_pair(
     momentum: float = 0.9,
     dampening: float = 0.0,
     nesterov: bool = False,
-    convert: bool = True,
+    twin: lockstep.TwinFactory | None = None,
     bn_eps: float | None = None,
-):
-    """Stock SGD variant, its jittered twin, and the converted run (or, with convert=False,
-    the same SGD without WD and with the plain SGD theorem's LR: the candidate map)."""
+) -> tuple[Trace, Callable[[], Floor]]:
+    """The stock SGD variant and its converted twin (or ``twin``) on the lockstep harness,
+    and the measurement of the stock run's noise floor."""
     net, inv, _ = make_net(seed, **({} if bn_eps is None else {"bn_eps": bn_eps}))
-    names = [n for n, p in net.named_parameters() if any(p is q for q in inv)]
-    twin, conv = copy.deepcopy(net), copy.deepcopy(net)
-    kw = dict(lr=lr, weight_decay=wd, momentum=momentum, dampening=dampening, nesterov=nesterov)
-
-    def trainable(m: nn.Module) -> list[nn.Parameter]:
-        return [p for p in m.parameters() if p.requires_grad]
-
-    with torch.no_grad():
-        for p in trainable(twin):
-            _nudge(p, 1, None)
-    o_ref = torch.optim.SGD(trainable(net), **kw)
-    o_twin = torch.optim.SGD(trainable(twin), **kw)
-    conv_inv = [dict(conv.named_parameters())[n] for n in names]
-    twin_inv = [dict(twin.named_parameters())[n] for n in names]
-    norms = [m for m in conv.modules() if isinstance(m, nn.BatchNorm1d)]
-    run = convert_sgd_variant(
-        torch.optim.SGD(trainable(conv), **kw), invariant=conv_inv, norm_layers=norms
-    )
-    if not convert:  # candidate map for Nesterov: its scale sequence and LR, no rewrite
-        run.optimizer._optimizer_step_pre_hooks.clear()
-        run.optimizer._optimizer_step_post_hooks.clear()
-        _candidate_hooks(run)
     make = {
         "constant": None,
         "multistep": lambda o: MultiStepLR(o, [steps // 3, 2 * steps // 3], 0.1),
         "cosine": lambda o: CosineAnnealingLR(o, steps),
     }[sched]
-    scheds = [make(o) for o in (o_ref, o_twin, run.optimizer)] if make else []
+    recipe = lockstep.SGDRecipe(
+        lr, momentum, wd, lr_scheduler=make, dampening=dampening, nesterov=nesterov
+    )
     x, y = batches(steps, seed + 1000)
-    gen = torch.Generator().manual_seed(seed)
-    err = floor = 0.0
-    for k in range(steps):
-        for m, o in ((net, o_ref), (twin, o_twin), (conv, run.optimizer)):
-            step(m, o, x[k], y[k])
-        for s in scheds:
-            s.step()
-        with torch.no_grad():
-            for p in trainable(twin):
-                _nudge(p, 4, gen)
-                buf = o_twin.state[p].get("momentum_buffer")
-                if buf is not None:
-                    _nudge(buf, 4, gen)
-        w = flat(inv)
-        err = max(err, rel(flat(conv_inv) / run.current_scale(), w))
-        floor = max(floor, rel(flat(twin_inv), w))
-    for m in (net, twin, conv):
-        m.eval()
-    with torch.no_grad():
-        out = net(x[0])
-        out_err, out_floor = rel(conv(x[0]), out), rel(twin(x[0]), out)
-    return err, floor, out_err, out_floor, run
+    args: dict[str, Any] = dict(
+        model=net,
+        batches=list(zip(x, y)),
+        recipe=recipe,
+        loss_fn=nn.functional.cross_entropy,
+        invariant=inv,
+        probe=x[0],
+        eval_every=max(1, steps // 10),
+    )
+    trace = lockstep.run(**args, twin=twin)
+    return trace, lambda: lockstep.measure_floor(**args, seed=seed)
+
+
+def candidate_twin(model, recipe, invariant, steps) -> lockstep.ConvertedVariantTwin:
+    """Nesterov without the rewrite: the plain SGD theorem's scale sequence and LR."""
+    tw = lockstep.ConvertedVariantTwin(model, recipe, invariant, True)
+    run = tw.run
+    run.optimizer._optimizer_step_pre_hooks.clear()
+    run.optimizer._optimizer_step_post_hooks.clear()
+    _candidate_hooks(run)
+    return tw
 
 
 def _candidate_hooks(run) -> None:
@@ -146,19 +121,28 @@ def _candidate_hooks(run) -> None:
     run.optimizer.register_step_post_hook(post)
 
 
+def within_floor(trace: Trace, floor: Floor, what: str) -> Verdict:
+    """Judged against 3x the measured floor alone (k = 0), printed."""
+    v = judge(trace, floor, k=0.0)
+    p = v.of("param")
+    print(
+        f"\n{what}: param err {p.worst_error:.3g} (envelope {max(p.envelope):.3g}); worst "
+        f"ratio {v.worst_ratio:.3g} over {v.horizon} steps; scale {trace.scales[-1]:.4g}"
+    )
+    return v
+
+
 @pytest.mark.parametrize("sched", ["constant", "multistep", "cosine"])
 @pytest.mark.parametrize(
     "variant", [{"dampening": 0.3}, {"nesterov": True}], ids=["dampening", "nesterov"]
 )
 def test_sgd_variant_exact(variant: dict, sched: str) -> None:
-    err, floor, out_err, out_floor, run = run_sgd_pair(2, 600, sched, **variant)
-    print(
-        f"\n{variant} {sched}: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g} "
-        f"floor {out_floor:.3g}; scale {run.current_scale():.4g}"
-    )
-    assert run.current_scale() > 1.2
-    assert err <= 3 * floor, (err, floor)
-    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+    """600 steps, stock schedulers: within 3x the measured floor alone at every step."""
+    trace, floor = variant_pair(2, 600, sched, **variant)
+    v = within_floor(trace, floor(), f"{variant} {sched}")
+    assert trace.scales[-1] > 1.2
+    assert v.horizon == 600
+    assert v.ok, v.reasons
 
 
 @settings(max_examples=examples(6))
@@ -171,12 +155,12 @@ def test_sgd_variant_exact(variant: dict, sched: str) -> None:
     sched=st.sampled_from(["constant", "multistep", "cosine"]),
 )
 def test_property_sgd_variants(seed, lr, wd, momentum, variant, sched) -> None:
-    """Random seeds and recipes (ηλ ≤ (1 − √γ)² so c_t stays positive): within 3× the floor."""
-    err, floor, out_err, out_floor, _ = run_sgd_pair(
-        seed, 150, sched, lr=lr, wd=wd, momentum=momentum, **variant
-    )
-    assert err <= 3 * floor, (err, floor)
-    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+    """Random seeds and recipes (ηλ ≤ (1 − √γ)² so c_t stays positive), judged by the
+    project's one error model (max(K·u·(t+1), 3× floor) before the horizon)."""
+    trace, floor = variant_pair(seed, 150, sched, lr=lr, wd=wd, momentum=momentum, **variant)
+    v = judge(trace, floor)
+    assert v.status is not Status.ILL_POSED, v.reasons
+    assert v.ok, v.reasons
 
 
 @pytest.mark.parametrize(
@@ -184,27 +168,21 @@ def test_property_sgd_variants(seed, lr, wd, momentum, variant, sched) -> None:
 )
 def test_sgd_variant_default_batchnorm_eps(variant: dict) -> None:
     """BatchNorm's default eps = 1e-5, fed eps·m² by the converter."""
-    err, floor, out_err, out_floor, run = run_sgd_pair(
-        3, 400, "cosine", wd=2e-2, bn_eps=1e-5, **variant
-    )
-    print(f"\n{variant} BN eps 1e-5: err {err:.3g} floor {floor:.3g}; eval {out_err:.3g}")
-    assert err <= 3 * floor, (err, floor)
-    assert out_err <= 3 * max(out_floor, floor), (out_err, out_floor)
+    trace, floor = variant_pair(3, 400, "cosine", wd=2e-2, bn_eps=1e-5, **variant)
+    v = within_floor(trace, floor(), f"{variant} BN eps 1e-5")
+    assert v.ok, v.reasons
 
 
 def test_nesterov_without_rewrite_residual_grows_with_decay() -> None:
     """Refuted row (a): the best-guess LR-only map's residual grows with ηλ, far above the floor."""
     residuals = []
     for wd in (1e-3, 1e-2, 1e-1):
-        err, floor, *_ = run_sgd_pair(
-            2, 200, "constant", lr=0.1, wd=wd, nesterov=True, convert=False
+        trace, floor = variant_pair(
+            2, 200, "constant", lr=0.1, wd=wd, nesterov=True, twin=candidate_twin
         )
-        residuals.append(err)
-        print(
-            f"\nnesterov, no rewrite, eta*lambda={0.1 * wd:g}: residual {err:.3g} "
-            f"({err / floor:.3g} x floor)"
-        )
-        assert err > 1e3 * floor
+        v = within_floor(trace, floor(), f"nesterov, no rewrite, eta*lambda={0.1 * wd:g}")
+        residuals.append(v.of("param").worst_error)
+        assert v.of("param").worst_ratio > 1e3
     assert residuals[0] < residuals[1] < residuals[2]
 
 
