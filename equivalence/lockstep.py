@@ -213,8 +213,20 @@ class AdamWRecipe:
         """Nothing is set by hand: the LR moves through ``lr_scheduler`` only."""
 
 
-#: a stock recipe the harness runs
-Recipe = SGDRecipe | AdamWRecipe
+class Recipe(Protocol):
+    """What the harness needs of a stock recipe (:class:`SGDRecipe`, :class:`AdamWRecipe`, or
+    a caller's own: a stock run is then compared with a twin the caller builds).
+
+    ``stock(params)``: the stock optimizer over ``params`` and its scheduler (or None);
+    ``set_step(opt, t)``: what is set by hand before step t; ``jittered_state``: the
+    optimizer-state entries the noise-floor jitter twins move besides the weights.
+    """
+
+    jittered_state: ClassVar[tuple[str, ...]]
+
+    def stock(self, params: Sequence[torch.Tensor]) -> tuple[torch.optim.Optimizer, Any]: ...
+
+    def set_step(self, opt: torch.optim.Optimizer, t: int) -> None: ...
 
 
 class Twin(Protocol):
@@ -403,6 +415,11 @@ def converted(
                     "converted form (form='general', adjust_eps=True)"
                 )
             return ConvertedAdamWTwin(model, recipe, invariant, rescale_log2, correct_norm_layers)
+        if not isinstance(recipe, SGDRecipe):
+            raise TypeError(
+                f"recipe is a {type(recipe).__name__}: the converted twin is built for an "
+                "SGDRecipe or an AdamWRecipe; pass your own twin factory for other recipes"
+            )
         if recipe.variant:
             if form != "general" or not adjust_eps:
                 raise ValueError(

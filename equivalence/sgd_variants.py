@@ -22,7 +22,7 @@ and sets their eps to ε·m² (m = 1/c_{t+1}).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,12 @@ from torch.optim import SGD, Optimizer
 from .checkpointing import StateDictHooks
 from .normalisers import NormLayers
 
-__all__ = ["SGDVariantEquivalence", "convert_sgd_variant", "keras_equivalent_schedule"]
+__all__ = [
+    "SGDVariantEquivalence",
+    "convert_sgd_variant",
+    "keras_equivalent_schedule",
+    "keras_reference_run",
+]
 
 
 def keras_equivalent_schedule(
@@ -74,6 +79,37 @@ def keras_equivalent_schedule(
     eta = lr * np.exp(-(log_c[:-1] + log_c[1:]))
     gam = momentum * np.exp(-(log1p[:-1] + log1p[1:]))  # γ c_{t-1}/c_{t+1}
     return eta, gam, c
+
+
+def keras_reference_run(
+    theta0: np.ndarray,
+    lrs: Sequence[float],
+    weight_decays: Sequence[float],
+    momenta: Sequence[float],
+    grad: Callable[[np.ndarray], np.ndarray],
+    jitter: np.random.Generator | None = None,
+    jitter_ulps: int = 4,
+) -> list[np.ndarray]:
+    """A numpy reference of the LR-inside-the-velocity convention (Keras/TensorFlow's SGD):
+
+        v ← γ_t v − η_t (∇L(θ) + λ_t θ),   θ ← θ + v      (from v = 0)
+
+    Returns θ after every step. ``jitter``: move θ and v by ``jitter_ulps`` ulps in a random
+    direction per entry after every step (a noise-floor twin). This is a reference of the
+    convention, written here; it is not Keras's or TensorFlow's own code.
+    """
+    th, v = np.array(theta0, dtype=np.float64), np.zeros(np.shape(theta0))
+    out = []
+    for lr, wd, mom in zip(lrs, weight_decays, momenta):
+        v = mom * v - lr * (grad(th) + wd * th)
+        th = th + v
+        if jitter is not None:
+            for a in (th, v):
+                target = np.where(jitter.random(a.shape) < 0.5, np.inf, -np.inf)
+                for _ in range(jitter_ulps):
+                    a[:] = np.nextafter(a, target)
+        out.append(th.copy())
+    return out
 
 
 class SGDVariantEquivalence(StateDictHooks):

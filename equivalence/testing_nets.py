@@ -455,12 +455,15 @@ def make_batches(
     return x, y
 
 
-def main_job_nets(seed: int) -> list[tuple[str, Net]]:
+def main_job_nets(seed: int, bias: bool = True) -> list[tuple[str, Net]]:
     """The main job's three small networks, their widths drawn from ``seed``.
 
     A BatchNorm MLP (ReLU), a GroupNorm CNN (ReLU, 1×3×3 images) and a LayerNorm MLP (GELU),
     two normalised layers each, affine parameters off and the output layer frozen, so the
-    whole trainable set is one jointly scale-invariant set S.
+    whole trainable set is one jointly scale-invariant set S. ``bias=False``: no bias before
+    a normaliser, for Adam: such a bias has an exact gradient of 0 through the normaliser, and
+    Adam divides the rounding noise of that 0 by its own square root, an O(η) step driven by
+    rounding alone in both runs.
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -477,7 +480,7 @@ def main_job_nets(seed: int) -> list[tuple[str, Net]]:
             2,
             width,
             act,
-            True,
+            bias,
             "none",
             "frozen",
             1e-300,
@@ -489,3 +492,18 @@ def main_job_nets(seed: int) -> list[tuple[str, Net]]:
         )
         out.append((name, build(spec)))
     return out
+
+
+def ratio_of_quadratics(n: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """∇L for L(θ) = θᵀMθ/θᵀθ, M a seeded random symmetric n×n matrix: a scale-invariant loss
+    in numpy, ∇L(θ) = 2(Mθ − L(θ)θ)/θᵀθ, for the references of conventions PyTorch has no
+    optimizer for."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, n))
+    mat = (a + a.T) / 2
+
+    def grad(th: np.ndarray) -> np.ndarray:
+        sq = th @ th
+        return 2 * (mat @ th - (th @ mat @ th) / sq * th) / sq
+
+    return grad

@@ -59,6 +59,19 @@ CLAIMS: tuple[tuple[str, str, str | None], ...] = (
     ("rescaling", "Exact power-of-two rescaling and eval-mode BatchNorm correction", "rescaling"),
     ("toy", "Toy: WD alone or BN alone converge, BN + WD never does", "toy_lemma"),
     ("cifar_smoke", "CIFAR-10, PreResNet: step decay ≡ exponential LR (CPU smoke, float64)", None),
+    (
+        "adamw",
+        "AdamW ≡ stock Adam without decay, η̃, ε̃, β̃ per step (amsgrad: + one buffer rewrite)",
+        "adamw",
+    ),
+    ("dampening", "SGD with dampening ≡ the same SGD without decay, LR only", "dampening"),
+    ("nesterov", "SGD with Nesterov momentum: exact with one buffer rewrite per step", "nesterov"),
+    (
+        "lr_in_velocity",
+        "LR inside the velocity (Keras/TF): exact with η̃ and γ̃ scheduled (numpy reference)",
+        "lr_in_velocity",
+    ),
+    ("adam_l2", "Adam with coupled L2 decay: no exact map (refuted; refused)", "adam_l2"),
 )
 
 GPU_CLAIM = ("gpu", "CIFAR-10 on CUDA: recipes a, b (and c) agree in test accuracy", None)

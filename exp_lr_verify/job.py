@@ -17,9 +17,14 @@ from gpu_validation.data import default_data_path
 from .cifar import check_gpu, check_smoke
 from .claims import CLAIMS, GPU_CLAIM, Claim, Status
 from .config import VerifyConfig
-from .numeric import CHECKS, NumericResult
+from .numeric import CHECKS as _CLAIM_CHECKS
+from .numeric import NumericResult
+from .optimizers import TABLE_CHECKS
 from .symbolic import check_proofs
 from .toy_check import check_toy
+
+#: claim key -> its numeric check: the paper's claims, then the optimizer table's rows
+CHECKS = {**_CLAIM_CHECKS, **TABLE_CHECKS}
 
 
 @contextlib.contextmanager

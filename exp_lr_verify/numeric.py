@@ -14,7 +14,7 @@ rescaling to bit identity.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,14 +57,16 @@ def _data(net: Net, steps: int, seed: int) -> tuple[list, torch.Tensor]:
 def lockstep_check(
     cfg: VerifyConfig,
     nets_seed: int,
-    recipes: list[lockstep.SGDRecipe],
+    recipes: Sequence[lockstep.Recipe],
     steps: int,
     form: str,
     what: str,
+    bias: bool = True,
 ) -> NumericResult:
-    """The converted twin of ``recipes[i]`` against its stock run on the i-th main-job network."""
+    """The converted twin of ``recipes[i]`` against its stock run on the i-th main-job network
+    (``bias``: :func:`~equivalence.testing_nets.main_job_nets`'s)."""
     verdicts = []
-    for i, (_, net) in enumerate(main_job_nets(nets_seed)):
+    for i, (_, net) in enumerate(main_job_nets(nets_seed, bias)):
         data, probe = _data(net, steps, cfg.seed + i)
         verdicts.append(
             lockstep.verify(

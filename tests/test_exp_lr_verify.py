@@ -13,12 +13,14 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
+import equivalence
 import exp_lr_verify
 from equivalence import lockstep
 from equivalence.noise_floor import Status as NoiseStatus
-from exp_lr_verify import job, numeric, report
+from exp_lr_verify import job, numeric, optimizers, report
 from exp_lr_verify.claims import CLAIMS, Status
 from exp_lr_verify.numeric import NumericResult
 from exp_lr_verify.symbolic import ProofsOutcome
@@ -66,7 +68,7 @@ def _stand_ins(monkeypatch, failing: str | None) -> None:
             status, 1e-3 if status is Status.FAILED else 1e-16, "stand-in"
         )
 
-    monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in numeric.CHECKS})
+    monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in job.CHECKS})
     monkeypatch.setattr(job, "check_toy", lambda out: result("toy")(None))
     symbolic = {key: proof for key, _, proof in CLAIMS if proof is not None}
     outcome = ProofsOutcome(
@@ -125,6 +127,45 @@ def test_lockstep_claims_fail_on_a_wrong_recipe(monkeypatch):
     assert res.status is Status.FAILED
     assert all(v.status is NoiseStatus.FAILED for v in res.verdicts)
     assert res.worst_error > 1e-6
+
+
+@pytest.mark.parametrize("row", ["adamw", "dampening", "nesterov"])
+def test_optimizer_table_rows_fail_on_a_wrong_recipe(monkeypatch, row):
+    """The table's PyTorch rows: a twin converting a 2x larger weight decay fails the check."""
+    real = lockstep.converted
+
+    def wrong(*args, **kw):
+        make = real(*args, **kw)
+        return lambda m, r, inv, steps: make(
+            m, replace(r, weight_decay=2 * r.weight_decay), inv, steps
+        )
+
+    monkeypatch.setattr(lockstep, "converted", wrong)
+    res = optimizers.TABLE_CHECKS[row](exp_lr_verify.VerifyConfig(quick=True, jitter_twins=1))
+    assert res.status is Status.FAILED
+    assert res.worst_error > 1e-6
+
+
+def test_lr_in_velocity_row_fails_with_the_momentum_unscheduled(monkeypatch):
+    """The numpy row: with γ̃ left at γ (the LR schedule alone) it fails."""
+    real = equivalence.keras_equivalent_schedule
+
+    def lr_only(lrs, wd, mom):
+        eta, gam, c = real(lrs, wd, mom)
+        return eta, np.full_like(gam, mom), c
+
+    monkeypatch.setattr(equivalence, "keras_equivalent_schedule", lr_only)
+    res = optimizers.check_lr_in_velocity(exp_lr_verify.VerifyConfig(quick=True))
+    assert res.status is Status.FAILED and res.worst_error > 1e-6
+
+
+def test_adam_l2_row_fails_if_convert_adamw_accepts_it(monkeypatch):
+    """The refuted row passes only while the refusal holds."""
+    monkeypatch.setattr(
+        equivalence, "convert_adamw", lambda *a, **k: None
+    )  # a converter that accepts Adam + L2
+    res = optimizers.check_adam_l2(exp_lr_verify.VerifyConfig(quick=True))
+    assert res.status is Status.FAILED and "does NOT refuse" in res.detail
 
 
 def test_help_and_bad_arguments(tmp_path):

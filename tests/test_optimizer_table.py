@@ -30,7 +30,12 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 import equivalence as eq
 from equivalence import lockstep
 from equivalence.noise_floor import Floor, Status, Trace, Verdict, judge
-from equivalence.sgd_variants import convert_sgd_variant, keras_equivalent_schedule
+from equivalence.sgd_variants import (
+    convert_sgd_variant,
+    keras_equivalent_schedule,
+    keras_reference_run,
+)
+from equivalence.testing_nets import ratio_of_quadratics
 from equivalence.torch_adamw import convert_adamw
 from proofs._core import refute, verify_steps
 from tests.conftest import examples
@@ -237,39 +242,10 @@ def test_refusals() -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _keras_run(theta0: np.ndarray, lrs, wds, moms, grad, jitter: np.random.Generator | None = None):
-    """numpy reference of v ← γ_t v − η_t (∇L(θ) + λ_t θ); θ ← θ + v (from v = 0)."""
-    th, v = theta0.copy(), np.zeros_like(theta0)
-    out = []
-    for lr, wd, mom in zip(lrs, wds, moms):
-        v = mom * v - lr * (grad(th) + wd * th)
-        th = th + v
-        if jitter is not None:  # four ulps per entry, random direction (the per-step budget)
-            for a in (th, v):
-                target = np.where(jitter.random(a.shape) < 0.5, np.inf, -np.inf)
-                for _ in range(4):
-                    a[:] = np.nextafter(a, target)
-        out.append(th.copy())
-    return out
-
-
-def _quadratic_ratio_loss(n: int, seed: int):
-    """L(θ) = θᵀMθ/θᵀθ (scale invariant); ∇L = 2(Mθ − Lθ)/θᵀθ."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((n, n))
-    mat = (a + a.T) / 2
-
-    def grad(th: np.ndarray) -> np.ndarray:
-        nn_ = th @ th
-        return 2 * (mat @ th - (th @ mat @ th) / nn_ * th) / nn_
-
-    return grad
-
-
 @pytest.mark.parametrize("sched", ["constant", "step", "cosine"])
 def test_lr_in_velocity_exact_numpy(sched: str) -> None:
     steps, n = 2000, 10
-    grad = _quadratic_ratio_loss(n, 1)
+    grad = ratio_of_quadratics(n, 1)
     base = 0.01
     k = np.arange(steps)
     lrs = {
@@ -279,8 +255,8 @@ def test_lr_in_velocity_exact_numpy(sched: str) -> None:
     }[sched]
     wd, mom = 0.01, 0.9  # ηλ = 1e-4 < (1 − √γ)²: c_t stays positive
     theta0 = np.random.default_rng(2).standard_normal(n)
-    ref = _keras_run(theta0, lrs, [wd] * steps, [mom] * steps, grad)
-    twin = _keras_run(
+    ref = keras_reference_run(theta0, lrs, [wd] * steps, [mom] * steps, grad)
+    twin = keras_reference_run(
         np.nextafter(theta0, np.inf),
         lrs,
         [wd] * steps,
@@ -289,13 +265,13 @@ def test_lr_in_velocity_exact_numpy(sched: str) -> None:
         jitter=np.random.default_rng(3),
     )
     eta, gam, c = keras_equivalent_schedule(lrs, wd, mom)
-    conv = _keras_run(theta0, eta, [0.0] * steps, gam, grad)
+    conv = keras_reference_run(theta0, eta, [0.0] * steps, gam, grad)
     err = max(
         np.linalg.norm(conv[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps)
     )
     floor = max(np.linalg.norm(twin[t] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps))
     # negative control: the momentum left at γ (LR schedule alone)
-    bad = _keras_run(theta0, eta, [0.0] * steps, [mom] * steps, grad)
+    bad = keras_reference_run(theta0, eta, [0.0] * steps, [mom] * steps, grad)
     bad_err = max(
         np.linalg.norm(bad[t] * c[t + 1] - ref[t]) / np.linalg.norm(ref[t]) for t in range(steps)
     )
