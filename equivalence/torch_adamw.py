@@ -52,6 +52,7 @@ Parameters outside S keep AdamW's step exactly (``decoupled_weight_decay=True``)
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -159,15 +160,15 @@ def _shaped_beta(exact: Decimal, carry: Decimal) -> tuple[float, Decimal]:
     the carry E_k = β̃ E_{k-1} + e_k the EMA-weighted sum of all past errors; so
     |E_k| ≤ ulp/2 at every step, the accumulated error is E_k times the (slowly varying)
     factor m̃ − g̃ plus its variation, and each β̃ is within 1.5 ulps of the exact value.
+    Runs in the map's decimal context (:func:`adamw_step_params`).
     """
-    with decimal.localcontext(_CTX):
-        shifted = exact - exact * carry
-        f = float(shifted)
-        if f >= 1.0:  # never the case for β < 1 (β̃ < β); kept valid all the same
-            f = math.nextafter(1.0, 0.0)
-        elif f < 0.0:
-            f = 0.0
-        return f, exact * carry + (Decimal(f) - exact)
+    decayed = exact * carry
+    f = float(exact - decayed)
+    if f >= 1.0:  # never the case for β < 1 (β̃ < β); kept valid all the same
+        f = math.nextafter(1.0, 0.0)
+    elif f < 0.0:
+        f = 0.0
+    return f, decayed + (_exact(f) - exact)
 
 
 def adamw_step_params(
@@ -199,21 +200,36 @@ def adamw_step_params(
             "[0, 1): the decay factor 1 - lr * weight_decay must stay positive"
         )
     with decimal.localcontext(_CTX):
-        b1, b2 = Decimal(beta1), Decimal(beta2)
+        b1, c1 = _beta(beta1)  # β, 1 − β
+        b2, c2 = _beta(beta2)
         inv = _ONE / state.scale  # 1/A_{k-1}
-        scale = state.scale * Decimal(a)
-        nu = b1 * state.nu + (_ONE - b1) * inv
-        sigma = b2 * state.sigma + (_ONE - b2) * inv * inv
+        scale = state.scale * _exact(a)
+        nu = b1 * state.nu + c1 * inv
+        sigma = b2 * state.sigma + c2 * inv * inv
         tb1, carry1 = _shaped_beta(b1 * state.nu / nu, state.carry1)
         tb2, carry2 = _shaped_beta(b2 * state.sigma / sigma, state.carry2)
         # the bias corrections as the two optimizers compute them, in float
-        q1, q2 = Decimal(1.0 - tb1**k), Decimal(1.0 - tb2**k)
-        p1, p2 = Decimal(1.0 - beta1**k), Decimal(1.0 - beta2**k)
+        q1, q2 = _exact(1.0 - tb1**k), _exact(1.0 - tb2**k)
+        p1, p2 = _exact(1.0 - beta1**k), _exact(1.0 - beta2**k)
         bc2 = (p2 / (sigma * q2)).sqrt()
-        lr_new = Decimal(lr) * nu / scale * bc2 * q1 / p1
-        eps_new = Decimal(eps) * bc2
+        lr_new = _exact(lr) * nu * q1 * bc2 / (scale * p1)
+        eps_new = _exact(eps) * bc2
         new = AdamMapState(scale, nu, sigma, carry1, carry2)
         return AdamStepParams(float(lr_new), tb1, tb2, float(eps_new), new)
+
+
+@functools.lru_cache(maxsize=4096)
+def _exact(x: float) -> Decimal:
+    """The exact value of the float ``x``, as a Decimal (cached: most step values recur)."""
+    return Decimal(x)
+
+
+@functools.lru_cache(maxsize=64)
+def _beta(beta: float) -> tuple[Decimal, Decimal]:
+    """(β, 1 − β) in decimal; betas change seldom, so they are cached."""
+    with decimal.localcontext(_CTX):
+        b = _exact(beta)
+        return b, _ONE - b
 
 
 def adamw_equivalent_schedule(
