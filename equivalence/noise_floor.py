@@ -22,7 +22,8 @@ train-mode outputs on the step's batch, or of the eval-mode outputs on a probe b
   one ulp away; the samples of every batch in another order (every sum over the batch
   rounded differently, every step); and ``JITTER_TWINS`` runs with every weight moved by
   ``JITTER_ULPS`` = 4 ulps in a random direction after every step (the per-step rounding
-  budget of the linear term, which is what the converted run carries). Training can be
+  budget of the linear term, which is what the converted run carries; for Adam, whose step
+  divides one buffer by the root of the other coordinate by coordinate, its buffers too). Training can be
   chaotic (large ηλ/(1−γ), tiny batches): the dynamics then amplify every rounding
   exponentially and no linear model holds; the floor measures that amplification instead of
   assuming it. F = 3 (``FLOOR_FACTOR``) allows for the converted run's per-step rounding being

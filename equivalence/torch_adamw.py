@@ -204,18 +204,20 @@ def adamw_step_params(
         b2, c2 = _beta(beta2)
         inv = _ONE / state.scale  # 1/A_{k-1}
         scale = state.scale * _exact(a)
-        nu = b1 * state.nu + c1 * inv
-        sigma = b2 * state.sigma + c2 * inv * inv
-        tb1, carry1 = _shaped_beta(b1 * state.nu / nu, state.carry1)
-        tb2, carry2 = _shaped_beta(b2 * state.sigma / sigma, state.carry2)
+        n1, s1 = b1 * state.nu, b2 * state.sigma
+        nu = n1 + c1 * inv
+        sigma = s1 + c2 * inv * inv
+        tb1, carry1 = _shaped_beta(n1 / nu, state.carry1)  # β̃ = βν_{k-1}/ν_k
+        tb2, carry2 = _shaped_beta(s1 / sigma, state.carry2)
         # the bias corrections as the two optimizers compute them, in float
         q1, q2 = _exact(1.0 - tb1**k), _exact(1.0 - tb2**k)
         p1, p2 = _exact(1.0 - beta1**k), _exact(1.0 - beta2**k)
         bc2 = (p2 / (sigma * q2)).sqrt()
         lr_new = _exact(lr) * nu * q1 * bc2 / (scale * p1)
         eps_new = _exact(eps) * bc2
-        new = AdamMapState(scale, nu, sigma, carry1, carry2)
-        return AdamStepParams(float(lr_new), tb1, tb2, float(eps_new), new)
+        return AdamStepParams(
+            float(lr_new), tb1, tb2, float(eps_new), AdamMapState(scale, nu, sigma, carry1, carry2)
+        )
 
 
 @functools.lru_cache(maxsize=4096)
