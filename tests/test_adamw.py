@@ -427,6 +427,38 @@ def test_resume_is_bitwise() -> None:
         run2.optimizer.load_state_dict(stock)
 
 
+def test_state_dict_is_exact_and_reads_float_checkpoints() -> None:
+    """The map's state round-trips exactly (decimal strings); a checkpoint written before the
+    state was exact (floats A, ν, σ, no carries) still loads, each value taken exactly."""
+    net, inv, norms = make_net(2)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], weight_decay=0.5)
+    run = convert_adamw(opt, invariant=inv, norm_layers=norms)
+    x, y = batches(20, 3)
+    for k in range(20):
+        step(net, run.optimizer, x[k], y[k])
+    sd = run.state_dict()
+    assert all(isinstance(v, str) for st in sd["states"].values() for v in st.values())
+    before = dict(run.states)
+    run.load_state_dict(copy.deepcopy(sd))
+    assert run.states == before
+    (i,) = run.invariant_groups
+    st = before[i]
+    old = {
+        "k": 20,
+        "scale": float(st.scale),
+        "log2_pow": 0,
+        "nu": {i: float(st.nu)},
+        "sigma": {i: float(st.sigma)},
+        "invariant_groups": [i],
+    }
+    run.load_state_dict(old)
+    assert run.states[i] == AdamMapState(
+        Decimal(float(st.scale)), Decimal(float(st.nu)), Decimal(float(st.sigma))
+    )
+    # two roundings apart at most: 1/A at 40 digits rounded once, and 1.0/float(A) in float
+    assert math.isclose(run.current_scale(), 1.0 / float(st.scale), rel_tol=2**-52)
+
+
 def test_refusals() -> None:
     net, inv, norms = make_net(0)
     params = [p for p in net.parameters() if p.requires_grad]
