@@ -65,6 +65,13 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def _check_lr_wd(lr: float, weight_decay: float) -> None:
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr = {lr} is outside the valid range 0 < lr < inf")
+    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay = {weight_decay} is outside the valid range 0 <= wd < inf")
+
+
 @dataclass(frozen=True)
 class SGDRecipe:
     """A stock recipe: ``torch.optim.SGD(lr, momentum, weight_decay)`` and how its LR moves.
@@ -92,15 +99,10 @@ class SGDRecipe:
     jittered_state: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr = {self.lr} is outside the valid range 0 < lr < inf")
+        _check_lr_wd(self.lr, self.weight_decay)
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(
                 f"momentum = {self.momentum} is outside the valid range 0 <= momentum < 1"
-            )
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError(
-                f"weight_decay = {self.weight_decay} is outside the valid range 0 <= wd < inf"
             )
         if self.lr_scheduler is not None and self.lrs is not None:
             raise ValueError("lr_scheduler and lrs are two ways of giving the LR: pass one of them")
@@ -182,17 +184,12 @@ class AdamWRecipe:
     jittered_state: ClassVar[tuple[str, ...]] = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __post_init__(self) -> None:
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr = {self.lr} is outside the valid range 0 < lr < inf")
+        _check_lr_wd(self.lr, self.weight_decay)
         for i, b in enumerate(self.betas):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"betas[{i}] = {b} is outside the valid range 0 <= beta < 1")
         if not (self.eps >= 0 and math.isfinite(self.eps)):
             raise ValueError(f"eps = {self.eps} is outside the valid range 0 <= eps < inf")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError(
-                f"weight_decay = {self.weight_decay} is outside the valid range 0 <= wd < inf"
-            )
 
     def stock(self, params: Sequence[torch.Tensor]) -> tuple[torch.optim.AdamW, Any]:
         """Stock ``torch.optim.AdamW`` over ``params`` and its stock scheduler (or None)."""
@@ -304,28 +301,36 @@ class ConvertedTwin:
         return self.run.current_scale() if self.has_invariant else 1.0
 
 
-class ConvertedVariantTwin:
-    """``equivalence.convert_sgd_variant``'s stock SGD (``run``) on ``model``: the recipe's SGD
-    with dampening or Nesterov momentum, converted; every normaliser handed over
-    (``correct_norm_layers``)."""
+class _HookedTwin:
+    """A converter that wraps the recipe's own stock optimizer, on ``model``.
+
+    The stock optimizer of ``recipe`` over every trainable parameter of ``model`` is handed
+    to ``convert`` (a ``convert_*`` function of the package); those named in ``invariant``
+    form the scale-invariant set S, and every normaliser of ``model`` is handed over
+    (``correct_norm_layers``) so that its eps and running statistics follow the scale. The
+    recipe's scheduler is attached to the converted optimizer, as a user attaches theirs.
+    """
 
     def __init__(
         self,
         model: nn.Module,
-        recipe: SGDRecipe,
+        recipe: Any,
         invariant: Sequence[str],
         correct_norm_layers: bool,
+        convert: Callable[..., Any],
+        **options: Any,
     ) -> None:
         named = dict(model.named_parameters())
         self.model, self.recipe = model, recipe
         self.has_invariant = bool(invariant)
         stock, _ = recipe.stock([p for p in model.parameters() if p.requires_grad])
-        self.run: SGDVariantEquivalence = convert_sgd_variant(
+        self.run = convert(
             stock,
             invariant=[named[n] for n in invariant],
             norm_layers=[m for m in model.modules() if isinstance(m, NORM_CLASSES)]
             if correct_norm_layers
             else (),
+            **options,
         )
         self.optimizer: torch.optim.Optimizer = self.run.optimizer
         self.scheduler = (
@@ -345,14 +350,27 @@ class ConvertedVariantTwin:
         return self.run.current_scale() if self.has_invariant else 1.0
 
 
-class ConvertedAdamWTwin:
-    """``equivalence.convert_adamw``'s stock Adam (``run``: the AdamWEquivalence) on ``model``.
+class ConvertedVariantTwin(_HookedTwin):
+    """``equivalence.convert_sgd_variant``'s stock SGD (``run``) on ``model``: the recipe's SGD
+    with dampening or Nesterov momentum, converted."""
 
-    The stock recipe's AdamW over every trainable parameter of ``model`` is converted; those
-    named in ``invariant`` form the scale-invariant set S, and every normaliser of ``model``
-    is handed over (``correct_norm_layers``) so that its eps and running statistics follow
-    the scale.
-    """
+    run: SGDVariantEquivalence
+
+    def __init__(
+        self,
+        model: nn.Module,
+        recipe: SGDRecipe,
+        invariant: Sequence[str],
+        correct_norm_layers: bool,
+    ) -> None:
+        super().__init__(model, recipe, invariant, correct_norm_layers, convert_sgd_variant)
+
+
+class ConvertedAdamWTwin(_HookedTwin):
+    """``equivalence.convert_adamw``'s stock Adam (``run``: the AdamWEquivalence) on ``model``:
+    the recipe's AdamW, converted."""
+
+    run: AdamWEquivalence
 
     def __init__(
         self,
@@ -362,33 +380,9 @@ class ConvertedAdamWTwin:
         rescale_log2: float | None,
         correct_norm_layers: bool,
     ) -> None:
-        named = dict(model.named_parameters())
-        self.model = model
-        self.has_invariant = bool(invariant)
-        stock, _ = recipe.stock([p for p in model.parameters() if p.requires_grad])
-        self.run: AdamWEquivalence = convert_adamw(
-            stock,
-            invariant=[named[n] for n in invariant],
-            norm_layers=[m for m in model.modules() if isinstance(m, NORM_CLASSES)]
-            if correct_norm_layers
-            else (),
-            rescale_log2=rescale_log2,
+        super().__init__(
+            model, recipe, invariant, correct_norm_layers, convert_adamw, rescale_log2=rescale_log2
         )
-        self.optimizer: torch.optim.Optimizer = self.run.optimizer
-        self.scheduler = (
-            recipe.lr_scheduler(self.optimizer) if recipe.lr_scheduler is not None else None
-        )
-
-    def order(self, n: int) -> torch.Tensor | None:
-        return None
-
-    def step(self, t: int) -> None:
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-
-    def scale(self) -> float | None:
-        return self.run.current_scale() if self.has_invariant else 1.0
 
 
 def converted(

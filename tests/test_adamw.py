@@ -153,8 +153,6 @@ def lockstep_pair(
     weight and Adam buffer entry after every step).
     """
     net_kw = net_kw or {}
-    net, inv, _ = make_net(seed, **net_kw)
-    x, y = batches(steps, seed + 1000, d_in=net_kw.get("d_in", 5))
     make = SCHEDULERS[sched]
     recipe = lockstep.AdamWRecipe(
         lr,
@@ -165,6 +163,22 @@ def lockstep_pair(
         lr_scheduler=(lambda o: make(o, steps)) if make else None,
         **adam_kw,
     )
+    return harness_pair(seed, steps, recipe, net_kw, twin, jitter_twins)
+
+
+def harness_pair(
+    seed: int,
+    steps: int,
+    recipe: lockstep.Recipe,
+    net_kw: dict,
+    twin: lockstep.TwinFactory | None = None,
+    jitter_twins: int = JITTER_TWINS,
+) -> tuple[Trace, Callable[[], Floor]]:
+    """``recipe`` and its converted twin (or ``twin``) on the harness, on :func:`make_net`'s
+    network (seed ``seed``) and ``steps`` batches (seed ``seed + 1000``); eval outputs on the
+    first batch every steps/10 steps. Returns the trace and the floor's measurement."""
+    net, inv, _ = make_net(seed, **net_kw)
+    x, y = batches(steps, seed + 1000, d_in=net_kw.get("d_in", 5))
     args: dict[str, Any] = dict(
         model=net,
         batches=list(zip(x, y)),

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
 import equivalence as eq
 from equivalence import lockstep
-from equivalence.noise_floor import Floor, Status, Trace, Verdict, judge
+from equivalence.noise_floor import Floor, Status, Trace, judge
 from equivalence.sgd_variants import (
     convert_sgd_variant,
     keras_equivalent_schedule,
@@ -39,7 +37,7 @@ from equivalence.testing_nets import ratio_of_quadratics
 from equivalence.torch_adamw import convert_adamw
 from proofs._core import refute, verify_steps
 from tests.conftest import examples
-from tests.test_adamw import batches, flat, make_net, rel, step
+from tests.test_adamw import batches, flat, harness_pair, make_net, rel, step, within_floor
 
 torch.set_num_threads(1)
 
@@ -72,7 +70,6 @@ def variant_pair(
 ) -> tuple[Trace, Callable[[], Floor]]:
     """The stock SGD variant and its converted twin (or ``twin``) on the lockstep harness,
     and the measurement of the stock run's noise floor."""
-    net, inv, _ = make_net(seed, **({} if bn_eps is None else {"bn_eps": bn_eps}))
     make = {
         "constant": None,
         "multistep": lambda o: MultiStepLR(o, [steps // 3, 2 * steps // 3], 0.1),
@@ -81,18 +78,7 @@ def variant_pair(
     recipe = lockstep.SGDRecipe(
         lr, momentum, wd, lr_scheduler=make, dampening=dampening, nesterov=nesterov
     )
-    x, y = batches(steps, seed + 1000)
-    args: dict[str, Any] = dict(
-        model=net,
-        batches=list(zip(x, y)),
-        recipe=recipe,
-        loss_fn=nn.functional.cross_entropy,
-        invariant=inv,
-        probe=x[0],
-        eval_every=max(1, steps // 10),
-    )
-    trace = lockstep.run(**args, twin=twin)
-    return trace, lambda: lockstep.measure_floor(**args, seed=seed)
+    return harness_pair(seed, steps, recipe, {} if bn_eps is None else {"bn_eps": bn_eps}, twin)
 
 
 def candidate_twin(model, recipe, invariant, steps) -> lockstep.ConvertedVariantTwin:
@@ -124,17 +110,6 @@ def _candidate_hooks(run) -> None:
 
     run.optimizer.register_step_pre_hook(pre)
     run.optimizer.register_step_post_hook(post)
-
-
-def within_floor(trace: Trace, floor: Floor, what: str) -> Verdict:
-    """Judged against 3x the measured floor alone (k = 0), printed."""
-    v = judge(trace, floor, k=0.0)
-    p = v.of("param")
-    print(
-        f"\n{what}: param err {p.worst_error:.3g} (envelope {max(p.envelope):.3g}); worst "
-        f"ratio {v.worst_ratio:.3g} over {v.horizon} steps; scale {trace.scales[-1]:.4g}"
-    )
-    return v
 
 
 @pytest.mark.parametrize("sched", ["constant", "multistep", "cosine"])
