@@ -98,6 +98,14 @@ def keras_reference_run(
     direction per entry after every step (a noise-floor twin). This is a reference of the
     convention, written here; it is not Keras's or TensorFlow's own code.
     """
+    n = len(lrs)
+    if len(weight_decays) != n or len(momenta) != n:
+        raise ValueError(
+            f"lrs, weight_decays and momenta have {n}, {len(weight_decays)} and {len(momenta)} "
+            "entries: one per step each"
+        )
+    if jitter_ulps < 0:
+        raise ValueError(f"jitter_ulps = {jitter_ulps} is outside the valid range >= 0")
     th, v = np.array(theta0, dtype=np.float64), np.zeros(np.shape(theta0))
     out = []
     for lr, wd, mom in zip(lrs, weight_decays, momenta):

@@ -498,6 +498,8 @@ def ratio_of_quadratics(n: int, seed: int) -> Callable[[np.ndarray], np.ndarray]
     """∇L for L(θ) = θᵀMθ/θᵀθ, M a seeded random symmetric n×n matrix: a scale-invariant loss
     in numpy, ∇L(θ) = 2(Mθ − L(θ)θ)/θᵀθ, for the references of conventions PyTorch has no
     optimizer for."""
+    if n < 2:
+        raise ValueError(f"n = {n} is outside the valid range n >= 2 (L is constant for n = 1)")
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, n))
     mat = (a + a.T) / 2

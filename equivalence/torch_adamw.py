@@ -192,6 +192,8 @@ def adamw_step_params(
     1 − β̃^k use (evaluated in float, as Adam does); β̃1, β̃2 are rounded with their error
     fed back (:func:`_shaped_beta`).
     """
+    if k < 1:
+        raise ValueError(f"k = {k} is outside the valid range k >= 1 (Adam counts from 1)")
     state = AdamMapState() if state is None else state
     a = 1.0 - lr * weight_decay  # AdamW's own float factor: param.mul_(1 - lr * weight_decay)
     if not a > 0.0:
@@ -226,12 +228,15 @@ def _exact(x: float) -> Decimal:
     return Decimal(x)
 
 
+#: enough digits for 1 − β to be exact for any float β in [0, 1) (≤ 1,075 significant digits)
+_EXACT_CTX = decimal.Context(prec=1100)
+
+
 @functools.lru_cache(maxsize=64)
 def _beta(beta: float) -> tuple[Decimal, Decimal]:
-    """(β, 1 − β) in decimal; betas change seldom, so they are cached."""
-    with decimal.localcontext(_CTX):
-        b = _exact(beta)
-        return b, _ONE - b
+    """(β, 1 − β), both exact; betas change seldom, so they are cached."""
+    b = _exact(beta)
+    return b, _EXACT_CTX.subtract(_ONE, b)
 
 
 def adamw_equivalent_schedule(

@@ -486,6 +486,8 @@ def test_refusals() -> None:
         convert_adamw(torch.optim.AdamW(params[:1]), invariant=inv)
     with pytest.raises(ValueError, match=r"lr \* weight_decay = 1.0 at step 1 is outside"):
         adamw_step_params(1, 1.0, 1.0, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match=r"k = 0 is outside the valid range k >= 1"):
+        adamw_step_params(0, 1e-3, 1.0, 0.9, 0.999, 1e-8)
     with pytest.raises(ValueError, match=r"betas\[1\] = 1.0 is outside"):
         adamw_equivalent_schedule([1e-3], 0.1, betas=(0.9, 1.0))
     # different decay factors across invariant groups: refused at the first step

@@ -203,6 +203,14 @@ def test_sgd_variant_resume_is_bitwise(variant: dict) -> None:
     assert run.state_dict() == run2.state_dict()
 
 
+def test_numpy_reference_refuses_mismatched_schedules() -> None:
+    grad = ratio_of_quadratics(3, 0)
+    with pytest.raises(ValueError, match="one per step each"):
+        keras_reference_run(np.ones(3), [0.1, 0.1], [0.0], [0.9, 0.9], grad)
+    with pytest.raises(ValueError, match=r"n = 1 is outside the valid range"):
+        ratio_of_quadratics(1, 0)
+
+
 def test_refusals() -> None:
     net, inv, _ = make_net(0)
     params = [p for p in net.parameters() if p.requires_grad]
