@@ -63,6 +63,7 @@ _TORCH_NAMES = {
     "adamw_equivalent_schedule": "torch_adamw",
     "convert_sgd_variant": "sgd_variants",
     "keras_equivalent_schedule": "sgd_variants",
+    "keras_lockstep": "sgd_variants",
     "keras_reference_run": "sgd_variants",
     "audit": "invariance",
     "AuditReport": "invariance",

@@ -37,12 +37,13 @@ __all__ = [
     "SGDVariantEquivalence",
     "convert_sgd_variant",
     "keras_equivalent_schedule",
+    "keras_lockstep",
     "keras_reference_run",
 ]
 
 
 def keras_equivalent_schedule(
-    lrs: Sequence[float], weight_decay: float | Sequence[float], momentum: float
+    lrs: Sequence[float] | np.ndarray, weight_decay: float | Sequence[float], momentum: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(η̃_t, γ̃_t, c_t) for the LR-inside-the-velocity convention (proofs/lr_in_velocity.py).
 
@@ -83,9 +84,9 @@ def keras_equivalent_schedule(
 
 def keras_reference_run(
     theta0: np.ndarray,
-    lrs: Sequence[float],
-    weight_decays: Sequence[float],
-    momenta: Sequence[float],
+    lrs: Sequence[float] | np.ndarray,
+    weight_decays: Sequence[float] | np.ndarray,
+    momenta: Sequence[float] | np.ndarray,
     grad: Callable[[np.ndarray], np.ndarray],
     jitter: np.random.Generator | None = None,
     jitter_ulps: int = 4,
@@ -118,6 +119,46 @@ def keras_reference_run(
                     a[:] = np.nextafter(a, target)
         out.append(th.copy())
     return out
+
+
+def keras_lockstep(
+    theta0: np.ndarray,
+    lrs: Sequence[float] | np.ndarray,
+    weight_decay: float,
+    momentum: float,
+    grad: Callable[[np.ndarray], np.ndarray],
+    *,
+    jitter_seed: int = 0,
+    momenta: Sequence[float] | np.ndarray | None = None,
+) -> tuple[float, float, np.ndarray]:
+    """The LR-inside-the-velocity reference against its converted run, and its noise floor.
+
+    Runs :func:`keras_reference_run` with (``lrs``, λ, γ) from ``theta0``; the converted run
+    without decay, with η̃_t, γ̃_t from :func:`keras_equivalent_schedule` (or the momenta
+    ``momenta``: a negative control); and a floor twin from ``theta0`` one ulp up, jittered
+    by four ulps per entry after every step (seed ``jitter_seed``). Returns (err, floor, c):
+    err = max_t ‖c_{t+1} θ̃_t − θ_t‖/‖θ_t‖, floor = max_t ‖θ'_t − θ_t‖/‖θ_t‖ for the twin θ',
+    and the scale sequence c_0 … c_T.
+    """
+    steps = len(lrs)
+    wds, moms = [weight_decay] * steps, [momentum] * steps
+    ref = np.array(keras_reference_run(theta0, lrs, wds, moms, grad))
+    twin = keras_reference_run(
+        np.nextafter(theta0, np.inf),
+        lrs,
+        wds,
+        moms,
+        grad,
+        jitter=np.random.default_rng(jitter_seed),
+    )
+    eta, gam, c = keras_equivalent_schedule(lrs, weight_decay, momentum)
+    conv = keras_reference_run(
+        theta0, eta, [0.0] * steps, gam if momenta is None else momenta, grad
+    )
+    size = np.linalg.norm(ref, axis=1)
+    err = float(np.max(np.linalg.norm(np.array(conv) * c[1:, None] - ref, axis=1) / size))
+    floor = float(np.max(np.linalg.norm(np.array(twin) - ref, axis=1) / size))
+    return err, floor, c
 
 
 class SGDVariantEquivalence(StateDictHooks):

@@ -4,7 +4,7 @@ AdamW, SGD with dampening and SGD with Nesterov momentum run stock PyTorch (with
 ``weight_decay`` and stock schedulers) against their converted twins on the main job's
 networks through ``equivalence.lockstep.verify``: the criterion of every training claim.
 The LR inside the velocity (Keras/TensorFlow's convention, for which PyTorch has no
-optimizer) runs a numpy reference of that convention (``equivalence.keras_reference_run``)
+optimizer) runs a numpy reference of that convention (``equivalence.keras_lockstep``)
 on a scale-invariant ratio of quadratics, judged against 3× the reference's own noise floor
 (a twin one ulp away, jittered by four ulps per entry after every step). Adam with coupled
 L2 decay has no exact map (``proofs.adam_l2``): its row passes when the refutation holds
@@ -112,20 +112,9 @@ def check_lr_in_velocity(cfg: VerifyConfig) -> NumericResult:
         base * 0.1 ** (k // (steps // 3)),
         base * 0.5 * (1 + np.cos(np.pi * k / steps)),
     ):
-        ref = equivalence.keras_reference_run(theta0, lrs, [wd] * steps, [mom] * steps, grad)
-        twin = equivalence.keras_reference_run(
-            np.nextafter(theta0, np.inf),
-            lrs,
-            [wd] * steps,
-            [mom] * steps,
-            grad,
-            jitter=np.random.default_rng(cfg.seed + 3),
+        err, floor, _ = equivalence.keras_lockstep(
+            theta0, lrs, wd, mom, grad, jitter_seed=cfg.seed + 3
         )
-        eta, gam, c = equivalence.keras_equivalent_schedule(lrs, wd, mom)
-        conv = equivalence.keras_reference_run(theta0, eta, [0.0] * steps, gam, grad)
-        scale = np.linalg.norm(ref, axis=1)
-        err = float(np.max(np.linalg.norm(np.array(conv) * c[1:, None] - ref, axis=1) / scale))
-        floor = float(np.max(np.linalg.norm(np.array(twin) - ref, axis=1) / scale))
         worst, ratio = max(worst, err), max(ratio, err / (FLOOR_FACTOR * floor))
     ok = np.isfinite(worst) and ratio <= 1.0
     return NumericResult(

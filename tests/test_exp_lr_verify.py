@@ -18,7 +18,7 @@ import pytest
 
 import equivalence
 import exp_lr_verify
-from equivalence import lockstep
+from equivalence import lockstep, sgd_variants
 from equivalence.noise_floor import Status as NoiseStatus
 from exp_lr_verify import job, numeric, optimizers, report
 from exp_lr_verify.claims import CLAIMS, Status
@@ -148,13 +148,13 @@ def test_optimizer_table_rows_fail_on_a_wrong_recipe(monkeypatch, row):
 
 def test_lr_in_velocity_row_fails_with_the_momentum_unscheduled(monkeypatch):
     """The numpy row: with γ̃ left at γ (the LR schedule alone) it fails."""
-    real = equivalence.keras_equivalent_schedule
+    real = sgd_variants.keras_equivalent_schedule
 
     def lr_only(lrs, wd, mom):
         eta, gam, c = real(lrs, wd, mom)
         return eta, np.full_like(gam, mom), c
 
-    monkeypatch.setattr(equivalence, "keras_equivalent_schedule", lr_only)
+    monkeypatch.setattr(sgd_variants, "keras_equivalent_schedule", lr_only)
     res = optimizers.check_lr_in_velocity(exp_lr_verify.VerifyConfig(quick=True))
     assert res.status is Status.FAILED and res.worst_error > 1e-6
 
