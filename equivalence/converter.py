@@ -46,6 +46,15 @@ from torch.optim.lr_scheduler import ConstantLR, LRScheduler
 
 from ._checks import as_weight_decay_array, check_steps
 from .exact import ScaleSequenceError
+from .inplace import (
+    ConversionError,
+    InPlaceConversion,
+    InvarianceCheckError,
+    ScaleSet,
+    as_sets,
+    check_finite_hyper,
+    iter_sets_groups,
+)
 from .normalisers import NormLayers
 
 __all__ = [
@@ -54,6 +63,7 @@ __all__ = [
     "RunScheduler",
     "ScheduleLR",
     "ConversionError",
+    "InvarianceCheckError",
     "make_scheduler",
     "convert",
     "convert_optimizer",
@@ -61,15 +71,12 @@ __all__ = [
 
 _STATE_KEY = "equivalence_converter"
 _LN2 = math.log(2.0)
+_U = 2.0**-53  # unit roundoff of float64, the hyper-parameters' arithmetic
 _ACCEPTED = (
     "a live scheduler (torch.optim.lr_scheduler.LRScheduler or ReduceLROnPlateau), a factory "
     "optimizer -> scheduler (e.g. lambda opt: MultiStepLR(opt, [100, 150])), a pure schedule from "
     "equivalence.schedules, a per-step array of learning rates, a plain callable step -> lr, or None"
 )
-
-
-class ConversionError(RuntimeError):
-    """The converted run would leave the stock run at this step; raised instead of diverging."""
 
 
 def _check_rescale(rescale_log2: Any) -> int | None:
@@ -89,208 +96,281 @@ def _check_rescale(rescale_log2: Any) -> int | None:
     return int(r)
 
 
-class ExpLRConverter:
-    """Installs the online conversion on a stock ``SGD`` (see the module docstring).
+class _SGDSetState:
+    """The scale of one invariant set under plain (or dampened) SGD: c_t = C · 2^E, and per
+    user group k = κ_t / c_t (the κ form, no 1/η: lr = 0 is an ordinary step)."""
+
+    __slots__ = ("C", "E", "k", "gamma_prev", "fresh_checked")
+
+    def __init__(self) -> None:
+        self.C = 1.0
+        self.E = 0
+        self.k: dict[int, float] = {}
+        self.gamma_prev: dict[int, float] = {}
+        self.fresh_checked: set[int] = set()
+
+
+class ExpLRConverter(InPlaceConversion):
+    r"""The online conversion of a stock ``torch.optim.SGD``, in place (see the module docstring).
+
+    The recurrence is the κ form (``proofs/kappa_form.py``), which has no 1/η: per user group
+    holding a set, with its stock (η_t, λ_t, γ_t, τ) and k_t = κ_t/c_t,
+
+        q_t = γ_t k_t − (1 − τ) λ_t,   d_t = η_t q_t,   c_{t+1} = c_t (1 + d_t),
+        k_{t+1} = q_t / (1 + d_t),     η̃_t = η_t / (c_t c_{t+1}),
+
+    with γ_t = τ = 0 on a step that starts a momentum buffer (PyTorch's first step is plain).
+    One set may span groups whose d_t agree (to 8 ulps; e.g. layer-wise LR with equal η·λ).
 
     Args:
-        optimizer: ``torch.optim.SGD``; its groups ``invariant_groups`` hold the
-            scale-invariant set S (all of it, nothing else) and must agree on lr,
-            weight decay and momentum at every step (one scale sequence for S).
-        invariant_groups: indices of those groups.
-        norm_layers: normalisers whose input scales with S.
-        rescale_log2: keep the stored weights within [1, 2^R) times the stock ones by
-            exact power-of-two rescaling (``None``: never rescale).
+        optimizer: ``torch.optim.SGD`` (nesterov=False; dampening allowed).
+        invariant: the invariant sets (:func:`~equivalence.inplace.as_sets`).
+        norm_layers: the normalisers each set feeds (one list, or one list per set); ``None``
+            with ``model`` finds them at the first update.
+        model: the model, for the exact probe, names in messages, and ``remove()``.
+        rescale_log2: keep the stored weights within [1, 2^R) times the stock ones by exact
+            power-of-two rescaling (``None``: never rescale).
         adjust_eps: keep each normaliser's eps at ε m² (exact with any eps).
-        weight_decay_schedule: optional (per-update λ_t table, per-group factors): the
-            groups' ``weight_decay`` is set from it before each update.
-        invariant: the parameters of S (default: everything in ``invariant_groups``);
-            frozen parameters outside S may share their groups (SGD skips them).
-
-    State: ``updates`` (real optimizer updates so far), ``C``/``E`` (c_t = C·2^E), the
-    stored weights being θ_t / C; :meth:`current_scale` = 1/C.
+        weight_decay_schedule: optional (per-update λ_t table, per-group factors).
+        check: run the first-update checks (Euler identity; the probe with ``model``).
     """
+
+    NAME = "ExpLRConverter"
 
     def __init__(
         self,
         optimizer: SGD,
-        invariant_groups: Sequence[int],
+        invariant: Any,
         *,
-        norm_layers: Iterable[nn.Module] = (),
+        norm_layers: Any = None,
+        model: nn.Module | None = None,
         rescale_log2: Any = 16,
         adjust_eps: bool = True,
         weight_decay_schedule: tuple[np.ndarray, list[float]] | None = None,
-        invariant: Iterable[torch.Tensor] | None = None,
+        check: bool = True,
     ) -> None:
         if not isinstance(optimizer, SGD):
             raise TypeError(
                 f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
             )
-        self.optimizer = optimizer
-        self.invariant_groups = [int(i) for i in invariant_groups]
-        n = len(optimizer.param_groups)
-        for i in self.invariant_groups:
-            if not 0 <= i < n:
-                raise ValueError(f"invariant group index {i} is outside the valid range 0..{n - 1}")
-        self.n_groups = n
-        self.norms = NormLayers(norm_layers, adjust_eps=adjust_eps)
-        if len(self.norms) and not self.invariant_groups:
-            raise ValueError("norm_layers given but no param group holds invariant parameters")
+        sets = as_sets(invariant)
         self.rescale_log2 = _check_rescale(rescale_log2)
         self.wd_schedule = weight_decay_schedule
-        in_groups = [p for i in self.invariant_groups for p in optimizer.param_groups[i]["params"]]
-        ids = {id(p) for p in in_groups} if invariant is None else {id(p) for p in invariant}
-        self._inv_params: list[torch.Tensor] = [p for p in in_groups if id(p) in ids]
-        self._frozen: list[torch.Tensor] = [p for p in in_groups if id(p) not in ids]
-        for p in self._frozen:
-            if p.requires_grad:
-                raise ValueError(
-                    f"a trainable parameter of shape {tuple(p.shape)} outside the invariant set is in an "
-                    "invariant param group; put it in a group of its own"
-                )
-        for i in self.invariant_groups:
-            _check_plain_sgd(optimizer.param_groups[i], i)
-        self._check_one_scale(0)
-        if self.invariant_groups and weight_decay_schedule is None:
-            g0 = optimizer.param_groups[self.invariant_groups[0]]
-            q = 1.0 - float(g0["lr"]) * float(g0["weight_decay"])
-            if not q > 0:
-                raise ScaleSequenceError(
-                    f"the scale sequence reaches zero or goes negative at update 1: c_1 = 1 - lr*weight_decay "
-                    f"= {q:.6g} <= 0 with lr = {g0['lr']!r}, weight_decay = {g0['weight_decay']!r}"
-                )
-        # state: c_t = C · 2^E, d_{t−1}, η_{t−1}, updates taken
-        self.updates = 0
-        self.C = 1.0
-        self.E = 0
-        self.d_prev = 0.0
-        self.lr_prev = 1.0
-        self._gamma_prev = 0.0
-        self.last_equivalent_lr: float | None = None  # as set on the groups (stored frame)
-        self.last_log_equivalent_lr: float | None = None  # log η̃_t = log(stored) − 2 E ln 2
-        self._pending: tuple[float, float, float, list[tuple[Any, Any]]] | None = None
-        self.norms.set_scale(self.C)
-        self._handles = [
-            optimizer.register_step_pre_hook(self._pre_step),
-            optimizer.register_step_post_hook(self._post_step),
-            optimizer.register_state_dict_post_hook(self._state_dict_hook),
-            optimizer.register_load_state_dict_pre_hook(self._load_pre_hook),
-            optimizer.register_load_state_dict_post_hook(self._load_post_hook),
-        ]
-        self._incoming: dict[str, Any] | None = None
+        self.states: list[_SGDSetState] = [_SGDSetState() for _ in sets]
+        super().__init__(
+            optimizer, sets, norm_layers, model=model, adjust_eps=adjust_eps, check=check
+        )
+        groups_of = iter_sets_groups(self.layout())
+        for s in self.sets:
+            for gi in groups_of.get(s.index, []):
+                g = optimizer.param_groups[gi]
+                _check_plain_sgd(g, gi)
+                gam = check_finite_hyper(g["momentum"], "momentum", gi, 0, "0 <= momentum < 1")
+                if not 0.0 <= gam < 1.0:
+                    raise ValueError(
+                        f"param_groups[{gi}] has momentum = {g['momentum']!r}, outside the valid "
+                        "range 0 <= momentum < 1: at momentum >= 1 the scale sequence c_t changes "
+                        "sign and no exponential-LR run is equivalent"
+                    )
+        self.last_equivalent_lr: float | None = None  # of the first set's first group (stored frame)
+        self.last_log_equivalent_lr: float | None = None
+        self._pending: list[tuple[ScaleSet, float, float, dict[int, float], dict[int, float]]] = []
+        for s in self.sets:
+            s.norms.set_scale(1.0)
 
-    # -- the step ------------------------------------------------------------------------
-    def _pre_step(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        if self._pending is not None:
-            self._restore(self._pending[3])
-            self._pending = None
-            raise ConversionError(
-                "the previous optimizer.step() did not complete (it raised); the converted run "
-                "cannot tell how far it got. Restore from a checkpoint"
-            )
-        groups = opt.param_groups
+    def _new_set(self, s: ScaleSet) -> None:
+        self.states.append(_SGDSetState())
+        s.norms.set_scale(1.0)
+
+    # -- compatibility views of the first set -------------------------------------------------
+    @property
+    def C(self) -> float:
+        return self.states[0].C if self.states else 1.0
+
+    @property
+    def E(self) -> int:
+        return self.states[0].E if self.states else 0
+
+    @property
+    def invariant_groups(self) -> list[int]:
+        """User group indices holding invariant tensors (any set)."""
+        return sorted({gi for gis in iter_sets_groups(self.layout()).values() for gi in gis})
+
+    @property
+    def norms(self) -> NormLayers:
+        """The first set's normalisers."""
+        return self.sets[0].norms if self.sets else NormLayers(())
+
+    def set_scale(self, s: ScaleSet) -> float:
+        st = self.states[s.index]
+        return math.ldexp(st.C, st.E) if self.rescale_log2 is None else st.C
+
+    def stored_scale(self, s: int = 0) -> float:
+        """C_t of set ``s`` (stored θ = θ_stock / C_t)."""
+        return self.states[s].C if self.states else 1.0
+
+    def current_scale(self, s: int = 0) -> float:
+        """m_t = 1/C_t of set ``s`` (stored θ = m_t · θ_stock)."""
+        return 1.0 / self.states[s].C if self.states else 1.0
+
+    def log_current_scale(self, s: int = 0) -> float:
+        """log m_t of set ``s``."""
+        return -math.log(self.states[s].C) if self.states else 0.0
+
+    def log_scale_factor(self, s: int = 0) -> float:
+        """log c_t of set ``s`` (= log C_t + E_t ln 2; θ̃_t = θ_t / c_t before rescaling)."""
+        if not self.states:
+            return 0.0
+        st = self.states[s]
+        return math.log(st.C) + st.E * _LN2
+
+    # -- the step ------------------------------------------------------------------------------
+    def _advance(self, opt: Optimizer, layout: Any) -> dict[tuple[int, int], dict[str, Any]]:
         t = self.updates
-        if len(groups) != self.n_groups:
-            raise ConversionError(
-                f"the optimizer has {len(groups)} param groups at update {t} but was converted with "
-                f"{self.n_groups}; param groups cannot be added to a converted run"
-            )
-        if not self.invariant_groups:
-            self.updates += 1
-            return
         if self.wd_schedule is not None:
             self._apply_wd_schedule(t)
-        self._check_one_scale(t)
-        g0 = groups[self.invariant_groups[0]]
-        eta, lam, gamma = float(g0["lr"]), float(g0["weight_decay"]), float(g0["momentum"])
-        if not (eta > 0 and math.isfinite(eta)):
-            raise ConversionError(
-                f"lr = {eta!r} at update {t}; the equivalence needs a finite lr > 0 at every update "
-                "(valid range 0 < lr < inf; a per-step lr_scheduler array gives nan past its end)"
-            )
-        if not (lam >= 0 and math.isfinite(lam)):
-            raise ConversionError(
-                f"weight_decay = {lam!r} at update {t} is outside the valid range 0 <= weight_decay < inf"
-            )
-        if t > 0 and (gamma == 0) != (self._gamma_prev == 0):
-            raise ConversionError(
-                f"momentum changed from {self._gamma_prev!r} to {gamma!r} at update {t}; PyTorch's SGD keeps "
-                "no momentum buffer at momentum 0, so switching momentum on or off mid-run is not covered"
-            )
-        for p in self._frozen:
-            if p.grad is not None:
-                raise ConversionError(
-                    f"a parameter of shape {tuple(p.shape)} outside the invariant set, frozen at conversion, "
-                    f"has a gradient at update {t}: it would get the invariant set's η̃ and no decay"
+        groups_of = iter_sets_groups(layout)
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        pending = []
+        for s in self.sets:
+            st = self.states[s.index]
+            gis = groups_of.get(s.index, [])
+            d_ref: float | None = None
+            tol_ref = 0.0
+            gi_ref = -1
+            qs: dict[int, float] = {}
+            etas: dict[int, float] = {}
+            for gi in gis:
+                g = layout[gi][0]
+                _check_plain_sgd(g, gi, t)
+                eta = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf")
+                lam = check_finite_hyper(g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf")
+                gam = check_finite_hyper(g["momentum"], "momentum", gi, t, "0 <= momentum < 1")
+                tau = check_finite_hyper(g.get("dampening", 0.0), "dampening", gi, t, "0 <= dampening <= 1")
+                if eta < 0 or lam < 0 or not 0 <= gam < 1:
+                    key, val, rng = (
+                        ("lr", eta, "0 <= lr < inf")
+                        if eta < 0
+                        else ("weight_decay", lam, "0 <= weight_decay < inf")
+                        if lam < 0
+                        else ("momentum", gam, "0 <= momentum < 1 (c_t changes sign at momentum >= 1)")
+                    )
+                    raise ConversionError(
+                        f"param_groups[{gi}]['{key}'] = {val!r} at update {t} is outside the valid range {rng}"
+                    )
+                prev = st.gamma_prev.get(gi)
+                if prev is not None and (gam == 0) != (prev == 0):
+                    raise ConversionError(
+                        f"param_groups[{gi}]: momentum changed from {prev!r} to {gam!r} at update {t}; "
+                        "PyTorch's SGD keeps no momentum buffer at momentum 0 (a stale one is reused "
+                        "when it comes back), so switching momentum on or off mid-run is not covered"
+                    )
+                fresh = gam != 0 and self._fresh(s, gi, layout[gi][1])
+                gam_eff, tau_eff = (0.0, 0.0) if (gam == 0 or fresh) else (gam, tau)
+                q = gam_eff * st.k.get(gi, 0.0) - (1.0 - tau_eff) * lam
+                d = eta * q
+                tol = 8 * _U * (abs(eta * gam_eff * st.k.get(gi, 0.0)) + abs(eta * lam))
+                if d_ref is None:
+                    d_ref, tol_ref, gi_ref = d, tol, gi
+                elif abs(d - d_ref) > max(tol, tol_ref):
+                    raise ConversionError(
+                        f"invariant set {s.index} spans param groups {gi_ref} and {gi}, whose scale "
+                        f"recurrences differ at update {t} (c_{{t+1}}/c_t − 1 = {d_ref!r} vs {d!r}: "
+                        "their lr·weight_decay, momentum or lr ratios differ). The loss is invariant to "
+                        "scaling the set as a whole, not its parts by different factors. If each "
+                        "group's part is invariant on its own, declare the parts as separate sets, "
+                        "invariant=[[...], [...]] (equivalence.audit lists which tensors are invariant "
+                        "on their own and which only jointly); otherwise give the set's groups equal "
+                        "lr·weight_decay and momentum"
+                    )
+                qs[gi] = q
+                etas[gi] = eta
+                st.gamma_prev[gi] = gam
+            if d_ref is None:
+                continue
+            if not d_ref > -1.0:
+                raise ScaleSequenceError(
+                    f"the scale sequence of invariant set {s.index} reaches zero or goes negative at "
+                    f"update {t + 1}: c_{t + 1}/c_{t} = {1.0 + d_ref:.6g} <= 0 (param group {gi_ref}). "
+                    "The weight-decay run shrinks the scale-invariant weights through zero there (for "
+                    "constant hyper-parameters the equivalence needs lr*weight_decay <= "
+                    "(1 - sqrt(momentum))**2)"
                 )
-        has_closure = (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None
-        for p in () if has_closure else self._inv_params:  # a closure makes the gradients in step()
-            if p.grad is None:
-                raise ConversionError(
-                    f"optimizer.step() at update {t} found no gradient for an invariant parameter of shape "
-                    f"{tuple(p.shape)}; stock SGD skips such a parameter (no weight decay either), which the "
-                    "converted run cannot match. Give every invariant parameter a gradient (zero_grad() "
-                    "with set_to_none=False keeps zeros)"
+            c_next = st.C * (1.0 + d_ref)
+            for gi, eta in etas.items():
+                out[(s.index, gi)] = {"lr": eta / (st.C * c_next), "weight_decay": 0.0}
+            if s.index == 0:
+                lr0 = etas[gis[0]] / (st.C * c_next)
+                self.last_equivalent_lr = lr0
+                self.last_log_equivalent_lr = (
+                    math.log(lr0) - 2 * st.E * _LN2 if lr0 > 0 else -math.inf
                 )
-        d = gamma * (eta / self.lr_prev) * self.d_prev / (1.0 + self.d_prev) - eta * lam
-        if not d > -1.0:
-            raise ScaleSequenceError(
-                f"the scale sequence reaches zero or goes negative at update {t + 1}: c_{t + 1}/c_{t} = "
-                f"{1.0 + d:.6g} <= 0 with lr = {eta!r}, weight_decay = {lam!r}, momentum = {gamma!r}. The "
-                "weight-decay run shrinks the scale-invariant weights through zero there (for constant "
-                "hyper-parameters the equivalence needs lr*weight_decay <= (1 - sqrt(momentum))**2)"
+            pending.append((s, d_ref, c_next, {gi: q / (1.0 + d_ref) for gi, q in qs.items()}, etas))
+        self._pending = pending
+        return out
+
+    def _fresh(self, s: ScaleSet, gi: int, parts: list[tuple[int, list[torch.Tensor]]]) -> bool:
+        """Whether the set's tensors in group ``gi`` start their momentum buffers at this step."""
+        st = self.states[s.index]
+        params = next(ps for k, ps in parts if k == s.index)
+        state = self.optimizer.state
+        if gi in st.fresh_checked:
+            return False
+        has = [bool(state.get(p)) and state[p].get("momentum_buffer") is not None for p in params]
+        if any(has) and not all(has):
+            raise ConversionError(
+                f"invariant set {s.index}: in param group {gi} some tensors have a momentum buffer and "
+                f"some do not (e.g. {self.name_of(params[has.index(False)])}); the set is scaled as a "
+                "whole, so its tensors must all have stepped alike"
             )
-        c_next = self.C * (1.0 + d)
-        lr_eq = eta / (self.C * c_next)
-        saved = []
-        for i in self.invariant_groups:
-            g = groups[i]
-            saved.append((g["lr"], g["weight_decay"]))
-            g["lr"] = lr_eq
-            g["weight_decay"] = 0.0
-        self._pending = (d, c_next, eta, saved)
-        self._gamma_prev = gamma
-        self.last_equivalent_lr = lr_eq
-        self.last_log_equivalent_lr = math.log(lr_eq) - 2 * self.E * _LN2
+        st.fresh_checked.add(gi)
+        return not any(has)
 
-    def _restore(self, saved: list[tuple[Any, Any]]) -> None:
-        groups = self.optimizer.param_groups
-        for i, (lr, wd) in zip(self.invariant_groups, saved):
-            groups[i]["lr"] = lr
-            groups[i]["weight_decay"] = wd
-
-    def _post_step(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        if self._pending is None:
-            return
-        d, c_next, eta, saved = self._pending
-        self._pending = None
-        self._restore(saved)
-        self.norms.correct(self.C / c_next)
-        self.C = c_next
-        self.d_prev = d
-        self.lr_prev = eta
-        self.updates += 1
+    def _commit(self, opt: Optimizer) -> None:
+        pending, self._pending = self._pending, []
         r = self.rescale_log2
-        if r is not None and not (-r < math.log2(c_next) <= 0.0):
-            self._rescale(math.floor(-math.log2(c_next) / r) * r)
-        self.norms.set_scale(self.C)
+        for s, _d, c_next, ks, _ in pending:
+            st = self.states[s.index]
+            s.norms.correct(st.C / c_next)
+            st.C = c_next
+            st.k.update(ks)
+            if r is not None and not (-r < math.log2(c_next) <= 0.0):
+                self._rescale(s, math.floor(-math.log2(c_next) / r) * r)
+            s.norms.set_scale(st.C)
 
     @torch.no_grad()
-    def _rescale(self, k: int) -> None:
+    def _rescale(self, s: ScaleSet, k: int) -> None:
         """C ← C·2^k, E ← E − k: weights × 2^−k, buffers × 2^k, running stats × 2^−k, 4^−k."""
         if k == 0:
             return
-        s = math.ldexp(1.0, -k)
-        torch._foreach_mul_(self._inv_params, s)
+        st = self.states[s.index]
+        f = math.ldexp(1.0, -k)
+        torch._foreach_mul_([p.detach() for p in s.params], f)
+        state = self.optimizer.state
         bufs = [
-            b
-            for p in self._inv_params
-            if (b := self.optimizer.state.get(p, {}).get("momentum_buffer")) is not None
+            b for p in s.params if (b := state.get(p, {}).get("momentum_buffer")) is not None
         ]
         if bufs:
-            torch._foreach_mul_(bufs, 1.0 / s)
-        self.norms.correct(s)
-        self.C = math.ldexp(self.C, k)
-        self.E -= k
+            torch._foreach_mul_(bufs, 1.0 / f)
+        s.norms.correct(f)
+        st.C = math.ldexp(st.C, k)
+        st.E -= k
+
+    def _stock_state(self, s: ScaleSet, p: torch.Tensor, state: dict[str, Any]) -> dict[str, Any]:
+        """v_t = b/C − k_g C θ_stored (``proofs/kappa_form.py``: v_t = (ṽ_t − κ_t θ_t)/c_t)."""
+        b = state.get("momentum_buffer")
+        if b is None:
+            return state
+        st = self.states[s.index]
+        gi = next(i for i, g in enumerate(self.optimizer.param_groups) if any(q is p for q in g["params"]))
+        k = st.k.get(gi, 0.0)
+        with torch.no_grad():
+            v = b / st.C - (k * st.C) * p.detach()
+        return {**state, "momentum_buffer": v}
+
+    def _removed(self) -> None:
+        for st in self.states:
+            st.C, st.E = 1.0, 0
 
     def _apply_wd_schedule(self, t: int) -> None:
         assert self.wd_schedule is not None
@@ -304,107 +384,67 @@ class ExpLRConverter:
         for g, f in zip(self.optimizer.param_groups, factors):
             g["weight_decay"] = lam * f
 
-    def _check_one_scale(self, t: int) -> None:
-        groups = self.optimizer.param_groups
-        if len(self.invariant_groups) < 2:
-            if self.invariant_groups:
-                _check_plain_sgd(groups[self.invariant_groups[0]], self.invariant_groups[0], t)
-            return
-        i0 = self.invariant_groups[0]
-        ref = groups[i0]
-        _check_plain_sgd(ref, i0, t)
-        for j in self.invariant_groups[1:]:
-            g = groups[j]
-            _check_plain_sgd(g, j, t)
-            for key in ("lr", "weight_decay", "momentum"):
-                if g[key] != ref[key]:
-                    raise ValueError(
-                        f"invariant spans param groups {i0} and {j}, whose {key} differ at update {t} "
-                        f"({ref[key]!r} vs {g[key]!r}): they would get different scale sequences c_t. "
-                        "The loss is invariant to scaling the invariant set as a whole, not its parts by "
-                        "different factors. Give every invariant parameter the same lr, weight_decay and "
-                        "momentum, or convert each independently invariant part separately"
-                    )
-
-    # -- inspection ------------------------------------------------------------------------
-    def current_scale(self) -> float:
-        """m_t = 1/C_t with stored θ = m_t · θ_stock on the invariant set."""
-        return 1.0 / self.C
-
-    def log_current_scale(self) -> float:
-        """log m_t."""
-        return -math.log(self.C)
-
-    def log_scale_factor(self) -> float:
-        """log c_t (= log C_t + E_t ln 2; θ̃_t = θ_t / c_t before rescaling)."""
-        return math.log(self.C) + self.E * _LN2
-
     # -- checkpointing ---------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {
+            "format": 2,
             "updates": self.updates,
-            "C": self.C,
-            "E": self.E,
-            "d_prev": self.d_prev,
-            "lr_prev": self.lr_prev,
-            "gamma_prev": self._gamma_prev,
+            "sets": [
+                {
+                    "C": st.C,
+                    "E": st.E,
+                    "k": dict(st.k),
+                    "gamma_prev": dict(st.gamma_prev),
+                    "fresh_checked": sorted(st.fresh_checked),
+                }
+                for st in self.states
+            ],
             "rescale_log2": self.rescale_log2,
-            "invariant_groups": list(self.invariant_groups),
-            "invariant_sizes": [int(p.numel()) for p in self._inv_params],
-            "user_eps": list(self.norms.user_eps),
-            "adjust_eps": self.norms.adjust_eps,
+            "set_sizes": self._set_sizes(),
+            "user_eps": [list(s.norms.user_eps) for s in self.sets],
+            "adjust_eps": self.adjust_eps,
         }
 
-    def _state_dict_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        state_dict[_STATE_KEY] = self.state()
-        return state_dict
+    def state(self) -> dict[str, Any]:
+        """The converter's checkpoint state (as saved in the optimizer's ``state_dict``)."""
+        return self.state_dict()
 
-    def _load_pre_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        mine = state_dict.pop(_STATE_KEY, None)
-        if mine is None:
-            raise ValueError(
-                "this optimizer state_dict holds no converter state: it was saved by a stock optimizer. "
-                "To continue a stock run converted, load it into the stock optimizer (and the stock "
-                "weights into the model) and call equivalence.convert_optimizer on it"
-            )
-        expect = self.state()
+    def _check_incoming(self, state: dict[str, Any]) -> None:
+        super()._check_incoming(state)
+        mine = self.state_dict()
+        if state.get("format") != 2:
+            return
         diffs = [
-            f"{name} {mine.get(key)!r} (checkpoint) vs {expect[key]!r} (this run)"
-            for key, name in (
-                ("rescale_log2", "rescale_log2"),
-                ("invariant_groups", "the invariant param groups"),
-                ("invariant_sizes", "the invariant parameters' sizes"),
-                ("user_eps", "the normalisers' eps"),
-                ("adjust_eps", "adjust_eps"),
-            )
-            if mine.get(key) != expect[key]
+            f"{key} {state.get(key)!r} (checkpoint) vs {mine[key]!r} (this run)"
+            for key in ("rescale_log2", "user_eps", "adjust_eps")
+            if state.get(key) != mine[key]
         ]
         if diffs:
-            raise ValueError(
-                "the checkpoint was saved by a different conversion: " + "; ".join(diffs)
-            )
-        self._incoming = mine
-        return state_dict
+            raise ValueError("the checkpoint was saved by a different conversion: " + "; ".join(diffs))
 
-    def _load_post_hook(self, opt: Optimizer) -> None:
-        s = self._incoming
-        if s is None:
-            return
-        self._incoming = None
-        self.updates = int(s["updates"])
-        self.C = float(s["C"])
-        self.E = int(s["E"])
-        self.d_prev = float(s["d_prev"])
-        self.lr_prev = float(s["lr_prev"])
-        self._gamma_prev = float(s["gamma_prev"])
-        self.norms.set_scale(self.C)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        if state.get("format") == 2:
+            for st, d in zip(self.states, state["sets"]):
+                st.C, st.E = float(d["C"]), int(d["E"])
+                st.k = {int(i): float(v) for i, v in d["k"].items()}
+                st.gamma_prev = {int(i): float(v) for i, v in d["gamma_prev"].items()}
+                st.fresh_checked = {int(i) for i in d["fresh_checked"]}
+        else:  # the first format: one set, d_{t-1} and η_{t-1}: k_t = d/(η (1 + d))
+            st = self.states[0]
+            st.C, st.E = float(state["C"]), int(state["E"])
+            d, lr = float(state["d_prev"]), float(state["lr_prev"])
+            k = d / (lr * (1.0 + d)) if self.updates > 0 else 0.0
+            gis = list(state.get("invariant_groups", [0]))
+            st.k = {gi: k for gi in gis}
+            st.gamma_prev = {gi: float(state["gamma_prev"]) for gi in gis} if self.updates else {}
+            st.fresh_checked = set(gis) if self.updates else set()
+        for s, st in zip(self.sets, self.states):
+            s.norms.set_scale(st.C)
 
-    def remove(self) -> None:
-        """Uninstall the hooks and give the normalisers back the user's eps."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-        self.norms.restore_eps()
+    def remove(self, model: nn.Module | None = None) -> None:  # type: ignore[override]
+        """Detach the hooks and leave the run in stock units (see :meth:`InPlaceConversion.remove`)."""
+        super().remove(model)
 
 
 def _other_optimizer_hint(optimizer: Any) -> str:
@@ -621,7 +661,8 @@ class RunScheduler:
     @property
     def log2_scale(self) -> list[int]:
         inv = set(self.converter.invariant_groups)
-        return [self.converter.E if i in inv else 0 for i in range(self.converter.n_groups)]
+        n = len(self.converter.optimizer.param_groups)
+        return [self.converter.E if i in inv else 0 for i in range(n)]
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -629,29 +670,31 @@ class RunScheduler:
 
 @dataclass(frozen=True, eq=False)
 class ConvertedRun:
-    """The converted run: a stock SGD (``optimizer``), its scheduler, and the conversion.
+    """The converted run: the user's optimizer (converted in place), its scheduler, the conversion.
 
-    ``converter`` is the online :class:`ExpLRConverter` (``None`` for the precomputed
-    forms, whose ``scheduler`` is an :class:`~equivalence.torch_sgd.EquivalentLR` and
-    whose ``schedules`` hold the precomputed recipes).
+    ``converter`` is the in-place conversion (:class:`ExpLRConverter`, or the AdamW / Nesterov
+    maps; ``None`` for the precomputed forms, whose ``scheduler`` is an
+    :class:`~equivalence.torch_sgd.EquivalentLR` and whose ``schedules`` hold the recipes).
+    Everything read through the run is in stock units: :meth:`export`, :meth:`averaged_model`,
+    :meth:`remove`, :meth:`clip_grad_norm_`, :meth:`clip_grad_value_`.
     """
 
-    optimizer: SGD
+    optimizer: Optimizer
     scheduler: Any
     schedules: list[Any] = field(default_factory=list)
-    converter: ExpLRConverter | None = None
+    converter: Any = None
     invariant: tuple[torch.Tensor, ...] = ()
 
-    def current_scale(self) -> float:
-        """m with stored θ = m · θ_stock on the invariant set."""
+    def current_scale(self, s: int = 0) -> float:
+        """m with stored θ = m · θ_stock on invariant set ``s``."""
         if self.converter is not None:
-            return self.converter.current_scale()
+            return float(self.converter.current_scale(s))
         return float(self.scheduler.current_scale())
 
     def log2_rescale(self) -> int:
         """k of the power-of-two rescaling: stored θ = 2^k θ̃ on the invariant set (0 if none)."""
         if self.converter is not None:
-            return int(self.converter.E) if self.converter.invariant_groups else 0
+            return int(getattr(self.converter, "E", 0)) if self.converter.sets else 0
         g = self.scheduler.norm_group
         return int(self.scheduler.log2_scale[g]) if g is not None else 0
 
@@ -663,7 +706,7 @@ class ConvertedRun:
         between updates, so their ``lr`` is not η̃.
         """
         if self.converter is not None:
-            return self.converter.last_log_equivalent_lr
+            return getattr(self.converter, "last_log_equivalent_lr", None)
         sched = self.scheduler
         t = int(sched.last_epoch) - 1
         g = sched.norm_group
@@ -671,103 +714,105 @@ class ConvertedRun:
             return None
         return float(sched.schedules[g].log_lrs[t])
 
-    @torch.no_grad()
+    def _conversion(self, what: str) -> InPlaceConversion:
+        if not isinstance(self.converter, InPlaceConversion):
+            raise ValueError(
+                f"{what} needs the online conversion (form='general'); the precomputed forms "
+                "drive a new optimizer through an EquivalentLR scheduler"
+            )
+        return self.converter
+
     def clip_grad_norm_(
         self, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
     ) -> torch.Tensor:
         """``torch.nn.utils.clip_grad_norm_`` of the **stock** run, applied to this run.
 
-        ∇L(θ/c) = c ∇L(θ), so the stock gradient of an invariant parameter is
-        g = m g̃ (m = :meth:`current_scale`). The total norm is taken over the stock
-        gradients (invariant ones rescaled by m, the others as they are) and the stock
-        clip coefficient min(1, max_norm / (norm + 1e-6)) multiplies every gradient of
-        the run: the clipped converted run equals the clipped stock run. Returns the
-        stock run's total norm. (``clip_grad_norm_`` called on the converted run's own
-        gradients measures g̃ = g/m and clips at the wrong threshold.)
+        See :meth:`equivalence.inplace.InPlaceConversion.clip_grad_norm_`.
         """
-        inv_ids = {id(p) for p in self.invariant}
-        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if not params:
-            return torch.tensor(0.0)
-        grads = [p.grad for p in params]
-        norms = torch._foreach_norm(grads, norm_type)
-        m = self.current_scale()
-        stock = [n * m if id(p) in inv_ids else n for n, p in zip(norms, params)]
-        total = torch.linalg.vector_norm(
-            torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type
-        )
-        if error_if_nonfinite and not bool(torch.isfinite(total)):
-            raise RuntimeError(
-                f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
-            )
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        torch._foreach_mul_(grads, coef.to(grads[0].device))
-        return total
+        if isinstance(self.converter, InPlaceConversion):
+            return self.converter.clip_grad_norm_(max_norm, norm_type, error_if_nonfinite)
+        return _clip_precomputed(self, max_norm, norm_type, error_if_nonfinite)
 
-    def remove(self) -> None:
-        """Uninstall the conversion's hooks and restore the normalisers' eps."""
-        if self.converter is not None:
+    def clip_grad_value_(self, clip_value: float) -> None:
+        """``torch.nn.utils.clip_grad_value_`` of the **stock** run: invariant gradients clamped
+        to ±clip_value/m (their stock gradient is m g̃), the others to ±clip_value."""
+        self._conversion("clip_grad_value_").clip_grad_value_(clip_value)
+
+    def export(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` in stock units, equal to the stock run's model (no hooks of ours)."""
+        return self._conversion("export").export(model)
+
+    def averaged_model(self, model: nn.Module, **kwargs: Any) -> Any:
+        """An ``AveragedModel`` (EMA/SWA) of the stock weights; keyword arguments as
+        ``torch.optim.swa_utils.AveragedModel`` (``avg_fn``, ``multi_avg_fn``, ``use_buffers``,
+        ``device``)."""
+        return self._conversion("averaged_model").averaged_model(model, **kwargs)
+
+    def add_param_group(
+        self, param_group: dict[str, Any], *, invariant: bool = False, norm_layers: Any = ()
+    ) -> None:
+        """Add a group: stock unless ``invariant=True`` (then a new set with its own scale)."""
+        self._conversion("add_param_group").add_param_group(
+            param_group, invariant=invariant, norm_layers=norm_layers
+        )
+
+    def remove(self, model: nn.Module | None = None) -> None:
+        """Detach the conversion and leave the run in stock units (weights, statistics, eps,
+        optimizer state), so that training or evaluating on equals the stock run. ``model``
+        is needed unless it was given at conversion (``model=``)."""
+        if isinstance(self.converter, InPlaceConversion):
+            self.converter.remove(model)
+        elif self.converter is not None:
             self.converter.remove()
 
 
-def _split_groups(
-    ref_groups: list[dict[str, Any]], inv_ids: set[int]
-) -> tuple[list[dict[str, Any]], list[int], list[int]]:
-    """Split each group into its invariant and other parameters (stock values kept in both)."""
-    new_groups: list[dict[str, Any]] = []
-    inv_groups: list[int] = []
-    origin: list[int] = []
-    for gi, group in enumerate(ref_groups):
-        extra = {k: v for k, v in group.items() if k != "params"}
-        inv = [p for p in group["params"] if id(p) in inv_ids]
-        rest = [p for p in group["params"] if id(p) not in inv_ids]
-        if inv and all(not p.requires_grad for p in rest):
-            # frozen parameters ride along with the invariant ones (SGD skips them, no gradient):
-            # the group is not split, so a scheduler of the user's optimizer still fits
-            inv, rest = group["params"], []
-        if inv:
-            inv_groups.append(len(new_groups))
-            new_groups.append({"params": inv, **extra})
-            origin.append(gi)
-        if rest:
-            new_groups.append({"params": rest, **extra})
-            origin.append(gi)
-    return new_groups, inv_groups, origin
+@torch.no_grad()
+def _clip_precomputed(
+    run: ConvertedRun, max_norm: float, norm_type: float, error_if_nonfinite: bool
+) -> torch.Tensor:
+    inv_ids = {id(p) for p in run.invariant}
+    params = [p for g in run.optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if not params:
+        return torch.tensor(0.0)
+    grads = [p.grad for p in params]
+    norms = torch._foreach_norm(grads, norm_type)
+    m = run.current_scale()
+    stock = [n * m if id(p) in inv_ids else n for n, p in zip(norms, params)]
+    total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
+    if error_if_nonfinite and not bool(torch.isfinite(total)):
+        raise RuntimeError(
+            f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
+        )
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, coef.to(grads[0].device))
+    return total
 
 
 def convert_online(
-    ref: SGD,
+    opt: SGD,
     *,
-    invariant: Iterable[torch.Tensor],
+    invariant: Any,
     lr_scheduler: Any = None,
     weight_decay_schedule: Any = None,
     default_weight_decay: float = 0.0,
     steps: int | None = None,
-    norm_layers: Iterable[nn.Module] = (),
+    norm_layers: Any = None,
+    model: nn.Module | None = None,
     rescale_log2: Any = 16,
     adjust_eps: bool = True,
-    copy_state: bool = False,
+    check: bool = True,
 ) -> ConvertedRun:
-    """The online conversion of the groups (and, with ``copy_state``, the momentum buffers) of ``ref``."""
-    inv_list = list(invariant)
-    inv_ids = {id(p) for p in inv_list}
-    all_ids = {id(p) for g in ref.param_groups for p in g["params"]}
-    missing = inv_ids - all_ids
-    if missing:
-        raise ValueError(f"{len(missing)} tensor(s) in invariant are not among params")
-    groups, inv_groups, origin = _split_groups(ref.param_groups, inv_ids)
+    """The online conversion of ``opt``, in place (its groups, state and schedulers kept)."""
+    sets = as_sets(invariant)
     wd_sched = None
+    groups = opt.param_groups
     if weight_decay_schedule is not None:
         n = steps if steps is not None else len(weight_decay_schedule)
         table = as_weight_decay_array(weight_decay_schedule, n, "weight_decay_schedule")
         if default_weight_decay != 0:
             factors = [float(g["weight_decay"]) / default_weight_decay for g in groups]
         else:
-            own = [
-                (origin[i], g["weight_decay"])
-                for i, g in enumerate(groups)
-                if g["weight_decay"] != 0
-            ]
+            own = [(i, g["weight_decay"]) for i, g in enumerate(groups) if g["weight_decay"] != 0]
             if own:
                 raise ValueError(
                     f"weight_decay_schedule is given with weight_decay = 0 (so the schedule is the decay "
@@ -778,28 +823,19 @@ def convert_online(
         for g, f in zip(groups, factors):
             g["weight_decay"] = float(table[0]) * f
         wd_sched = (table, factors)
-    opt = SGD(
-        groups,
-        lr=ref.defaults["lr"],
-        momentum=ref.defaults.get("momentum", 0.0),
-        weight_decay=ref.defaults.get("weight_decay", 0.0),
-    )
-    if copy_state:
-        for p in (q for g in groups for q in g["params"]):
-            buf = ref.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                opt.state[p]["momentum_buffer"] = buf.detach().clone()
     converter = ExpLRConverter(
         opt,
-        inv_groups,
+        sets,
         norm_layers=norm_layers,
+        model=model,
         rescale_log2=rescale_log2,
         adjust_eps=adjust_eps,
         weight_decay_schedule=wd_sched,
-        invariant=inv_list,
+        check=check,
     )
     inner = make_scheduler(lr_scheduler, opt)
-    return ConvertedRun(opt, RunScheduler(converter, inner), [], converter, tuple(inv_list))
+    flat = tuple(p for s in sets for p in s)
+    return ConvertedRun(opt, RunScheduler(converter, inner), [], converter, flat)
 
 
 def convert(
@@ -808,27 +844,28 @@ def convert(
     lr: float,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
-    invariant: Iterable[torch.Tensor],
+    invariant: Any,
     steps: int | None = None,
     lr_scheduler: Any = None,
     weight_decay_schedule: Sequence[float] | np.ndarray | None = None,
-    norm_layers: Iterable[nn.Module] = (),
+    norm_layers: Any = None,
+    model: nn.Module | None = None,
     form: str = "general",
     rescale_log2: Any = 16,
     online: bool | None = None,
     adjust_eps: bool = True,
+    check: bool = True,
 ) -> ConvertedRun:
     """The exponential-LR equivalent of ``SGD(params, lr, momentum, weight_decay)`` + a schedule.
 
-    ``params`` is what you would pass to ``torch.optim.SGD`` (tensors or group dicts);
-    ``invariant`` the parameters in which the loss is jointly scale invariant (see
-    :func:`equivalence.audit`); ``norm_layers`` the normalisers fed by them. Each group
-    is split into its invariant part (η̃_t and no weight decay during each step) and the
-    rest (its own η_t and λ_t, exact because its gradient depends only on the network
-    function).
+    ``params`` is what you would pass to ``torch.optim.SGD`` (tensors or group dicts); the
+    returned ``run.optimizer`` is that SGD, converted in place (:func:`convert_optimizer`).
+    ``invariant``: the parameters in which the loss is jointly scale invariant (one set), or
+    a sequence of such sets, each with its own scale (see :func:`equivalence.audit`);
+    ``norm_layers`` the normalisers they feed (found by a probe with ``model=``).
 
     ``form="general"`` (default, ``online``): the online conversion of
-    :class:`ExpLRConverter` — the param groups keep the stock values, so any scheduler
+    :class:`ExpLRConverter`: the param groups keep the stock values, so any scheduler
     on ``run.optimizer`` or hand edit of its groups gives the stock run; ``steps`` is
     optional. ``lr_scheduler`` (see :func:`make_scheduler`) becomes ``run.scheduler``.
     ``form="closed_form"``/``"texp"`` or ``online=False``: the precomputed log-space
@@ -860,51 +897,74 @@ def convert(
             invariant=invariant,
             lr_scheduler=lr_scheduler,
             weight_decay_schedule=weight_decay_schedule,
-            norm_layers=norm_layers,
+            norm_layers=() if norm_layers is None else norm_layers,
             form=form,
             rescale_log2=rescale_log2,
         )
-    ref = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
+    opt = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
     return convert_online(
-        ref,
+        opt,
         invariant=invariant,
         lr_scheduler=lr_scheduler,
         weight_decay_schedule=weight_decay_schedule,
         default_weight_decay=float(weight_decay),
         steps=steps,
         norm_layers=norm_layers,
+        model=model,
         rescale_log2=rescale_log2,
         adjust_eps=adjust_eps,
+        check=check,
     )
 
 
 def convert_optimizer(
-    optimizer: SGD,
+    optimizer: Optimizer,
     *,
-    invariant: Iterable[torch.Tensor],
+    invariant: Any,
     steps: int | None = None,
     lr_scheduler: Any = None,
-    norm_layers: Iterable[nn.Module] = (),
+    norm_layers: Any = None,
+    model: nn.Module | None = None,
     form: str = "general",
     rescale_log2: Any = 16,
     online: bool | None = None,
     adjust_eps: bool = True,
+    check: bool = True,
 ) -> ConvertedRun:
-    """:func:`convert` for an existing ``torch.optim.SGD``, at any point of its run.
+    """Convert the user's optimizer **in place**, at any point of its run: the front door.
 
-    The new optimizer has the same parameters, groups and current hyper-parameters, and
-    a copy of every momentum buffer: from any state, c_0 = 1, c_1 = 1 − η_0 λ_0 and the
-    buffer copied as is continue the stock run exactly (``proofs/mid_run.py``). The model
-    keeps its current weights (scale 1 at conversion). A live ``lr_scheduler`` attached
-    to ``optimizer`` is copied onto the new optimizer with its state (the original is
-    not touched) and becomes ``run.scheduler``. ``optimizer`` itself is left as it was.
+    ``run.optimizer is optimizer``: its param groups (as the user numbered them), state and
+    every scheduler, GradScaler or framework wrapper already attached keep working; the step
+    hooks apply the exact map. By kind:
+
+    - ``torch.optim.SGD`` (momentum, dampening; the κ-form map of :class:`ExpLRConverter`),
+    - ``torch.optim.SGD(nesterov=True)`` (:class:`~equivalence.sgd_variants.SGDVariantEquivalence`),
+    - ``torch.optim.AdamW`` / ``Adam(decoupled_weight_decay=True)``
+      (:class:`~equivalence.torch_adamw.AdamWEquivalence`; Adam with coupled L2 decay is
+      refused: no exact map exists, ``proofs/adam_l2.py``).
+
+    From any state, c_0 = 1 and the buffers as they are continue the stock run exactly
+    (``proofs/mid_run.py``); the model keeps its weights (scale 1 at conversion).
+
+    Args:
+        invariant: one invariant set (tensors) or a sequence of independently invariant sets.
+        norm_layers: the normalisers each set feeds (one list, or one per set); omit with
+            ``model=`` to have them found at the first update.
+        model: enables the exact probe at the first update (each set doubled in a forward
+            pass on the inputs of the last training forward: output unchanged, normalisers
+            found), names in messages, and ``run.remove()`` without arguments.
+        lr_scheduler: optional; a scheduler attached to ``optimizer`` is used as it is
+            (see :func:`make_scheduler` for the other forms); it becomes ``run.scheduler``.
+        check: the first-update checks (on by default).
+        form, online, steps: ``form="closed_form"``/``"texp"`` (SGD only) precompute the
+            schedule on a *new* optimizer (``steps`` required), as before.
     """
-    if not isinstance(optimizer, SGD):
-        raise TypeError(
-            f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}{_other_optimizer_hint(optimizer)}"
-        )
     use_online = form == "general" if online is None else bool(online)
     if not use_online:
+        if not isinstance(optimizer, SGD):
+            raise TypeError(
+                f"form = {form!r} precomputes an SGD schedule; optimizer is {type(optimizer).__name__}"
+            )
         from .torch_sgd import convert_optimizer_precomputed
 
         if steps is None:
@@ -914,17 +974,71 @@ def convert_optimizer(
             steps=steps,
             invariant=invariant,
             lr_scheduler=lr_scheduler,
-            norm_layers=norm_layers,
+            norm_layers=() if norm_layers is None else norm_layers,
             form=form,
             rescale_log2=rescale_log2,
         )
-    return convert_online(
-        optimizer,
-        invariant=invariant,
-        lr_scheduler=lr_scheduler,
-        steps=steps,
-        norm_layers=norm_layers,
-        rescale_log2=rescale_log2,
-        adjust_eps=adjust_eps,
-        copy_state=True,
-    )
+    if isinstance(optimizer, torch.optim.Adam):  # AdamW is a subclass of Adam
+        from .torch_adamw import convert_adamw
+
+        conv: Any = convert_adamw(
+            optimizer,
+            invariant=invariant,
+            norm_layers=norm_layers,
+            model=model,
+            rescale_log2=rescale_log2,
+            check=check,
+        )
+    elif isinstance(optimizer, SGD) and any(g.get("nesterov", False) for g in optimizer.param_groups):
+        from .sgd_variants import convert_sgd_variant
+
+        conv = convert_sgd_variant(
+            optimizer, invariant=invariant, norm_layers=norm_layers, model=model, check=check
+        )
+    elif isinstance(optimizer, SGD):
+        return convert_online(
+            optimizer,
+            invariant=invariant,
+            lr_scheduler=lr_scheduler,
+            steps=steps,
+            norm_layers=norm_layers,
+            model=model,
+            rescale_log2=rescale_log2,
+            adjust_eps=adjust_eps,
+            check=check,
+        )
+    else:
+        raise TypeError(
+            f"optimizer must be torch.optim.SGD, AdamW or Adam(decoupled_weight_decay=True), got "
+            f"{type(optimizer).__name__}"
+        )
+    inner = make_scheduler(lr_scheduler, optimizer)
+    flat = tuple(p for s in as_sets(invariant) for p in s)
+    return ConvertedRun(optimizer, _GenericScheduler(inner, conv), [], conv, flat)
+
+
+class _GenericScheduler(RunScheduler):
+    """``run.scheduler`` for the AdamW and Nesterov conversions."""
+
+    def __init__(self, inner: Any, conv: Any) -> None:
+        self.converter = conv
+        self.inner = inner
+
+    @property
+    def last_epoch(self) -> int:
+        return int(self.inner.last_epoch) if self.inner is not None else int(self.converter.updates)
+
+    def get_last_lr(self) -> list[float]:
+        if self.inner is not None:
+            return list(self.inner.get_last_lr())
+        return [float(g["lr"]) for g in self.converter.optimizer.param_groups]
+
+    def current_scale(self, group: int | None = None) -> float:
+        return float(self.converter.current_scale())
+
+    def log_current_scale(self, group: int | None = None) -> float:
+        return math.log(self.current_scale())
+
+    @property
+    def log2_scale(self) -> list[int]:
+        return [0 for _ in self.converter.optimizer.param_groups]

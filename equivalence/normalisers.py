@@ -60,8 +60,17 @@ class NormLayers:
                 )
             self.modules.append(m)
         self.adjust_eps = adjust_eps
+        self._record()
+
+    def _record(self) -> None:
         self.user_eps: list[float] = [float(getattr(m, "eps", 0.0)) for m in self.modules]
         self._stats = [m for m in self.modules if has_running_stats(m)]
+
+    def adopt(self, modules: Iterable[nn.Module]) -> None:
+        """Take ``modules`` (found by a probe) as the normalisers, with their eps as the user's."""
+        checked = NormLayers(modules, adjust_eps=self.adjust_eps)
+        self.modules = checked.modules
+        self._record()
 
     @property
     def means(self) -> list[torch.Tensor]:

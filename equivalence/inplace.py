@@ -1,0 +1,820 @@
+r"""Conversion in place: the user's own optimizer, its own param groups, hooks on its step.
+
+Every converter of this package (plain SGD, dampened or Nesterov SGD, AdamW) drives the
+optimizer the user built, through its step hooks, and nothing else:
+
+- **The groups stay the user's.** Between steps ``optimizer.param_groups`` is the user's list
+  of the user's dicts, holding the stock ``lr``, ``weight_decay``, momentum and betas that the
+  user's schedulers, GradScaler and framework wrappers read and write. For the duration of
+  ``optimizer.step()`` the pre-hook puts a *step view* in its place: each group that holds
+  scale-invariant parameters is split into one dict per invariant set it touches (carrying the
+  converted hyper-parameters, e.g. η̃_t and no decay) and one for the rest (the user's values);
+  the post-hook puts the user's list back. The optimizer's per-parameter state is keyed by
+  tensor, so the split changes nothing else. Groups added later with ``add_param_group`` are
+  stock unless declared invariant (:meth:`InPlaceConversion.add_param_group`).
+- **Several scale sequences.** Each independently invariant set S_k has its own scale
+  sequence, normalisers and rescaling; one set may span groups as long as their recurrences
+  agree at every step (the converter checks it and refuses otherwise, naming the groups).
+- **Stock units on the way out.** :meth:`InPlaceConversion.stock_view` gives the stock
+  weights and statistics; ``export``, ``remove`` and ``averaged_model`` build on it.
+- **Checked, never trusted.** At the first update the declared sets are checked: the Euler
+  identity ⟨∇L, θ⟩ = 0 on each set's gradients, and with ``model=`` a probe forward pass that
+  scales each set by 2 (exact in floating point) and finds every normaliser it feeds.
+- **No reference cycle.** The hooks the optimizer holds are bound to the conversion, which
+  holds the optimizer only weakly.
+
+A map (subclass) supplies the recurrence: :meth:`InPlaceConversion._advance` (before the
+step: the per-(set, group) overrides), :meth:`_commit` (after it), :meth:`_rescale_state`
+(power-of-two rescaling of its buffers) and :meth:`_stock_state` (its buffers in stock units).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.swa_utils import AveragedModel
+from torch.utils._pytree import tree_leaves
+
+from .layer_kinds import has_running_stats
+from .normalisers import NormLayers, is_normaliser
+
+__all__ = [
+    "ConversionError",
+    "InPlaceConversion",
+    "InvarianceCheckError",
+    "ScaleSet",
+    "StockAveragedModel",
+    "as_sets",
+]
+
+
+class ConversionError(RuntimeError):
+    """The converted run would leave the stock run at this step; raised instead of diverging."""
+
+
+class InvarianceCheckError(ValueError):
+    """A declared invariant set or normaliser list is wrong (found by the conversion's checks)."""
+
+
+#: Euler-identity threshold: |Σ⟨g, θ⟩| over a set relative to Σ‖g‖‖θ‖. An invariant set
+#: gives rounding (~u) plus the eps term 2ε ∂L/∂ε (relative ε/(σ² + ε), 1e-5 for BatchNorm's
+#: default eps at unit input variance); a non-invariant member gives its own ⟨g, θ⟩, of the
+#: order of its ‖g‖‖θ‖. 1e-3 sits between the two for ordinary networks; ``model=`` gives the
+#: exact probe instead.
+EULER_RTOL = 1e-3
+
+
+def as_sets(invariant: Any) -> list[list[torch.Tensor]]:
+    """``invariant`` as a list of sets: tensors (one set) or a sequence of iterables of tensors."""
+    if isinstance(invariant, torch.Tensor):
+        raise TypeError(
+            "invariant must be an iterable of tensors (one invariant set) or a sequence of such "
+            "iterables (several independently invariant sets), got a single Tensor; wrap it: [w]"
+        )
+    items = list(invariant)
+    if not items:
+        return []
+    if all(isinstance(x, torch.Tensor) for x in items):
+        return [items]
+    sets: list[list[torch.Tensor]] = []
+    for k, s in enumerate(items):
+        if isinstance(s, torch.Tensor) or not isinstance(s, Iterable):
+            raise TypeError(
+                f"invariant[{k}] is a {type(s).__name__}: give either tensors (one set) or a "
+                "sequence of iterables of tensors (one per independently invariant set), not a mix"
+            )
+        members = list(s)
+        for p in members:
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"invariant[{k}] holds {type(p).__name__}, not a tensor")
+        if not members:
+            raise ValueError(f"invariant[{k}] is empty")
+        sets.append(members)
+    seen: dict[int, int] = {}
+    for k, s in enumerate(sets):
+        for p in s:
+            if id(p) in seen and seen[id(p)] != k:
+                raise ValueError(
+                    f"a tensor of shape {tuple(p.shape)} is in invariant sets {seen[id(p)]} and {k}; "
+                    "the sets must be disjoint"
+                )
+            seen[id(p)] = k
+    return sets
+
+
+class ScaleSet:
+    """One independently invariant set: its tensors, its normalisers and its scale.
+
+    ``scale`` (a float) is C with stored θ = θ_stock / C on the set (so m = 1/C); the map keeps
+    its own recurrence state next to it.
+    """
+
+    def __init__(self, index: int, params: list[torch.Tensor], norms: NormLayers) -> None:
+        self.index = index
+        self.params = params
+        self.ids = {id(p) for p in params}
+        self.norms = norms
+        self.checked = False
+
+
+class InPlaceConversion:
+    """Base of the in-place converters (see the module docstring)."""
+
+    STATE_KEY = "equivalence_converter"
+    NAME = "the converter"
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        sets: list[list[torch.Tensor]],
+        norm_layers: Any = None,
+        *,
+        model: nn.Module | None = None,
+        adjust_eps: bool = True,
+        check: bool = True,
+    ) -> None:
+        self._opt = weakref.ref(optimizer)
+        self._model = weakref.ref(model) if model is not None else None
+        self.adjust_eps = adjust_eps
+        self.check = bool(check)
+        where = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        for k, s in enumerate(sets):
+            outside = [p for p in s if id(p) not in where]
+            if outside:
+                raise ValueError(
+                    f"{len(outside)} tensor(s) of invariant set {k} (first of shape "
+                    f"{tuple(outside[0].shape)}) are not among the optimizer's parameters"
+                )
+        per_set = _norms_per_set(norm_layers, len(sets))
+        self.sets = [
+            ScaleSet(k, list(s), NormLayers(per_set[k] or (), adjust_eps=adjust_eps))
+            for k, s in enumerate(sets)
+        ]
+        self._norms_given = norm_layers is not None
+        self._names = _param_names(model)
+        self.updates = 0
+        self._layout_key: tuple[Any, ...] | None = None
+        self._layout: list[tuple[dict[str, Any], list[tuple[int, list[torch.Tensor]]], list[Any]]]
+        self._layout = []
+        self._user_groups: list[dict[str, Any]] | None = None
+        self._failed = False
+        self._probe_inputs: tuple[Any, Any] | None = None
+        self._probe_handle = (
+            model.register_forward_pre_hook(self._capture, with_kwargs=True)
+            if (model is not None and check)
+            else None
+        )
+        self._handles = [
+            optimizer.register_step_pre_hook(self._pre_hook),
+            optimizer.register_step_post_hook(self._post_hook),
+            optimizer.register_state_dict_post_hook(self._save_hook),
+            optimizer.register_load_state_dict_pre_hook(self._load_pre_hook),
+            optimizer.register_load_state_dict_post_hook(self._load_post_hook),
+        ]
+        self._incoming: dict[str, Any] | None = None
+
+    # -- the optimizer ----------------------------------------------------------------------
+    @property
+    def optimizer(self) -> Optimizer:
+        opt = self._opt()
+        if opt is None:
+            raise ReferenceError("the converted optimizer no longer exists")
+        return opt
+
+    def name_of(self, p: torch.Tensor) -> str:
+        """The parameter's name in ``model`` (when given), else its shape."""
+        n = self._names.get(id(p))
+        return repr(n) if n is not None else f"of shape {tuple(p.shape)}"
+
+    # -- the layout: which user group holds which set's tensors ----------------------------
+    def _groups_key(self, groups: list[dict[str, Any]]) -> tuple[Any, ...]:
+        return tuple((id(g), id(g["params"]), len(g["params"])) for g in groups)
+
+    def layout(self) -> list[tuple[dict[str, Any], list[tuple[int, list[torch.Tensor]]], list[Any]]]:
+        """Per user group: (group, [(set index, its tensors there)], the other tensors)."""
+        groups = self.optimizer.param_groups
+        key = self._groups_key(groups)
+        if key != self._layout_key:
+            out = []
+            for g in groups:
+                parts: dict[int, list[torch.Tensor]] = {}
+                rest: list[Any] = []
+                for p in g["params"]:
+                    for s in self.sets:
+                        if id(p) in s.ids:
+                            parts.setdefault(s.index, []).append(p)
+                            break
+                    else:
+                        rest.append(p)
+                out.append((g, sorted(parts.items()), rest))
+            self._layout, self._layout_key = out, key
+        return self._layout
+
+    def set_groups(self, s: ScaleSet) -> list[int]:
+        """Indices (as the user numbers them) of the groups holding tensors of set ``s``."""
+        return [gi for gi, (_, parts, _) in enumerate(self.layout()) if any(k == s.index for k, _ in parts)]
+
+    def add_param_group(
+        self, param_group: dict[str, Any], *, invariant: bool = False, norm_layers: Any = ()
+    ) -> None:
+        """``optimizer.add_param_group`` for a converted run.
+
+        With ``invariant=False`` (and for groups added with the optimizer's own
+        ``add_param_group``) the new group is stock: its own lr and decay, exact as every
+        non-invariant parameter is. With ``invariant=True`` its parameters form a new
+        independently invariant set with its own scale sequence, starting at scale 1 now,
+        and ``norm_layers`` are the normalisers it feeds.
+        """
+        opt = self.optimizer
+        opt.add_param_group(param_group)
+        if invariant:
+            params = list(opt.param_groups[-1]["params"])
+            norms = NormLayers(norm_layers, adjust_eps=self.adjust_eps)
+            s = ScaleSet(len(self.sets), params, norms)
+            self.sets.append(s)
+            self._new_set(s)
+        self._layout_key = None
+
+    def _new_set(self, s: ScaleSet) -> None:  # pragma: no cover - maps define it
+        raise NotImplementedError
+
+    # -- hooks --------------------------------------------------------------------------------
+    def _pre_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._user_groups is not None:
+            opt.param_groups = self._user_groups
+            self._user_groups = None
+            self._failed = True
+        if self._failed:
+            raise ConversionError(
+                "the previous optimizer.step() did not complete (it raised); the converted run "
+                "cannot tell how far it got. Restore from a checkpoint"
+            )
+        layout = self.layout()
+        has_closure = (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None
+        if not has_closure:
+            self._check_gradients()
+        overrides = self._advance(opt, layout)
+        view: list[dict[str, Any]] = []
+        for gi, (g, parts, rest) in enumerate(layout):
+            if not parts:
+                view.append(g)
+                continue
+            for k, ps in parts:
+                view.append({**g, "params": ps, **overrides[(k, gi)]})
+            if rest:
+                view.append({**g, "params": rest})
+        self._user_groups = opt.param_groups
+        opt.param_groups = view
+
+    def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        if self._user_groups is None:
+            return
+        opt.param_groups = self._user_groups
+        self._user_groups = None
+        self.updates += 1
+        self._commit(opt)
+
+    def _check_gradients(self) -> None:
+        t = self.updates
+        for s in self.sets:
+            for p in s.params:
+                if p.grad is None:
+                    raise ConversionError(
+                        f"optimizer.step() at update {t} found no gradient for the invariant "
+                        f"parameter {self.name_of(p)} (set {s.index}); stock {type(self.optimizer).__name__} "
+                        "skips such a parameter (no weight decay either), which the converted run "
+                        "cannot match: its set is scaled as a whole. Give every invariant "
+                        "parameter a gradient (zero_grad(set_to_none=False) keeps zeros)"
+                    )
+            if self.check and not s.checked:
+                self._check_set(s)
+
+    # -- the checks ---------------------------------------------------------------------------
+    def _capture(self, module: nn.Module, args: Any, kwargs: Any) -> None:
+        if module.training:
+            self._probe_inputs = (args, kwargs)
+
+    @torch.no_grad()
+    def _check_set(self, s: ScaleSet) -> None:
+        """The Euler identity on the gradients, and with ``model=`` the probe (once per set)."""
+        grads = [p.grad for p in s.params]
+        w = [p.detach() for p in s.params]
+        dots = torch.stack([(g * x).sum().to(torch.float64) for g, x in zip(grads, w)])
+        norms = torch.stack(
+            [
+                torch.linalg.vector_norm(g).to(torch.float64) * torch.linalg.vector_norm(x).to(torch.float64)
+                for g, x in zip(grads, w)
+            ]
+        )
+        vals = torch.cat([dots, norms]).cpu()  # one synchronisation, at the first update only
+        n = len(s.params)
+        dot, den = vals[:n], vals[n:]
+        total = float(den.sum())
+        if total == 0.0:
+            return  # no gradient yet: checked at the next update
+        model = self._model() if self._model is not None else None
+        if model is not None and self._probe_inputs is not None:
+            self._probe(model, s, dot, den)
+        else:
+            rel = abs(float(dot.sum())) / total
+            if rel > EULER_RTOL:
+                raise InvarianceCheckError(
+                    f"invariant set {s.index} is not scale invariant: at update {self.updates} its "
+                    f"gradients give |Σ⟨∇L, θ⟩| / Σ‖∇L‖‖θ‖ = {rel:.3g} > {EULER_RTOL:g} (a scale-"
+                    f"invariant loss has ⟨∇L, θ⟩ = 0 over the set). {_culprits(self, s, dot, den)}. "
+                    "Remove it from invariant (equivalence.audit(model, ...) lists the invariant "
+                    "tensors), or pass model= for the exact probe"
+                )
+        s.checked = True
+        if all(x.checked for x in self.sets) and self._probe_handle is not None:
+            self._probe_handle.remove()
+            self._probe_handle = None
+            self._probe_inputs = None
+
+    def _probe(self, model: nn.Module, s: ScaleSet, dot: torch.Tensor, den: torch.Tensor) -> None:
+        """Scale set ``s`` by 2 in a forward pass on the captured inputs (exact in floating point).
+
+        Finds the normalisers whose input doubles (fed by ``s``), refuses one whose input
+        neither doubles nor stays (not correctable), compares them with ``norm_layers``, and
+        checks that the output is unchanged with those normalisers' eps × 4 (joint invariance
+        L(2θ; 4ε) = L(θ; ε)). Threshold: √u relative (u of the dtype); scaling by 2 changes no
+        mantissa, so an invariant set reproduces the output to rounding of the same order as
+        the reduction-order noise, while a wrong member changes it at O(1).
+        """
+        assert self._probe_inputs is not None
+        args, kwargs = self._probe_inputs
+        norms = [(n, m) for n, m in model.named_modules() if is_normaliser(m)]
+        seen: dict[int, torch.Tensor] = {}
+
+        def grab(mod: nn.Module, inp: Any, out: Any) -> None:
+            if inp and isinstance(inp[0], torch.Tensor):
+                seen[id(mod)] = inp[0].detach().clone()
+
+        handles = [m.register_forward_hook(grab) for _, m in norms]
+        buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
+        eps0 = {id(m): getattr(m, "eps", None) for _, m in norms}
+        rng = torch.random.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+        def forward() -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
+            seen.clear()
+            torch.random.set_rng_state(rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+            out = model(*args, **kwargs)
+            leaves = [x.detach() for x in tree_leaves(out) if isinstance(x, torch.Tensor) and x.is_floating_point()]
+            got = dict(seen)
+            for k, b in model.named_buffers():
+                b.copy_(buffers[k])
+            return leaves, got
+
+        def scale(f: float) -> None:
+            torch._foreach_mul_([p.detach() for p in s.params], f)
+
+        def set_eps(factor: float, which: Iterable[nn.Module]) -> None:
+            for m in which:
+                if isinstance(eps0[id(m)], float):
+                    object.__setattr__(m, "eps", eps0[id(m)] * factor)
+
+        try:
+            y0, _ = forward()
+            # which normalisers' inputs double: with every eps × 2^-40 (its effect on a
+            # normaliser's output, ε/σ², far below rounding), so that a normaliser fed by the
+            # set passes on an unchanged output whatever its eps
+            set_eps(2.0**-40, (m for _, m in norms))
+            _, x0 = forward()
+            scale(2.0)
+            try:
+                _, x1 = forward()
+                set_eps(1.0, (m for _, m in norms))
+                fed, mixed = [], []
+                for name, m in norms:
+                    a, b = x0.get(id(m)), x1.get(id(m))
+                    if a is None or b is None:
+                        continue
+                    tol = math.sqrt(torch.finfo(a.dtype).eps) * float(a.abs().max().clamp_min(1e-300))
+                    if float((b - 2 * a).abs().max()) <= 2 * tol:
+                        fed.append((name, m))
+                    elif float((b - a).abs().max()) > tol:
+                        mixed.append(name)
+                if mixed:
+                    raise InvarianceCheckError(
+                        f"invariant set {s.index}: the input of normaliser(s) {', '.join(map(repr, mixed))} "
+                        "neither doubles nor stays when the set is doubled (its input is not "
+                        "homogeneous of degree 1 in the set: running statistics and eps not "
+                        "correctable). Remove the tensors feeding it from the set, or make the "
+                        "network scale invariant there (equivalence.make_scale_invariant)"
+                    )
+                set_eps(4.0, (m for _, m in fed))
+                y2, _ = forward()
+            finally:
+                scale(0.5)
+                for _, m in norms:
+                    if eps0[id(m)] is not None:
+                        object.__setattr__(m, "eps", eps0[id(m)])
+        finally:
+            for h in handles:
+                h.remove()
+            torch.random.set_rng_state(rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+        worst = 0.0
+        for a, b in zip(y0, y2):
+            ref = float(a.abs().max()) if a.numel() else 0.0
+            if ref > 0:
+                worst = max(worst, float((b - a).abs().max()) / ref)
+        u = torch.finfo(y0[0].dtype).eps if y0 else 2.0**-52
+        if worst > math.sqrt(u):
+            raise InvarianceCheckError(
+                f"invariant set {s.index} is not scale invariant: doubling it (with the eps of the "
+                f"normalisers it feeds × 4) changes the model's output by {worst:.3g} relative "
+                f"(rounding: below {math.sqrt(u):.2g}). {_culprits(self, s, dot, den)}. Remove it "
+                "from invariant (equivalence.audit(model, ...) lists the invariant tensors)"
+            )
+        found = [m for _, m in fed]
+        name_of = {id(m): n for n, m in norms}
+        if self._norms_given or len(s.norms):
+            given = {id(m) for m in s.norms.modules}
+            missing = [name_of[id(m)] for m in found if id(m) not in given]
+            extra = [name_of.get(id(m), type(m).__name__) for m in s.norms.modules if id(m) not in {id(x) for x in found}]
+            if missing or extra:
+                parts = []
+                if missing:
+                    parts.append(f"missing {', '.join(map(repr, missing))} (fed by the set)")
+                if extra:
+                    parts.append(f"extra {', '.join(map(repr, extra))} (not fed by the set)")
+                raise InvarianceCheckError(
+                    f"norm_layers of invariant set {s.index} is wrong: " + "; ".join(parts) + ". "
+                    "Omit norm_layers with model= to have them found"
+                )
+        else:
+            s.norms.adopt(found)
+            self._norms_adopted(s)
+
+    def _norms_adopted(self, s: ScaleSet) -> None:
+        """Hook for maps: ``s.norms`` was filled by the probe (at scale 1, before any update)."""
+
+    # -- the map (subclasses) --------------------------------------------------------------------
+    def _advance(
+        self, opt: Optimizer, layout: Any
+    ) -> dict[tuple[int, int], dict[str, Any]]:  # pragma: no cover - maps define it
+        raise NotImplementedError
+
+    def _commit(self, opt: Optimizer) -> None:  # pragma: no cover - maps define it
+        raise NotImplementedError
+
+    def set_scale(self, s: ScaleSet) -> float:  # pragma: no cover - maps define it
+        """C of set ``s``: stored θ = θ_stock / C."""
+        raise NotImplementedError
+
+    def _stock_state(self, s: ScaleSet, p: torch.Tensor, state: dict[str, Any]) -> dict[str, Any]:
+        """The optimizer state of ``p`` (in set ``s``) in stock units (maps override)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def current_scale(self, s: int = 0) -> float:
+        """m of set ``s`` (stored θ = m · θ_stock); 1.0 when there is no such set."""
+        if not self.sets:
+            return 1.0
+        return 1.0 / self.set_scale(self.sets[s])
+
+    # -- stock units ------------------------------------------------------------------------------
+    def _module_map(self, model: nn.Module) -> tuple[dict[int, str], dict[int, str]]:
+        params = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+        mods = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+        return params, mods
+
+    @torch.no_grad()
+    def _to_stock(self, src: nn.Module, dst: nn.Module) -> None:
+        """Write into ``dst`` (``src`` or a copy of it) the stock weights, statistics and eps."""
+        pnames, mnames = self._module_map(src)
+        dparams = dict(dst.named_parameters(remove_duplicate=False))
+        dmods = dict(dst.named_modules(remove_duplicate=False))
+        for s in self.sets:
+            C = self.set_scale(s)
+            targets = []
+            for p in s.params:
+                n = pnames.get(id(p))
+                if n is None:
+                    raise ValueError(
+                        f"invariant parameter {self.name_of(p)} is not a parameter of the model given"
+                    )
+                targets.append(dparams[n])
+            torch._foreach_mul_(targets, C)
+            for m, eps in zip(s.norms.modules, s.norms.user_eps):
+                n = mnames.get(id(m))
+                if n is None:
+                    raise ValueError(f"normaliser {type(m).__name__} is not a module of the model given")
+                d = dmods[n]
+                if has_running_stats(d):
+                    d.running_mean.mul_(C)
+                    d.running_var.mul_(C * C)
+                if s.norms.adjust_eps:
+                    object.__setattr__(d, "eps", eps)
+
+    def export(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` in stock units: the stock run's model, with no hooks of ours.
+
+        Invariant weights × C (= ÷ m), running means × C, variances × C², every normaliser's
+        eps the user's. Its ``state_dict()`` loads into a freshly built model.
+        """
+        handle = self._probe_handle
+        if handle is not None:
+            handle.remove()
+        try:
+            out = copy.deepcopy(model)
+        finally:
+            if handle is not None:
+                self._probe_handle = model.register_forward_pre_hook(self._capture, with_kwargs=True)
+        self._to_stock(model, out)
+        return out
+
+    def stock_parameters(self, model: nn.Module, buffers: bool = False) -> Iterator[torch.Tensor]:
+        """``model.parameters()`` (then ``model.buffers()``) in stock units, as new tensors where
+        they differ from the stored ones."""
+        scale = {}
+        for s in self.sets:
+            C = self.set_scale(s)
+            scale.update({id(p): C for p in s.params})
+        with torch.no_grad():
+            for p in model.parameters():
+                c = scale.get(id(p))
+                yield p.detach() * c if c is not None else p.detach()
+            if buffers:
+                stat: dict[int, float] = {}
+                for s in self.sets:
+                    C = self.set_scale(s)
+                    for m in s.norms.modules:
+                        if has_running_stats(m):
+                            stat[id(m.running_mean)] = C
+                            stat[id(m.running_var)] = C * C
+                for b in model.buffers():
+                    c = stat.get(id(b))
+                    yield b.detach() * c if c is not None else b.detach()
+
+    def averaged_model(
+        self,
+        model: nn.Module,
+        device: Any = None,
+        avg_fn: Callable[..., torch.Tensor] | None = None,
+        multi_avg_fn: Callable[..., None] | None = None,
+        use_buffers: bool = False,
+    ) -> StockAveragedModel:
+        """``torch.optim.swa_utils.AveragedModel`` of the **stock** weights (EMA or SWA).
+
+        Averaging the converted weights directly mixes weights of different scales
+        (stored θ_t = m_t θ_t^stock with m_t growing): the average is no stock average, and
+        its normalisers carry the converted eps. This one starts from :meth:`export` and
+        its ``update_parameters(model)`` averages the stock weights, so it equals the stock
+        run's ``AveragedModel`` (and works with ``get_ema_multi_avg_fn`` and ``update_bn``).
+        """
+        return StockAveragedModel(self, model, device, avg_fn, multi_avg_fn, use_buffers)
+
+    @torch.no_grad()
+    def remove(self, model: nn.Module | None = None) -> None:
+        """Detach the hooks and leave the run in stock units.
+
+        The optimizer's state is put in stock units (the maps' buffer relations); with
+        ``model`` (or the ``model=`` given at conversion) the live weights, running statistics
+        and eps too, so evaluating or training on with the stock optimizer equals the stock
+        run. Without a model the weights are left as stored (scale m) and a ``ValueError``
+        says so unless every set's scale is still 1.
+        """
+        opt = self.optimizer
+        if model is None and self._model is not None:
+            model = self._model()
+        if model is None and any(self.set_scale(s) != 1.0 for s in self.sets):
+            raise ValueError(
+                "remove() needs the model to put its weights back in stock units (the scale is "
+                f"m = {self.current_scale():.6g}): call run.remove(model)"
+            )
+        for s in self.sets:
+            for p in s.params:
+                st = opt.state.get(p)
+                if st:
+                    opt.state[p] = self._stock_state(s, p, st)
+        if model is not None:
+            self._to_stock(model, model)
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        if self._probe_handle is not None:
+            self._probe_handle.remove()
+            self._probe_handle = None
+        for s in self.sets:
+            s.norms.restore_eps()
+        self._removed()
+
+    def _removed(self) -> None:
+        """Hook for maps: reset their state after :meth:`remove`."""
+
+    # -- gradients in stock units ---------------------------------------------------------------
+    @torch.no_grad()
+    def clip_grad_value_(self, clip_value: float) -> None:
+        """``torch.nn.utils.clip_grad_value_`` of the stock run, applied to this run.
+
+        The stock gradient of an invariant parameter is g = m g̃, so clamping g to ±v is
+        clamping g̃ to ±v/m; the other parameters are clamped to ±v as they are.
+        """
+        v = float(clip_value)
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"clip_value = {clip_value!r} is outside the valid range 0 <= v < inf")
+        done: set[int] = set()
+        for s in self.sets:
+            lim = v / self.current_scale(s.index)
+            for p in s.params:
+                done.add(id(p))
+                if p.grad is not None:
+                    p.grad.clamp_(-lim, lim)
+        for g in self.optimizer.param_groups:
+            for p in g["params"]:
+                if id(p) not in done and p.grad is not None:
+                    p.grad.clamp_(-v, v)
+
+    @torch.no_grad()
+    def clip_grad_norm_(
+        self, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+    ) -> torch.Tensor:
+        """``torch.nn.utils.clip_grad_norm_`` of the **stock** run, applied to this run.
+
+        ∇L(θ/c) = c ∇L(θ), so the stock gradient of an invariant parameter is g = m g̃. The
+        total norm is taken over the stock gradients (invariant ones × m, the others as they
+        are) and the stock clip coefficient min(1, max_norm / (norm + 1e-6)) multiplies every
+        gradient: the clipped converted run equals the clipped stock run. Returns the stock
+        total norm. (PyTorch's ``clip_grad_norm_`` on this run's own gradients measures g/m.)
+        """
+        scale = {}
+        for s in self.sets:
+            m = self.current_scale(s.index)
+            scale.update({id(p): m for p in s.params})
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not params:
+            return torch.tensor(0.0)
+        grads = [p.grad for p in params]
+        norms = torch._foreach_norm(grads, norm_type)
+        stock = [n * scale[id(p)] if id(p) in scale else n for n, p in zip(norms, params)]
+        total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
+        if error_if_nonfinite and not bool(torch.isfinite(total)):
+            raise RuntimeError(
+                f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
+            )
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        torch._foreach_mul_(grads, coef.to(grads[0].device))
+        return total
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:  # pragma: no cover - maps define it
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _save_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        state_dict[self.STATE_KEY] = self.state_dict()
+        return state_dict
+
+    def _load_pre_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+        if self.STATE_KEY not in state_dict:
+            raise ValueError(
+                f"this optimizer is driven by {type(self).__name__} and the checkpoint has no "
+                f"'{self.STATE_KEY}' entry: it was saved by a stock optimizer. To continue a stock "
+                "run converted, load it into the stock optimizer (and the stock weights into the "
+                "model) and call equivalence.convert_optimizer on it"
+            )
+        state_dict = dict(state_dict)
+        self._incoming = state_dict.pop(self.STATE_KEY)
+        self._check_incoming(self._incoming)
+        return state_dict
+
+    def _check_incoming(self, state: dict[str, Any]) -> None:
+        """Refuse a checkpoint of a different conversion (maps may add checks)."""
+        sizes = [[int(p.numel()) for p in s.params] for s in self.sets]
+        theirs = state.get("set_sizes")
+        if theirs is not None and [list(x) for x in theirs] != sizes:
+            raise ValueError(
+                f"the checkpoint was saved by a different conversion: invariant set sizes "
+                f"{theirs!r} (checkpoint) vs {sizes!r} (this run)"
+            )
+
+    def _load_post_hook(self, opt: Optimizer) -> None:
+        if self._incoming is not None:
+            state, self._incoming = self._incoming, None
+            self.load_state_dict(state)
+            for s in self.sets:
+                s.checked = True
+
+    def _set_sizes(self) -> list[list[int]]:
+        return [[int(p.numel()) for p in s.params] for s in self.sets]
+
+
+class StockAveragedModel(AveragedModel):
+    """An ``AveragedModel`` of a converted run's **stock** weights (see ``averaged_model``)."""
+
+    def __init__(
+        self,
+        conversion: InPlaceConversion,
+        model: nn.Module,
+        device: Any = None,
+        avg_fn: Callable[..., torch.Tensor] | None = None,
+        multi_avg_fn: Callable[..., None] | None = None,
+        use_buffers: bool = False,
+    ) -> None:
+        super().__init__(
+            conversion.export(model),
+            device=device,
+            avg_fn=avg_fn,
+            multi_avg_fn=multi_avg_fn,
+            use_buffers=use_buffers,
+        )
+        object.__setattr__(self, "_conversion", weakref.ref(conversion))
+
+    def update_parameters(self, model: nn.Module) -> None:  # type: ignore[override]
+        conv = self._conversion()
+        if conv is None:
+            raise ReferenceError("the conversion of this averaged model no longer exists")
+        super().update_parameters(_StockView(conv, model))  # type: ignore[arg-type]
+
+
+class _StockView:
+    """Duck-typed module: ``parameters()``/``buffers()`` of ``model`` in stock units."""
+
+    def __init__(self, conversion: InPlaceConversion, model: nn.Module) -> None:
+        self._conv = conversion
+        self._model = model
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        n = sum(1 for _ in self._model.parameters())
+        return iter(list(self._conv.stock_parameters(self._model))[:n])
+
+    def buffers(self) -> Iterator[torch.Tensor]:
+        n = sum(1 for _ in self._model.parameters())
+        return iter(list(self._conv.stock_parameters(self._model, buffers=True))[n:])
+
+
+def _norms_per_set(norm_layers: Any, n_sets: int) -> list[list[nn.Module] | None]:
+    if norm_layers is None:
+        return [None] * n_sets
+    if isinstance(norm_layers, nn.Module):
+        raise TypeError("norm_layers must be an iterable of modules (or one iterable per set)")
+    items = list(norm_layers)
+    if items and all(isinstance(x, nn.Module) for x in items) or not items:
+        if n_sets > 1 and items:
+            raise ValueError(
+                f"norm_layers is one list but there are {n_sets} invariant sets: give one list per "
+                "set (norm_layers=[[...], [...]]), or pass model= and omit norm_layers to have "
+                "them found"
+            )
+        return [items] + [[] for _ in range(n_sets - 1)] if n_sets else []
+    if len(items) != n_sets:
+        raise ValueError(
+            f"norm_layers has {len(items)} lists for {n_sets} invariant sets; give one per set"
+        )
+    return [list(x) for x in items]
+
+
+def _param_names(model: nn.Module | None) -> dict[int, str]:
+    if model is None:
+        return {}
+    return {id(p): n for n, p in model.named_parameters()}
+
+
+def _culprits(conv: InPlaceConversion, s: ScaleSet, dot: torch.Tensor, den: torch.Tensor) -> str:
+    """The set's tensors ranked by their own Euler residual |⟨g, θ⟩| / ‖g‖‖θ‖."""
+    rel = [(abs(float(d)) / float(n) if float(n) > 0 else 0.0, i) for i, (d, n) in enumerate(zip(dot, den))]
+    rel.sort(reverse=True)
+    top = [f"{conv.name_of(s.params[i])} ({r:.2g})" for r, i in rel[:3] if r > EULER_RTOL]
+    if not top:
+        return "No single tensor stands out by its own ⟨∇L, θ⟩ (a joint set whose whole fails)"
+    return "Most likely not invariant, by |⟨∇L, θ⟩| / ‖∇L‖‖θ‖: " + ", ".join(top)
+
+
+def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:
+    """A group's hyper-parameter as a float, with its own message when it is not finite."""
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"param_groups[{gi}]['{key}'] is a Tensor at update {t}; the converter needs float "
+            "hyper-parameters"
+        )
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(
+            f"param_groups[{gi}]['{key}'] = {value!r} at update {t} is not finite; valid range: {lo}"
+        )
+    return v
+
+
+def iter_sets_groups(
+    layout: Sequence[tuple[dict[str, Any], list[tuple[int, list[torch.Tensor]]], list[Any]]],
+) -> dict[int, list[int]]:
+    """Set index → the user group indices holding its tensors."""
+    out: dict[int, list[int]] = {}
+    for gi, (_, parts, _) in enumerate(layout):
+        for k, _ in parts:
+            out.setdefault(k, []).append(gi)
+    return out
