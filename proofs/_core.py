@@ -54,6 +54,7 @@ MODULE_NAMES: tuple[str, ...] = (
     "toy_lemma",
     "normaliser_eps",
     "mid_run",
+    "kappa_form",
     "adamw",
     "dampening",
     "nesterov",

@@ -23,6 +23,10 @@ rescaling           Rescaling.v (exact in R), BitExact.v (Flocq: binary64
 toy_lemma           ToyLemma.v: g + lambda theta = 0 => 0
 normaliser_eps      Normaliser.v: m x with eps m^2, running statistics
 mid_run             MidRun.v: any initial buffer, copied as is
+kappa_form          KappaForm.v: the scale recurrence without 1/eta (LR 0
+                    allowed at any step), momentum schedule, any buffer; the
+                    stock buffer recovered; agrees with GeneralSchedule.v
+                    where eta > 0, which fails at eta_0 = 0 (concrete instance)
 adamw               AdamW.v: AdamW == stock Adam without WD, per-step schedules
 dampening           Dampening.v: SGD with dampening, LR alone, modified scales
 nesterov            Nesterov.v: Nesterov SGD, exact with one buffer rewrite per
@@ -128,6 +132,15 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Normaliser.v", "eval_output_scaled"),
     ),
     "mid_run": (("MidRun.v", "mid_run_equivalence"),),
+    "kappa_form": (
+        ("KappaForm.v", "kappa_form_equivalence"),
+        ("KappaForm.v", "kappa_step_invariant"),
+        ("KappaForm.v", "kappa_form_buffer"),
+        ("KappaForm.v", "kappa_form_paper_recurrence"),
+        ("KappaForm.v", "kappa_form_agrees_with_general_schedule"),
+        ("KappaForm.v", "buffer_without_kappa_refuted"),
+        ("KappaForm.v", "paper_recurrence_refuted_at_zero_lr"),
+    ),
     "adamw": (("AdamW.v", "adamw_equivalence"), ("AdamW.v", "adam_coord")),
     "dampening": (
         ("Dampening.v", "dampening_equivalence"),
@@ -172,6 +185,7 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "RescaleByThree.v": "wrong_factor_commutes",
     "WrongHomogeneity.v": "wrong_grad_homogeneous",
     "WrongMidRunBuffer.v": "wrong_mid_run_invariant",
+    "WrongKappaBuffer.v": "wrong_kappa_invariant",
     "WrongNormaliserEps.v": "wrong_normaliser_eps",
     "WrongReverseSign.v": "wrong_reverse_condition",
     "WrongTexpNoShift.v": "wrong_texp_invariant",

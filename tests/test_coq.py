@@ -9,8 +9,8 @@ What is checked (Li & Arora, ICLR 2020; see proofs/coq_check.py):
   extensionality, and each negative control is rejected inside its wrong
   theorem while its FIXed twin compiles.
 The compile-based tests skip when coqc or its libraries (Coquelicot, Flocq)
-are absent.  Budget: about 70 s of CPU on one core (two builds of 20 files, the
-assumption audit of 41 theorems and 13 negative controls); the wall time is longer
+are absent.  Budget: about 70 s of CPU on one core (two builds of 22 files, the
+assumption audit of 53 theorems and 15 negative controls); the wall time is longer
 on a loaded machine.
 """
 
