@@ -172,11 +172,43 @@ class ExpLRConverter(InPlaceConversion):
                         "range 0 <= momentum < 1: at momentum >= 1 the scale sequence c_t changes "
                         "sign and no exponential-LR run is equivalent"
                     )
-        self.last_equivalent_lr: float | None = None  # of the first set's first group (stored frame)
+        self._agree_at_start()
+        # η̃ of the first set's first group, as set on the step view (stored frame)
+        self.last_equivalent_lr: float | None = None
         self.last_log_equivalent_lr: float | None = None
         self._pending: list[tuple[ScaleSet, float, float, dict[int, float], dict[int, float]]] = []
         for s in self.sets:
             s.norms.set_scale(1.0)
+
+    def _agree_at_start(self) -> None:
+        """Refuse at conversion a set whose groups' first scale ratios c_1/c_0 already differ."""
+        state = self.optimizer.state
+        for s in self.sets:
+            first: tuple[int, float] | None = None
+            for gi, (g, parts, _) in enumerate(self.layout()):
+                ps = next((q for k, q in parts if k == s.index), None)
+                if ps is None:
+                    continue
+                tau = float(g.get("dampening", 0.0)) if state.get(ps[0]) else 0.0
+                d = -float(g["lr"]) * (1.0 - tau) * float(g["weight_decay"])
+                if not 1.0 + d > 0.0:
+                    raise ScaleSequenceError(
+                        f"the scale sequence of invariant set {s.index} reaches zero or goes negative "
+                        f"at update 1: c_1 = 1 - lr*weight_decay = {1.0 + d:.6g} <= 0 with lr = "
+                        f"{g['lr']!r}, weight_decay = {g['weight_decay']!r} (param group {gi})"
+                    )
+                if first is None:
+                    first = (gi, d)
+                elif abs(d - first[1]) > 8 * _U * max(abs(d), abs(first[1])):
+                    raise ValueError(
+                        f"invariant set {s.index} spans param groups {first[0]} and {gi}, whose scale "
+                        f"recurrences differ at update 0 (c_1/c_0 − 1 = {first[1]!r} vs {d!r}: their "
+                        "lr·weight_decay differ). The loss is invariant to scaling the set as a whole, "
+                        "not its parts by different factors. If each group's part is invariant on its "
+                        "own, declare the parts as separate sets, invariant=[[...], [...]] "
+                        "(equivalence.audit lists which tensors are invariant on their own and which "
+                        "only jointly); otherwise give the set's groups equal lr·weight_decay"
+                    )
 
     def _new_set(self, s: ScaleSet) -> None:
         self.states.append(_SGDSetState())
@@ -244,16 +276,24 @@ class ExpLRConverter(InPlaceConversion):
                 g = layout[gi][0]
                 _check_plain_sgd(g, gi, t)
                 eta = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf")
-                lam = check_finite_hyper(g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf")
+                lam = check_finite_hyper(
+                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf"
+                )
                 gam = check_finite_hyper(g["momentum"], "momentum", gi, t, "0 <= momentum < 1")
-                tau = check_finite_hyper(g.get("dampening", 0.0), "dampening", gi, t, "0 <= dampening <= 1")
+                tau = check_finite_hyper(
+                    g.get("dampening", 0.0), "dampening", gi, t, "0 <= dampening <= 1"
+                )
                 if eta < 0 or lam < 0 or not 0 <= gam < 1:
                     key, val, rng = (
                         ("lr", eta, "0 <= lr < inf")
                         if eta < 0
                         else ("weight_decay", lam, "0 <= weight_decay < inf")
                         if lam < 0
-                        else ("momentum", gam, "0 <= momentum < 1 (c_t changes sign at momentum >= 1)")
+                        else (
+                            "momentum",
+                            gam,
+                            "0 <= momentum < 1 (c_t changes sign at momentum >= 1)",
+                        )
                     )
                     raise ConversionError(
                         f"param_groups[{gi}]['{key}'] = {val!r} at update {t} is outside the valid range {rng}"
@@ -305,7 +345,9 @@ class ExpLRConverter(InPlaceConversion):
                 self.last_log_equivalent_lr = (
                     math.log(lr0) - 2 * st.E * _LN2 if lr0 > 0 else -math.inf
                 )
-            pending.append((s, d_ref, c_next, {gi: q / (1.0 + d_ref) for gi, q in qs.items()}, etas))
+            pending.append(
+                (s, d_ref, c_next, {gi: q / (1.0 + d_ref) for gi, q in qs.items()}, etas)
+            )
         self._pending = pending
         return out
 
@@ -347,9 +389,7 @@ class ExpLRConverter(InPlaceConversion):
         f = math.ldexp(1.0, -k)
         torch._foreach_mul_([p.detach() for p in s.params], f)
         state = self.optimizer.state
-        bufs = [
-            b for p in s.params if (b := state.get(p, {}).get("momentum_buffer")) is not None
-        ]
+        bufs = [b for p in s.params if (b := state.get(p, {}).get("momentum_buffer")) is not None]
         if bufs:
             torch._foreach_mul_(bufs, 1.0 / f)
         s.norms.correct(f)
@@ -362,7 +402,9 @@ class ExpLRConverter(InPlaceConversion):
         if b is None:
             return state
         st = self.states[s.index]
-        gi = next(i for i, g in enumerate(self.optimizer.param_groups) if any(q is p for q in g["params"]))
+        gi = next(
+            i for i, g in enumerate(self.optimizer.param_groups) if any(q is p for q in g["params"])
+        )
         k = st.k.get(gi, 0.0)
         with torch.no_grad():
             v = b / st.C - (k * st.C) * p.detach()
@@ -410,17 +452,27 @@ class ExpLRConverter(InPlaceConversion):
         return self.state_dict()
 
     def _check_incoming(self, state: dict[str, Any]) -> None:
-        super()._check_incoming(state)
         mine = self.state_dict()
-        if state.get("format") != 2:
-            return
+        if state.get("format") != 2:  # the first format: one set, its sizes listed flat
+            state = {
+                **state,
+                "set_sizes": [state.get("invariant_sizes")],
+                "user_eps": [state.get("user_eps")],
+            }
         diffs = [
-            f"{key} {state.get(key)!r} (checkpoint) vs {mine[key]!r} (this run)"
-            for key in ("rescale_log2", "user_eps", "adjust_eps")
+            f"{name} {state.get(key)!r} (checkpoint) vs {mine[key]!r} (this run)"
+            for key, name in (
+                ("rescale_log2", "rescale_log2"),
+                ("set_sizes", "the invariant set sizes"),
+                ("user_eps", "the normalisers' eps"),
+                ("adjust_eps", "adjust_eps"),
+            )
             if state.get(key) != mine[key]
         ]
         if diffs:
-            raise ValueError("the checkpoint was saved by a different conversion: " + "; ".join(diffs))
+            raise ValueError(
+                "the checkpoint was saved by a different conversion: " + "; ".join(diffs)
+            )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.updates = int(state["updates"])
@@ -466,11 +518,6 @@ def _check_plain_sgd(group: dict[str, Any], i: int, t: int | None = None) -> Non
             f"param_groups[{i}] uses nesterov=True{when}; this converter is for plain momentum "
             "(nesterov=False): use equivalence.convert_sgd_variant (exact with one buffer rewrite "
             "per step, proofs/nesterov.py)"
-        )
-    if group.get("dampening", 0) != 0:
-        raise ValueError(
-            f"param_groups[{i}] has dampening = {group['dampening']!r}{when}; this converter needs "
-            "dampening = 0: use equivalence.convert_sgd_variant (proofs/dampening.py)"
         )
     if group.get("maximize", False):
         raise ValueError(
@@ -989,7 +1036,9 @@ def convert_optimizer(
             rescale_log2=rescale_log2,
             check=check,
         )
-    elif isinstance(optimizer, SGD) and any(g.get("nesterov", False) for g in optimizer.param_groups):
+    elif isinstance(optimizer, SGD) and any(
+        g.get("nesterov", False) for g in optimizer.param_groups
+    ):
         from .sgd_variants import convert_sgd_variant
 
         conv = convert_sgd_variant(

@@ -69,6 +69,10 @@ class InvarianceCheckError(ValueError):
 #: order of its ‖g‖‖θ‖. 1e-3 sits between the two for ordinary networks; ``model=`` gives the
 #: exact probe instead.
 EULER_RTOL = 1e-3
+#: ... and it is judged without ``model=`` only when the set's normalisers have eps at most
+#: this: the eps term grows as ε/σ², unknown without a forward pass (small initial weights
+#: make σ² small), so a set with real eps is checked by the probe alone.
+EULER_EPS_MAX = 1e-12
 
 
 def as_sets(invariant: Any) -> list[list[torch.Tensor]]:
@@ -197,7 +201,9 @@ class InPlaceConversion:
     def _groups_key(self, groups: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple((id(g), id(g["params"]), len(g["params"])) for g in groups)
 
-    def layout(self) -> list[tuple[dict[str, Any], list[tuple[int, list[torch.Tensor]]], list[Any]]]:
+    def layout(
+        self,
+    ) -> list[tuple[dict[str, Any], list[tuple[int, list[torch.Tensor]]], list[Any]]]:
         """Per user group: (group, [(set index, its tensors there)], the other tensors)."""
         groups = self.optimizer.param_groups
         key = self._groups_key(groups)
@@ -219,7 +225,11 @@ class InPlaceConversion:
 
     def set_groups(self, s: ScaleSet) -> list[int]:
         """Indices (as the user numbers them) of the groups holding tensors of set ``s``."""
-        return [gi for gi, (_, parts, _) in enumerate(self.layout()) if any(k == s.index for k, _ in parts)]
+        return [
+            gi
+            for gi, (_, parts, _) in enumerate(self.layout())
+            if any(k == s.index for k, _ in parts)
+        ]
 
     def add_param_group(
         self, param_group: dict[str, Any], *, invariant: bool = False, norm_layers: Any = ()
@@ -309,7 +319,8 @@ class InPlaceConversion:
         dots = torch.stack([(g * x).sum().to(torch.float64) for g, x in zip(grads, w)])
         norms = torch.stack(
             [
-                torch.linalg.vector_norm(g).to(torch.float64) * torch.linalg.vector_norm(x).to(torch.float64)
+                torch.linalg.vector_norm(g).to(torch.float64)
+                * torch.linalg.vector_norm(x).to(torch.float64)
                 for g, x in zip(grads, w)
             ]
         )
@@ -322,7 +333,9 @@ class InPlaceConversion:
         model = self._model() if self._model is not None else None
         if model is not None and self._probe_inputs is not None:
             self._probe(model, s, dot, den)
-        else:
+        elif max((float(e) for e in s.norms.user_eps), default=0.0) <= EULER_EPS_MAX:
+            # without the model the eps term 2ε ∂L/∂ε cannot be told from a wrong member, so
+            # the identity is judged only where the normalisers' eps is negligible
             rel = abs(float(dot.sum())) / total
             if rel > EULER_RTOL:
                 raise InvarianceCheckError(
@@ -369,7 +382,11 @@ class InPlaceConversion:
             if cuda_rng is not None:
                 torch.cuda.set_rng_state_all(cuda_rng)
             out = model(*args, **kwargs)
-            leaves = [x.detach() for x in tree_leaves(out) if isinstance(x, torch.Tensor) and x.is_floating_point()]
+            leaves = [
+                x.detach()
+                for x in tree_leaves(out)
+                if isinstance(x, torch.Tensor) and x.is_floating_point()
+            ]
             got = dict(seen)
             for k, b in model.named_buffers():
                 b.copy_(buffers[k])
@@ -399,7 +416,9 @@ class InPlaceConversion:
                     a, b = x0.get(id(m)), x1.get(id(m))
                     if a is None or b is None:
                         continue
-                    tol = math.sqrt(torch.finfo(a.dtype).eps) * float(a.abs().max().clamp_min(1e-300))
+                    tol = math.sqrt(torch.finfo(a.dtype).eps) * float(
+                        a.abs().max().clamp_min(1e-300)
+                    )
                     if float((b - 2 * a).abs().max()) <= 2 * tol:
                         fed.append((name, m))
                     elif float((b - a).abs().max()) > tol:
@@ -443,7 +462,11 @@ class InPlaceConversion:
         if self._norms_given or len(s.norms):
             given = {id(m) for m in s.norms.modules}
             missing = [name_of[id(m)] for m in found if id(m) not in given]
-            extra = [name_of.get(id(m), type(m).__name__) for m in s.norms.modules if id(m) not in {id(x) for x in found}]
+            extra = [
+                name_of.get(id(m), type(m).__name__)
+                for m in s.norms.modules
+                if id(m) not in {id(x) for x in found}
+            ]
             if missing or extra:
                 parts = []
                 if missing:
@@ -510,7 +533,9 @@ class InPlaceConversion:
             for m, eps in zip(s.norms.modules, s.norms.user_eps):
                 n = mnames.get(id(m))
                 if n is None:
-                    raise ValueError(f"normaliser {type(m).__name__} is not a module of the model given")
+                    raise ValueError(
+                        f"normaliser {type(m).__name__} is not a module of the model given"
+                    )
                 d = dmods[n]
                 if has_running_stats(d):
                     d.running_mean.mul_(C)
@@ -531,7 +556,9 @@ class InPlaceConversion:
             out = copy.deepcopy(model)
         finally:
             if handle is not None:
-                self._probe_handle = model.register_forward_pre_hook(self._capture, with_kwargs=True)
+                self._probe_handle = model.register_forward_pre_hook(
+                    self._capture, with_kwargs=True
+                )
         self._to_stock(model, out)
         return out
 
@@ -659,7 +686,9 @@ class InPlaceConversion:
         grads = [p.grad for p in params]
         norms = torch._foreach_norm(grads, norm_type)
         stock = [n * scale[id(p)] if id(p) in scale else n for n, p in zip(norms, params)]
-        total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
+        total = torch.linalg.vector_norm(
+            torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type
+        )
         if error_if_nonfinite and not bool(torch.isfinite(total)):
             raise RuntimeError(
                 f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
@@ -786,7 +815,10 @@ def _param_names(model: nn.Module | None) -> dict[int, str]:
 
 def _culprits(conv: InPlaceConversion, s: ScaleSet, dot: torch.Tensor, den: torch.Tensor) -> str:
     """The set's tensors ranked by their own Euler residual |⟨g, θ⟩| / ‖g‖‖θ‖."""
-    rel = [(abs(float(d)) / float(n) if float(n) > 0 else 0.0, i) for i, (d, n) in enumerate(zip(dot, den))]
+    rel = [
+        (abs(float(d)) / float(n) if float(n) > 0 else 0.0, i)
+        for i, (d, n) in enumerate(zip(dot, den))
+    ]
     rel.sort(reverse=True)
     top = [f"{conv.name_of(s.params[i])} ({r:.2g})" for r, i in rel[:3] if r > EULER_RTOL]
     if not top:
@@ -803,7 +835,7 @@ def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:
         )
     v = float(value)
     if not math.isfinite(v):
-        raise ValueError(
+        raise ConversionError(
             f"param_groups[{gi}]['{key}'] = {value!r} at update {t} is not finite; valid range: {lo}"
         )
     return v

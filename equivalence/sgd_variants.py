@@ -22,7 +22,7 @@ and sets their eps to ε·m² (m = 1/c_{t+1}).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,15 @@ import torch
 from torch import nn
 from torch.optim import SGD, Optimizer
 
-from .checkpointing import StateDictHooks
-from .normalisers import NormLayers
+from .exact import ScaleSequenceError
+from .inplace import (
+    ConversionError,
+    InPlaceConversion,
+    ScaleSet,
+    as_sets,
+    check_finite_hyper,
+    iter_sets_groups,
+)
 
 __all__ = [
     "SGDVariantEquivalence",
@@ -161,143 +168,187 @@ def keras_lockstep(
     return err, floor, c
 
 
-class SGDVariantEquivalence(StateDictHooks):
-    """Hooks driving a stock ``SGD`` (dampening > 0 or nesterov) through the exact map."""
+class SGDVariantEquivalence(InPlaceConversion):
+    """Hooks driving the user's ``SGD`` (dampening > 0 or nesterov) through the exact map, in
+    place (:mod:`equivalence.inplace`). No power-of-two rescaling: c_t is a float."""
 
-    def __init__(
-        self, optimizer: SGD, invariant_groups: Sequence[int], norm_layers: Iterable[nn.Module] = ()
-    ) -> None:
-        if type(optimizer) is not SGD:
-            raise TypeError(
-                f"optimizer must be a stock torch.optim.SGD, got {type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
-        self.invariant_groups = tuple(invariant_groups)
-        self.norm_layers = list(norm_layers)
-        self._norms = NormLayers(self.norm_layers)  # fed eps·m² as their input scales by m = 1/c_t
-        self.t = 0
-        self.c_prev = 1.0
-        self.c = 1.0
-        self.kappa = 0.0
-        self._saved: dict[int, dict[str, Any]] = {}
-        self._next: tuple[float, float] | None = None
-        self._handles = [
-            optimizer.register_step_pre_hook(self._pre),
-            optimizer.register_step_post_hook(self._post),
-            *self._register_state_dict_hooks(optimizer),
-        ]
-
-    def _pre(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        t, c = self.t, self.c
-        nxt: tuple[float, float] | None = None
-        for i in self.invariant_groups:
-            g = opt.param_groups[i]
-            lr, wd, mom = float(g["lr"]), float(g["weight_decay"]), float(g["momentum"])
-            tau = float(g["dampening"])
-            if g["nesterov"]:
-                c_next, kappa_next = (1.0 - lr * wd) * c, 0.0
-                with torch.no_grad():
-                    for p in g["params"]:
-                        st = opt.state[p]
-                        buf = st.get("momentum_buffer")
-                        add = (c * c * wd / mom) * p.detach()
-                        if buf is None:
-                            st["momentum_buffer"] = add.clone()
-                        else:
-                            buf.mul_(c / self.c_prev).add_(add)
-            elif t == 0:
-                c_next, kappa_next = 1.0 - lr * wd, -wd
-            else:
-                c_next = (1.0 - (1.0 - tau) * lr * wd) * c + mom * lr * self.kappa
-                kappa_next = mom * self.kappa - (1.0 - tau) * wd * c
-            if not c_next > 0.0:
-                raise ValueError(f"the scale c_{t + 1} = {c_next!r} is not positive (step {t})")
-            if nxt is not None and nxt != (c_next, kappa_next):
-                raise ValueError(
-                    f"invariant groups give different scales at step {t}: the invariant set is "
-                    "scaled as a whole, so every invariant parameter needs the same recipe"
-                )
-            nxt = (c_next, kappa_next)
-            self._saved[i] = {"lr": g["lr"], "weight_decay": g["weight_decay"]}
-            g["lr"], g["weight_decay"] = lr / (c * c_next), 0.0
-        self._next = nxt
-
-    def _post(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        for i, saved in self._saved.items():
-            opt.param_groups[i].update(saved)
-        self._saved = {}
-        if self._next is None:
-            return
-        c_next, kappa_next = self._next
-        self._norms.correct(self.c / c_next)  # running statistics follow the input's scale
-        self.c_prev, self.c, self.kappa = self.c, c_next, kappa_next
-        self.t += 1
-        self._norms.set_scale(self.c)  # eps = ε_user · m², m = 1/c_t
-
-    def current_scale(self) -> float:
-        """m with θ̃ = m θ: 1/c_t."""
-        return 1.0 / self.c
-
-    STATE_KEY = "equivalence_sgd_variant"  # optimizer.state_dict() carries the state
+    STATE_KEY = "equivalence_sgd_variant"
+    NAME = "SGDVariantEquivalence"
     SCALE_NAME = "the scale c_t"
 
+    def __init__(
+        self,
+        optimizer: SGD,
+        invariant: Any,
+        norm_layers: Any = None,
+        *,
+        model: nn.Module | None = None,
+        check: bool = True,
+    ) -> None:
+        if not isinstance(optimizer, SGD):
+            raise TypeError(f"optimizer must be a torch.optim.SGD, got {type(optimizer).__name__}")
+        sets = as_sets(invariant)
+        # per set: updates taken, c_{t-1}, c_t, κ_t
+        self.vstate: list[list[float]] = [[0, 1.0, 1.0, 0.0] for _ in sets]
+        self._next: list[tuple[ScaleSet, float, float]] = []
+        super().__init__(optimizer, sets, norm_layers, model=model, check=check)
+        for gi, (g, parts, _) in enumerate(self.layout()):
+            if parts:
+                _check_variant_group(g, gi)
+                for k, ps in parts:
+                    if any(optimizer.state.get(p) for p in ps):
+                        raise ValueError(
+                            f"invariant set {k} has already stepped in param group {gi}; convert a "
+                            "fresh torch.optim.SGD (before its first step)"
+                        )
+
+    def _new_set(self, s: ScaleSet) -> None:
+        self.vstate.append([0, 1.0, 1.0, 0.0])
+
+    @property
+    def t(self) -> int:
+        return int(self.vstate[0][0]) if self.vstate else self.updates
+
+    @property
+    def c(self) -> float:
+        return self.vstate[0][2] if self.vstate else 1.0
+
+    @property
+    def invariant_groups(self) -> tuple[int, ...]:
+        return tuple(gi for gi, (_, parts, _) in enumerate(self.layout()) if parts)
+
+    def _advance(self, opt: Optimizer, layout: Any) -> dict[tuple[int, int], dict[str, Any]]:
+        groups_of = iter_sets_groups(layout)
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        self._next = []
+        for s in self.sets:
+            t, c_prev, c, kappa = self.vstate[s.index]
+            t = int(t)
+            nxt: tuple[float, float] | None = None
+            gi_ref = -1
+            for gi in groups_of.get(s.index, []):
+                g = layout[gi][0]
+                _check_variant_group(g, gi, t)
+                lr = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf")
+                wd = check_finite_hyper(
+                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf"
+                )
+                mom = check_finite_hyper(g["momentum"], "momentum", gi, t, "0 < momentum < 1")
+                tau = float(g["dampening"])
+                if lr < 0 or wd < 0:
+                    raise ConversionError(
+                        f"param_groups[{gi}] has lr = {lr!r}, weight_decay = {wd!r} at update {t}; "
+                        "valid range: 0 <= lr, weight_decay < inf"
+                    )
+                if g["nesterov"]:
+                    c_next, kappa_next = (1.0 - lr * wd) * c, 0.0
+                    ps = next(q for k, q in layout[gi][1] if k == s.index)
+                    with torch.no_grad():
+                        for p in ps:
+                            st = opt.state[p]
+                            buf = st.get("momentum_buffer")
+                            add = (c * c * wd / mom) * p.detach()
+                            if buf is None:
+                                st["momentum_buffer"] = add.clone()
+                            else:
+                                buf.mul_(c / c_prev).add_(add)
+                elif t == 0:
+                    c_next, kappa_next = 1.0 - lr * wd, -wd
+                else:
+                    c_next = (1.0 - (1.0 - tau) * lr * wd) * c + mom * lr * kappa
+                    kappa_next = mom * kappa - (1.0 - tau) * wd * c
+                if not c_next > 0.0:
+                    raise ScaleSequenceError(
+                        f"the scale c_{t + 1} = {c_next!r} of invariant set {s.index} is not positive "
+                        f"(update {t}, param group {gi})"
+                    )
+                if nxt is not None and nxt != (c_next, kappa_next):
+                    raise ConversionError(
+                        f"invariant set {s.index} spans param groups {gi_ref} and {gi}, which give "
+                        f"different scales at update {t}: the set is scaled as a whole, so all of it "
+                        "needs the same recipe; declare each group's part as its own set if it is "
+                        "invariant on its own"
+                    )
+                nxt, gi_ref = (c_next, kappa_next), gi
+                out[(s.index, gi)] = {"lr": lr / (c * c_next), "weight_decay": 0.0}
+            if nxt is not None:
+                self._next.append((s, *nxt))
+        return out
+
+    def _commit(self, opt: Optimizer) -> None:
+        nxt, self._next = self._next, []
+        for s, c_next, kappa_next in nxt:
+            st = self.vstate[s.index]
+            s.norms.correct(st[2] / c_next)  # running statistics follow the input's scale
+            self.vstate[s.index] = [st[0] + 1, st[2], c_next, kappa_next]
+            s.norms.set_scale(c_next)  # eps = ε_user · m², m = 1/c_t
+
+    def set_scale(self, s: ScaleSet) -> float:
+        return float(self.vstate[s.index][2])
+
+    def current_scale(self, s: int = 0) -> float:
+        """m with θ̃ = m θ: 1/c_t."""
+        return 1.0 / self.vstate[s][2] if self.vstate else 1.0
+
+    def _stock_state(self, s: ScaleSet, p: torch.Tensor, state: dict[str, Any]) -> dict[str, Any]:
+        """Dampening: v = ṽ/c_t − κ_t θ̃ (as proofs/kappa_form.py); Nesterov: b = b̃/c_{t−1}."""
+        b = state.get("momentum_buffer")
+        if b is None:
+            return state
+        _, c_prev, c, kappa = self.vstate[s.index]
+        g = next(g for g in self.optimizer.param_groups if any(q is p for q in g["params"]))
+        with torch.no_grad():
+            v = b / c_prev if g["nesterov"] else b / c - kappa * p.detach()
+        return {**state, "momentum_buffer": v}
+
+    def _removed(self) -> None:
+        self.vstate = [[0, 1.0, 1.0, 0.0] for _ in self.sets]
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "t": self.t,
-            "c_prev": self.c_prev,
-            "c": self.c,
-            "kappa": self.kappa,
-            "invariant_groups": list(self.invariant_groups),
-        }
+        return {"format": 2, "sets": [list(v) for v in self.vstate], "set_sizes": self._set_sizes()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if list(state["invariant_groups"]) != list(self.invariant_groups):
-            raise ValueError(
-                f"state_dict invariant_groups = {state['invariant_groups']!r} does "
-                f"not match {list(self.invariant_groups)!r}"
-            )
-        self.t, self.c_prev = int(state["t"]), float(state["c_prev"])
-        self.c, self.kappa = float(state["c"]), float(state["kappa"])
-        self._norms.set_scale(self.c)
+        if state.get("format") == 2:
+            self.vstate = [
+                [int(v[0]), float(v[1]), float(v[2]), float(v[3])] for v in state["sets"]
+            ]
+        else:
+            self.vstate = [
+                [int(state["t"]), float(state["c_prev"]), float(state["c"]), float(state["kappa"])]
+            ]
+        for s, v in zip(self.sets, self.vstate):
+            s.norms.set_scale(v[2])
+
+
+def _check_variant_group(g: dict[str, Any], i: int, t: int | None = None) -> None:
+    when = "" if t is None else f" at update {t}"
+    if not (g["momentum"] > 0 and (g["nesterov"] or g["dampening"] > 0)):
+        raise ValueError(
+            f"param_groups[{i}]: convert_sgd_variant handles momentum > 0 with dampening > 0 or "
+            f"nesterov=True (got momentum={g['momentum']!r}, dampening={g['dampening']!r}, "
+            f"nesterov={g['nesterov']!r}){when}; plain SGD goes through equivalence.convert_optimizer"
+        )
+    if not g["momentum"] < 1:
+        raise ValueError(
+            f"param_groups[{i}] has momentum = {g['momentum']!r}{when}, outside the valid range "
+            "0 < momentum < 1"
+        )
+    for key in ("lr", "weight_decay"):
+        if isinstance(g[key], torch.Tensor):
+            raise TypeError(f"param_groups[{i}]['{key}'] is a Tensor; the converter needs floats")
+    if g.get("maximize", False):
+        raise ValueError(f"param_groups[{i}] has maximize=True, which the theorem does not cover")
 
 
 def convert_sgd_variant(
-    optimizer: SGD, *, invariant: Iterable[torch.Tensor], norm_layers: Iterable[nn.Module] = ()
+    optimizer: SGD,
+    *,
+    invariant: Any,
+    norm_layers: Any = None,
+    model: nn.Module | None = None,
+    check: bool = True,
 ) -> SGDVariantEquivalence:
-    """A stock ``SGD`` without weight decay on ``invariant``, exact for a fresh SGD with
-    ``dampening > 0`` (hyper-parameters only) or ``nesterov=True`` (with the buffer rewrite).
-
-    Attach the stock schedulers to ``.optimizer``; other parameters keep their recipe.
-    """
-    if type(optimizer) is not SGD:
-        raise TypeError(f"optimizer must be torch.optim.SGD, got {type(optimizer).__name__}")
-    if optimizer.state:
-        raise ValueError("optimizer has already stepped; convert a fresh torch.optim.SGD")
-    inv_ids = {id(p) for p in invariant}
-    new_groups: list[dict[str, Any]] = []
-    inv_groups: list[int] = []
-    found: set[int] = set()
-    for i, g in enumerate(optimizer.param_groups):
-        if not (g["momentum"] > 0 and (g["nesterov"] or g["dampening"] > 0)):
-            raise ValueError(
-                f"group {i}: convert_sgd_variant handles momentum > 0 with dampening > 0 or "
-                f"nesterov=True (got momentum={g['momentum']!r}, dampening={g['dampening']!r}, "
-                f"nesterov={g['nesterov']!r}); plain SGD goes through equivalence.convert"
-            )
-        for key in ("lr", "weight_decay"):
-            if isinstance(g[key], torch.Tensor):
-                raise TypeError(f"group {i}: {key} is a Tensor; the converter needs floats")
-        base = {k: v for k, v in g.items() if k not in ("params", "initial_lr")}
-        inv = [p for p in g["params"] if id(p) in inv_ids]
-        rest = [p for p in g["params"] if id(p) not in inv_ids]
-        found.update(id(p) for p in inv)
-        if inv:
-            inv_groups.append(len(new_groups))
-            new_groups.append({**base, "params": inv})
-        if rest:
-            new_groups.append({**base, "params": rest})
-    if inv_ids - found:
-        raise ValueError(
-            f"{len(inv_ids - found)} tensor(s) in invariant are not among the optimizer's"
-        )
-    return SGDVariantEquivalence(SGD(new_groups), inv_groups, norm_layers)
+    """Convert a fresh ``SGD`` with ``dampening > 0`` (hyper-parameters only) or
+    ``nesterov=True`` (with the buffer rewrite) **in place**: ``.optimizer is optimizer``;
+    the schedulers attached to it keep working; other parameters keep their recipe."""
+    return SGDVariantEquivalence(optimizer, invariant, norm_layers, model=model, check=check)

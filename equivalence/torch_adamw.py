@@ -54,7 +54,7 @@ from __future__ import annotations
 import decimal
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -63,8 +63,14 @@ import torch
 from torch import nn
 from torch.optim import Adam, Optimizer
 
-from .checkpointing import StateDictHooks
-from .normalisers import NormLayers
+from .inplace import (
+    ConversionError,
+    InPlaceConversion,
+    ScaleSet,
+    as_sets,
+    check_finite_hyper,
+    iter_sets_groups,
+)
 
 __all__ = [
     "AdamMapState",
@@ -276,271 +282,297 @@ def _check_betas(betas: Any) -> None:
 _STOCK_KEYS = ("lr", "weight_decay", "betas", "eps")
 
 
-class AdamWEquivalence(StateDictHooks):
-    """The step hooks that make a stock ``Adam`` follow an AdamW run on the invariant groups.
+class AdamWEquivalence(InPlaceConversion):
+    """The step hooks that make the user's ``AdamW`` follow the AdamW run without decay on S.
 
-    Attributes: ``optimizer`` (the stock Adam), ``invariant_groups`` (indices of its
-    groups holding scale-invariant parameters). ``current_scale()`` is m with
-    θ̃_k (this run) = m θ_k (the AdamW run): m = 1/A_k times the power-of-two
-    rescalings. Use ``state_dict``/``load_state_dict`` next to the optimizer's and
-    scheduler's for checkpoints. Between steps the invariant groups hold the stock
-    AdamW values (``weight_decay`` = λ with ``decoupled_weight_decay=False``): the
-    hooks own them, so step this optimizer only with the hooks attached.
+    In place (:mod:`equivalence.inplace`): ``optimizer`` is the user's ``AdamW`` (or
+    ``Adam(decoupled_weight_decay=True)``); between steps its groups hold the stock values,
+    and for the duration of each step the invariant parts get η̃, β̃, ε̃ and no decay
+    (module docstring). ``current_scale(s)`` is m with θ̃_k (this run) = m θ_k (the AdamW
+    run) on set ``s``: m = 1/A_k times the power-of-two rescalings. The map's state rides in
+    the optimizer's ``state_dict``.
     """
+
+    STATE_KEY = "equivalence_adamw"
+    NAME = "AdamWEquivalence"
 
     def __init__(
         self,
         optimizer: Adam,
-        invariant_groups: Sequence[int],
-        norm_layers: Iterable[nn.Module] = (),
+        invariant: Any,
+        norm_layers: Any = None,
         rescale_log2: float | None = 16.0,
+        *,
+        model: nn.Module | None = None,
+        check: bool = True,
     ) -> None:
-        if type(optimizer) is not Adam:
+        if not isinstance(optimizer, Adam):
             raise TypeError(
-                f"optimizer must be a stock torch.optim.Adam, got {type(optimizer).__name__}"
+                f"optimizer must be torch.optim.AdamW or Adam, got {type(optimizer).__name__}"
             )
         if rescale_log2 is not None and not (1.0 <= rescale_log2 <= 512.0):
             raise ValueError(f"rescale_log2 = {rescale_log2!r} is outside the valid range [1, 512]")
-        self.optimizer = optimizer
-        self.invariant_groups = tuple(int(i) for i in invariant_groups)
-        for i in self.invariant_groups:
-            if not 0 <= i < len(optimizer.param_groups):
-                raise ValueError(
-                    f"invariant group {i} is outside [0, {len(optimizer.param_groups)})"
-                )
-            _check_group(optimizer.param_groups[i], i)
-        self.norm_layers = list(norm_layers)
-        # the normalisers fed by the invariant set get ε·m² (proofs/normaliser_eps.py) and
-        # their running statistics follow the input's scale
-        self._norms = NormLayers(self.norm_layers)
+        sets = as_sets(invariant)
         self.rescale_log2 = rescale_log2
-        self.k = 0  # steps taken
-        self.log2_pow = 0  # sum of the rescalings' exponents -j (a record)
-        # per invariant group: A_k (divided by the rescalings' 2^-j; θ_AdamW = A_k · θ̃), ν_k,
-        # σ_k and the rounding carries, held exactly (AdamMapState)
-        self.states = {i: AdamMapState() for i in self.invariant_groups}
-        self._stock: dict[int, dict[str, Any]] = {}
-        self._pending: tuple[Decimal, dict[int, AdamStepParams]] | None = None
-        self._handles = [
-            optimizer.register_step_pre_hook(self._pre_hook),
-            optimizer.register_step_post_hook(self._post_hook),
-            *self._register_state_dict_hooks(optimizer),
-        ]
+        self.log2_pow = 0  # sum of the rescalings' exponents -j (a record, first set)
+        # per set: steps taken, and per user group the map's exact state (A_k, ν_k, σ_k, carries)
+        self.steps: list[int] = [0 for _ in sets]
+        self.states: list[dict[int, AdamMapState]] = [{} for _ in sets]
+        self._pending: list[tuple[ScaleSet, Decimal, dict[int, AdamMapState]]] = []
+        super().__init__(optimizer, sets, norm_layers, model=model, check=check)
+        for gi, (g, parts, _) in enumerate(self.layout()):
+            if parts:
+                _check_adamw_group(g, gi)
+                for k, ps in parts:
+                    if any(optimizer.state.get(p) for p in ps):
+                        raise ValueError(
+                            f"invariant set {k} has already stepped in param group {gi}; "
+                            "convert a fresh torch.optim.AdamW (before its first step)"
+                        )
+        self._set_norm_eps()
+
+    @property
+    def k(self) -> int:
+        """Steps taken by the first set."""
+        return self.steps[0] if self.steps else self.updates
+
+    @property
+    def invariant_groups(self) -> tuple[int, ...]:
+        return tuple(gi for gi, (_, parts, _) in enumerate(self.layout()) if parts)
+
+    def _new_set(self, s: ScaleSet) -> None:
+        self.steps.append(0)
+        self.states.append({})
 
     # -- hooks ------------------------------------------------------------------------------
-
-    def _pre_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        k = self.k + 1
-        params: dict[int, AdamStepParams] = {}
-        decay: float | None = None
-        for i in self.invariant_groups:
-            g = opt.param_groups[i]
-            _check_group(g, i)
-            for p in g["params"]:
-                if p.grad is None:
-                    raise ValueError(
-                        f"parameter of invariant group {i} has no gradient at step {k}: the "
-                        "invariant set is scaled as a whole, so every member must step"
-                    )
-            lr, wd = float(g["lr"]), float(g["weight_decay"])
-            if decay is None:
-                decay = lr * wd
-            elif lr * wd != decay:
-                raise ValueError(
-                    f"invariant groups have different lr * weight_decay at step {k} "
-                    f"({decay!r} vs {lr * wd!r} in group {i}): the invariant set is scaled as a "
-                    "whole, so every invariant parameter needs the same decay factor"
+    def _advance(self, opt: Optimizer, layout: Any) -> dict[tuple[int, int], dict[str, Any]]:
+        groups_of = iter_sets_groups(layout)
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        pending = []
+        for s in self.sets:
+            k = self.steps[s.index] + 1
+            decay: float | None = None
+            gi_ref = -1
+            params: dict[int, AdamStepParams] = {}
+            for gi in groups_of.get(s.index, []):
+                g = layout[gi][0]
+                _check_adamw_group(g, gi, k)
+                lr = check_finite_hyper(g["lr"], "lr", gi, k, "0 <= lr < inf")
+                wd = check_finite_hyper(
+                    g["weight_decay"], "weight_decay", gi, k, "0 <= weight_decay < inf"
                 )
-            b1, b2 = (float(b) for b in g["betas"])
-            params[i] = adamw_step_params(k, lr, wd, b1, b2, float(g["eps"]), self.states[i])
-        for i, p in params.items():
-            g = opt.param_groups[i]
-            self._stock[i] = {key: g[key] for key in _STOCK_KEYS}
-            if g["amsgrad"]:  # the one state rewrite: max buffer × σ_{k-1}/σ_k
-                bufs = [
-                    st["max_exp_avg_sq"]
-                    for st in (opt.state.get(q, {}) for q in g["params"])
-                    if "max_exp_avg_sq" in st
-                ]
-                if bufs:
-                    with torch.no_grad():
-                        ratio = self.states[i].sigma / p.state.sigma
-                        torch._foreach_mul_(bufs, float(ratio))
-            g["lr"], g["betas"], g["eps"], g["weight_decay"] = p.lr, (p.beta1, p.beta2), p.eps, 0.0
-        self._pending = (self.scale, params)
+                if lr < 0 or wd < 0:
+                    raise ConversionError(
+                        f"param_groups[{gi}] has lr = {lr!r}, weight_decay = {wd!r} at step {k}; valid "
+                        "range: 0 <= lr, weight_decay < inf"
+                    )
+                if decay is None:
+                    decay, gi_ref = lr * wd, gi
+                elif lr * wd != decay:
+                    raise ConversionError(
+                        f"invariant set {s.index} spans param groups {gi_ref} and {gi}, whose lr * "
+                        f"weight_decay differ at step {k} ({decay!r} vs {lr * wd!r}): the set is scaled "
+                        "as a whole, so all of it needs the same decay factor. If each group's part is "
+                        "invariant on its own, declare the parts as separate sets, invariant=[[...], [...]]"
+                    )
+                b1, b2 = (float(b) for b in g["betas"])
+                state = self.states[s.index].get(gi)
+                try:
+                    params[gi] = adamw_step_params(k, lr, wd, b1, b2, float(g["eps"]), state)
+                except ValueError as exc:
+                    raise ConversionError(f"param_groups[{gi}]: {exc}") from None
+            if not params:
+                continue
+            for gi, p in params.items():
+                g = layout[gi][0]
+                if g["amsgrad"]:  # the one state rewrite: max buffer × σ_{k-1}/σ_k
+                    ps = next(q for kk, q in layout[gi][1] if kk == s.index)
+                    bufs = [
+                        st["max_exp_avg_sq"]
+                        for st in (opt.state.get(q, {}) for q in ps)
+                        if "max_exp_avg_sq" in st
+                    ]
+                    if bufs:
+                        old = self.states[s.index].get(gi, AdamMapState())
+                        with torch.no_grad():
+                            torch._foreach_mul_(bufs, float(old.sigma / p.state.sigma))
+                out[(s.index, gi)] = {
+                    "lr": p.lr,
+                    "betas": (p.beta1, p.beta2),
+                    "eps": p.eps,
+                    "weight_decay": 0.0,
+                }
+            pending.append((s, self._scale_of(s), {gi: p.state for gi, p in params.items()}))
+        self._pending = pending
+        return out
 
-    def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
-        if self._pending is None:
-            raise RuntimeError("step post-hook ran without its pre-hook")
-        old_scale, params = self._pending
-        self._pending = None
-        for i, saved in self._stock.items():
-            opt.param_groups[i].update(saved)
-        self._stock = {}
-        self.k += 1
-        for i, p in params.items():
-            self.states[i] = p.state
-        if not params:
-            return
-        with decimal.localcontext(_CTX):
-            ratio = float(old_scale / self.scale)  # A_{k-1}/A_k: θ̃ grew by this factor
-        self._scale_norm_stats(ratio)
-        scale = float(self.scale)
-        if self.rescale_log2 is not None and -math.log2(scale) >= self.rescale_log2:
-            self._rescale(1 - math.frexp(scale)[1])  # scale → [1, 2)
-        self._set_norm_eps()
+    def _commit(self, opt: Optimizer) -> None:
+        pending, self._pending = self._pending, []
+        for s, old_scale, new in pending:
+            self.steps[s.index] += 1
+            self.states[s.index].update(new)
+            with decimal.localcontext(_CTX):
+                ratio = float(old_scale / self._scale_of(s))  # A_{k-1}/A_k: θ̃ grew by this
+            s.norms.correct(ratio)
+            scale = float(self._scale_of(s))
+            if self.rescale_log2 is not None and -math.log2(scale) >= self.rescale_log2:
+                self._rescale(s, 1 - math.frexp(scale)[1])  # scale → [1, 2)
+        if pending:
+            self._set_norm_eps()
 
     def _set_norm_eps(self) -> None:
         """eps = ε_user · m² on every normaliser (m = current_scale())."""
-        self._norms.set_scale(1.0 / self.current_scale())
+        for s in self.sets:
+            s.norms.set_scale(float(self._scale_of(s)))
 
-    def _scale_norm_stats(self, r: float) -> None:
-        """Running mean × r, running var × r² (the normaliser's input scaled by r)."""
-        self._norms.correct(r)
+    def _rescale(self, s: ScaleSet, j: int) -> None:
+        """Exact rescaling by f = 2^-j (proofs/adamw.py, step "rescaling").
 
-    def _rescale(self, j: int) -> None:
-        """Exact rescaling by s = 2^-j (proofs/adamw.py, step "rescaling").
-
-        The invariant weights become s·θ̃, the gradients there ∇L/s, so m̃ → m̃/s,
-        ṽ → ṽ/s², A → A/s, ν → s·ν, σ → s²·σ, normaliser statistics → s·mean,
-        s²·var: every later step is s times the unrescaled one, and as s is a power
+        The invariant weights become f·θ̃, the gradients there ∇L/f, so m̃ → m̃/f,
+        ṽ → ṽ/f², A → A/f, ν → f·ν, σ → f²·σ, normaliser statistics → f·mean,
+        f²·var: every later step is f times the unrescaled one, and as f is a power
         of two no mantissa changes.
         """
-        s = math.ldexp(1.0, -j)
+        f = math.ldexp(1.0, -j)
         opt = self.optimizer
         with torch.no_grad():
-            for i in self.invariant_groups:
-                for q in opt.param_groups[i]["params"]:
-                    q.mul_(s)
-                    st = opt.state.get(q, {})
-                    if "exp_avg" in st:
-                        st["exp_avg"].mul_(1.0 / s)
-                    for key in ("exp_avg_sq", "max_exp_avg_sq"):
-                        if key in st:
-                            st[key].mul_(1.0 / (s * s))
-                self.states[i] = self.states[i].rescaled(s)
-        self._scale_norm_stats(s)
-        self.log2_pow -= j
+            for q in s.params:
+                q.mul_(f)
+                st = opt.state.get(q, {})
+                if "exp_avg" in st:
+                    st["exp_avg"].mul_(1.0 / f)
+                for key in ("exp_avg_sq", "max_exp_avg_sq"):
+                    if key in st:
+                        st[key].mul_(1.0 / (f * f))
+            self.states[s.index] = {gi: st.rescaled(f) for gi, st in self.states[s.index].items()}
+        s.norms.correct(f)
+        if s.index == 0:
+            self.log2_pow -= j
 
     # -- queries and checkpoints ------------------------------------------------------------
-
-    STATE_KEY = "equivalence_adamw"  # optimizer.state_dict() carries the converter's state
     SCALE_NAME = "the scale A_k"
+
+    def _scale_of(self, s: ScaleSet) -> Decimal:
+        for st in self.states[s.index].values():
+            return st.scale  # every group of a set has the same decay, hence the same A
+        return _ONE
 
     @property
     def scale(self) -> Decimal:
-        """A_k divided by the rescalings' 2^-j (θ_AdamW = scale · θ̃), exact; 1 before step 1."""
-        for st in self.states.values():
-            return st.scale  # every invariant group has the same decay, hence the same A
-        return _ONE
+        """A_k of the first set divided by the rescalings' 2^-j (θ_AdamW = scale · θ̃), exact."""
+        return self._scale_of(self.sets[0]) if self.sets else _ONE
 
-    def current_scale(self) -> float:
+    def set_scale(self, s: ScaleSet) -> float:
+        return float(self._scale_of(s))
+
+    def current_scale(self, s: int = 0) -> float:
         """m with θ̃ (this run) = m · θ (the AdamW run): 1/A_k times the rescalings' 2^-j."""
+        if not self.sets:
+            return 1.0
         with decimal.localcontext(_CTX):
-            return float(_ONE / self.scale)
+            return float(_ONE / self._scale_of(self.sets[s]))
+
+    def _stock_state(self, s: ScaleSet, p: torch.Tensor, state: dict[str, Any]) -> dict[str, Any]:
+        """m = ν m̃, v = σ ṽ, max = σ m̃ax (proofs/adamw.py: the buffers are never rewritten)."""
+        gi = next(
+            i for i, g in enumerate(self.optimizer.param_groups) if any(q is p for q in g["params"])
+        )
+        st = self.states[s.index].get(gi)
+        if st is None:
+            return state
+        out = dict(state)
+        with torch.no_grad():
+            if "exp_avg" in out:
+                out["exp_avg"] = out["exp_avg"] * float(st.nu)
+            for key in ("exp_avg_sq", "max_exp_avg_sq"):
+                if key in out:
+                    out[key] = out[key] * float(st.sigma)
+        return out
+
+    def _removed(self) -> None:
+        self.states = [{} for _ in self.sets]
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "k": self.k,
+            "format": 2,
+            "steps": list(self.steps),
             "log2_pow": self.log2_pow,
-            "states": {i: st.to_dict() for i, st in self.states.items()},
-            "invariant_groups": list(self.invariant_groups),
+            "sets": [{gi: st.to_dict() for gi, st in sts.items()} for sts in self.states],
+            "set_sizes": self._set_sizes(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if list(state["invariant_groups"]) != list(self.invariant_groups):
-            raise ValueError(
-                f"state_dict invariant_groups = {state['invariant_groups']!r} does not match "
-                f"{list(self.invariant_groups)!r}"
-            )
-        self.k = int(state["k"])
         self.log2_pow = int(state["log2_pow"])
-        if "states" in state:
-            self.states = {int(i): AdamMapState.from_dict(d) for i, d in state["states"].items()}
-        else:  # a checkpoint from before the exact state: float scale, ν, σ
-            self.states = {
-                int(i): AdamMapState.from_dict(
-                    {"scale": state["scale"], "nu": nu, "sigma": state["sigma"][i]}
-                )
-                for i, nu in state["nu"].items()
-            }
+        if state.get("format") == 2:
+            self.steps = [int(k) for k in state["steps"]]
+            self.states = [
+                {int(gi): AdamMapState.from_dict(d) for gi, d in sts.items()}
+                for sts in state["sets"]
+            ]
+        else:  # the first format: one set; its groups were the invariant groups of a split copy
+            self.steps = [int(state["k"])]
+            gis = list(self.invariant_groups)
+            if "states" in state:
+                old = [AdamMapState.from_dict(d) for _, d in sorted(state["states"].items())]
+            else:  # before the exact state: float scale, ν, σ
+                old = [
+                    AdamMapState.from_dict(
+                        {"scale": state["scale"], "nu": nu, "sigma": state["sigma"][i]}
+                    )
+                    for i, nu in sorted(state["nu"].items())
+                ]
+            self.states = [dict(zip(gis, old))]
         self._set_norm_eps()
 
-    def remove(self) -> None:
-        """Detach the hooks; the invariant groups become decoupled (AdamW) groups again.
 
-        Without the hooks a group with ``decoupled_weight_decay=False`` and the stock λ
-        would apply coupled L2 decay; it is switched back to AdamW's decoupled decay.
-        """
-        for h in self._handles:
-            h.remove()
-        for i in self.invariant_groups:
-            self.optimizer.param_groups[i]["decoupled_weight_decay"] = True
-        self._norms.restore_eps()
-
-
-def _check_group(g: dict[str, Any], i: int) -> None:
+def _check_adamw_group(g: dict[str, Any], i: int, k: int | None = None) -> None:
+    when = "" if k is None else f" at step {k}"
     for key in ("lr", "eps", "weight_decay"):
         if isinstance(g[key], torch.Tensor):
-            raise TypeError(f"group {i}: {key} is a Tensor; the converter needs float values")
+            raise TypeError(
+                f"param_groups[{i}]['{key}'] is a Tensor{when}; the converter needs floats"
+            )
     _check_betas(g["betas"])
     for key in ("capturable", "differentiable"):
         if g.get(key, False):
             raise ValueError(
-                f"group {i}: {key}=True is not supported by the converter (it needs float "
-                "hyper-parameters set between steps); use the default False"
+                f"param_groups[{i}] has {key}=True, which the converter does not support (it needs "
+                "float hyper-parameters set between steps); use the default False"
             )
+    if not g.get("decoupled_weight_decay", False) and g["weight_decay"] != 0:
+        raise ValueError(
+            f"param_groups[{i}]: Adam with coupled L2 weight_decay = {g['weight_decay']!r}{when} has no "
+            "exact no-weight-decay equivalent: the decay term passes through Adam's "
+            "per-coordinate normalisation (a sign flip of g + λθ that no schedule can "
+            f"reproduce; see {_ADAM_L2_PROOF}). Use torch.optim.AdamW"
+        )
+
+
+_check_group = _check_adamw_group
 
 
 def convert_adamw(
     optimizer: Optimizer,
     *,
-    invariant: Iterable[torch.Tensor],
-    norm_layers: Iterable[nn.Module] = (),
+    invariant: Any,
+    norm_layers: Any = None,
     rescale_log2: float | None = 16.0,
+    model: nn.Module | None = None,
+    check: bool = True,
 ) -> AdamWEquivalence:
-    """The no-weight-decay equivalent of a fresh ``torch.optim.AdamW`` on scale-invariant weights.
+    """The no-weight-decay equivalent of a fresh ``torch.optim.AdamW``, converted **in place**.
 
-    Returns an :class:`AdamWEquivalence` whose ``optimizer`` is a new stock
-    ``torch.optim.Adam`` over the same parameters: each group of ``optimizer`` is
-    split into its ``invariant`` members (stepped through the map of this module,
-    proofs/adamw.py) and the rest (plain AdamW steps, ``decoupled_weight_decay=True``).
-    Attach the stock schedulers to ``.optimizer`` as you would to the AdamW.
-
-    ``optimizer`` must be a ``torch.optim.AdamW`` (or ``Adam(decoupled_weight_decay=True)``)
-    that has not stepped. ``Adam`` with coupled L2 decay is refused: no exact map
-    exists (proofs/adam_l2.py).
+    Returns an :class:`AdamWEquivalence` whose ``optimizer`` is ``optimizer`` itself: its
+    groups keep the stock values that the schedulers attached to it read and write; inside
+    each step the ``invariant`` members take the map of this module (proofs/adamw.py) and
+    the rest plain AdamW steps. ``optimizer`` must be a ``torch.optim.AdamW`` (or
+    ``Adam(decoupled_weight_decay=True)``) whose invariant parameters have not stepped. Adam
+    with coupled L2 decay is refused: no exact map exists (proofs/adam_l2.py).
     """
     if not isinstance(optimizer, Adam):
         raise TypeError(f"optimizer must be torch.optim.AdamW, got {type(optimizer).__name__}")
-    if len(optimizer.state) != 0:
-        raise ValueError("optimizer has already stepped; convert a fresh torch.optim.AdamW")
-    groups = optimizer.param_groups
-    for i, g in enumerate(groups):
-        if not g.get("decoupled_weight_decay", False) and g["weight_decay"] != 0:
-            raise ValueError(
-                f"group {i}: Adam with coupled L2 weight_decay = {g['weight_decay']!r} has no "
-                "exact no-weight-decay equivalent: the decay term passes through Adam's "
-                "per-coordinate normalisation (a sign flip of g + λθ that no schedule can "
-                f"reproduce; see {_ADAM_L2_PROOF}). Use torch.optim.AdamW"
-            )
-        _check_group(g, i)
-    inv_ids = {id(p) for p in invariant}
-    found: set[int] = set()
-    new_groups: list[dict[str, Any]] = []
-    inv_groups: list[int] = []
-    for g in groups:
-        base = {k: v for k, v in g.items() if k not in ("params", "initial_lr")}
-        inv = [p for p in g["params"] if id(p) in inv_ids]
-        rest = [p for p in g["params"] if id(p) not in inv_ids]
-        found.update(id(p) for p in inv)
-        if inv:
-            inv_groups.append(len(new_groups))
-            new_groups.append({**base, "params": inv, "decoupled_weight_decay": False})
-        if rest:
-            new_groups.append({**base, "params": rest, "decoupled_weight_decay": True})
-    missing = inv_ids - found
-    if missing:
-        raise ValueError(f"{len(missing)} tensor(s) in invariant are not among the optimizer's")
-    opt = Adam(new_groups)
-    return AdamWEquivalence(opt, inv_groups, norm_layers=norm_layers, rescale_log2=rescale_log2)
+    for i, g in enumerate(optimizer.param_groups):
+        _check_adamw_group(g, i)
+    return AdamWEquivalence(
+        optimizer, invariant, norm_layers, rescale_log2, model=model, check=check
+    )

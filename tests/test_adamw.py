@@ -205,32 +205,26 @@ def within_floor(trace: Trace, floor: Callable[[], Floor] | Floor, what: str) ->
 
 
 def _make_lr_only(run: AdamWEquivalence) -> None:
-    """Replace the map by the LR-only one: η_k/(A_{k-1}A_k), stock betas and ε (must fail)."""
+    """Replace the map by the LR-only one: η_k/(A_{k-1}A_k), stock betas and ε (must fail).
+
+    The conversion's step view is kept; only the map's per-step values are replaced."""
     scale = [1.0]  # A_{k-1}, then A_k
 
-    def pre(opt, args, kwargs):
-        for i in run.invariant_groups:
-            g = opt.param_groups[i]
-            a = 1.0 - g["lr"] * g["weight_decay"]
-            run._stock[i] = {k: g[k] for k in ("lr", "weight_decay", "betas", "eps")}
-            g["lr"] = g["lr"] / (scale[0] * scale[0] * a)
-            g["weight_decay"] = 0.0
+    def advance(opt, layout):
+        out, a = {}, 1.0
+        for gi, (g, parts, _) in enumerate(layout):
+            for k, _ in parts:
+                a = 1.0 - g["lr"] * g["weight_decay"]
+                out[(k, gi)] = {"lr": g["lr"] / (scale[0] * scale[0] * a), "weight_decay": 0.0}
         scale[0] *= a
+        return out
 
-    def post(opt, args, kwargs):
-        for i, saved in run._stock.items():
-            opt.param_groups[i].update(saved)
-        run._stock = {}
-        run.states = {i: AdamMapState(scale=Decimal(scale[0])) for i in run.invariant_groups}
+    def commit(opt):
+        run.states[0] = {i: AdamMapState(scale=Decimal(scale[0])) for i in run.invariant_groups}
 
-    run.remove()
-    for i in run.invariant_groups:
-        run.optimizer.param_groups[i]["decoupled_weight_decay"] = False  # the hooks zero λ
     run.rescale_log2 = None
-    run._handles = [
-        run.optimizer.register_step_pre_hook(pre),
-        run.optimizer.register_step_post_hook(post),
-    ]
+    run._advance = advance
+    run._commit = commit
 
 
 def lr_only_twin(model, recipe, invariant, steps) -> lockstep.ConvertedAdamWTwin:
@@ -451,10 +445,10 @@ def test_state_dict_is_exact_and_reads_float_checkpoints() -> None:
     for k in range(20):
         step(net, run.optimizer, x[k], y[k])
     sd = run.state_dict()
-    assert all(isinstance(v, str) for st in sd["states"].values() for v in st.values())
-    before = dict(run.states)
+    assert all(isinstance(v, str) for st in sd["sets"][0].values() for v in st.values())
+    before = dict(run.states[0])
     run.load_state_dict(copy.deepcopy(sd))
-    assert run.states == before
+    assert run.states[0] == before
     (i,) = run.invariant_groups
     st = before[i]
     old = {
@@ -466,7 +460,7 @@ def test_state_dict_is_exact_and_reads_float_checkpoints() -> None:
         "invariant_groups": [i],
     }
     run.load_state_dict(old)
-    assert run.states[i] == AdamMapState(
+    assert run.states[0][i] == AdamMapState(
         Decimal(float(st.scale)), Decimal(float(st.nu)), Decimal(float(st.sigma))
     )
     # two roundings apart at most: 1/A at 40 digits rounded once, and 1.0/float(A) in float
@@ -480,7 +474,10 @@ def test_refusals() -> None:
         convert_adamw(torch.optim.Adam(params, weight_decay=1e-2), invariant=inv)
     with pytest.raises(TypeError, match="optimizer must be torch.optim.AdamW"):
         convert_adamw(torch.optim.SGD(params, lr=0.1), invariant=inv)
-    with pytest.raises(ValueError, match="capturable=True is not supported"):
+    with pytest.raises(
+        ValueError,
+        match=r"param_groups\[0\] has capturable=True, which the converter does not support",
+    ):
         convert_adamw(torch.optim.AdamW(params, capturable=True), invariant=inv)
     with pytest.raises(ValueError, match="not among"):
         convert_adamw(torch.optim.AdamW(params[:1]), invariant=inv)
@@ -496,7 +493,9 @@ def test_refusals() -> None:
     )
     run = convert_adamw(opt, invariant=inv)
     x, y = batches(1, 0)
-    with pytest.raises(ValueError, match="different lr \\* weight_decay"):
+    with pytest.raises(
+        equivalence.ConversionError, match="groups 0 and 1, whose lr \\* weight_decay differ"
+    ):
         step(net, run.optimizer, x[0], y[0])
 
 

@@ -35,7 +35,7 @@ from equivalence.sgd_variants import (
     keras_reference_run,
 )
 from equivalence.testing_nets import ratio_of_quadratics
-from equivalence.torch_adamw import convert_adamw
+from equivalence.torch_adamw import AdamWEquivalence, convert_adamw
 from proofs._core import refute, verify_steps
 from tests.conftest import examples
 from tests.test_adamw import batches, flat, harness_pair, make_net, rel, step, within_floor
@@ -85,32 +85,32 @@ def variant_pair(
 def candidate_twin(model, recipe, invariant, steps) -> lockstep.ConvertedVariantTwin:
     """Nesterov without the rewrite: the plain SGD theorem's scale sequence and LR."""
     tw = lockstep.ConvertedVariantTwin(model, recipe, invariant, True)
-    run = tw.run
-    run.optimizer._optimizer_step_pre_hooks.clear()
-    run.optimizer._optimizer_step_post_hooks.clear()
-    _candidate_hooks(run)
+    _candidate_hooks(tw.run)
     return tw
 
 
 def _candidate_hooks(run) -> None:
-    """Nesterov without the rewrite: c_{t+1} = (1 − ηλ)c_t, η̃ = η/(c_t c_{t+1}), no WD."""
-    saved: dict = {}
+    """Nesterov without the rewrite: c_{t+1} = (1 − ηλ)c_t, η̃ = η/(c_t c_{t+1}), no WD.
 
-    def pre(opt, args, kwargs):
-        for i in run.invariant_groups:
-            g = opt.param_groups[i]
-            saved[i] = (g["lr"], g["weight_decay"])
-            c_next = (1 - g["lr"] * g["weight_decay"]) * run.c
-            g["lr"], g["weight_decay"] = g["lr"] / (run.c * c_next), 0.0
-            run._next = (c_next, 0.0)
+    The conversion's step view is kept; only the map's per-step values are replaced."""
+    nxt: list = []
 
-    def post(opt, args, kwargs):
-        for i, (lr, wd) in saved.items():
-            opt.param_groups[i]["lr"], opt.param_groups[i]["weight_decay"] = lr, wd
-        run.c = run._next[0]
+    def advance(opt, layout):
+        out = {}
+        t, _, c, _ = run.vstate[0]
+        for gi, (g, parts, _) in enumerate(layout):
+            for k, _ in parts:
+                c_next = (1 - g["lr"] * g["weight_decay"]) * c
+                out[(k, gi)] = {"lr": g["lr"] / (c * c_next), "weight_decay": 0.0}
+                nxt[:] = [c_next]
+        return out
 
-    run.optimizer.register_step_pre_hook(pre)
-    run.optimizer.register_step_post_hook(post)
+    def commit(opt):
+        t, _, c, _ = run.vstate[0]
+        run.vstate[0] = [t + 1, c, nxt[0], 0.0]
+
+    run._advance = advance
+    run._commit = commit
 
 
 @pytest.mark.parametrize("sched", ["constant", "multistep", "cosine"])
@@ -266,12 +266,10 @@ def test_adam_l2_candidate_residual_grows_with_decay() -> None:
         conv_inv = [dict(conv.named_parameters())[n] for n in names]
         tr = [p for p in net.parameters() if p.requires_grad]
         o_ref = torch.optim.Adam(tr, lr=1e-2, weight_decay=wd)
-        run = convert_adamw(
-            torch.optim.AdamW(
-                [p for p in conv.parameters() if p.requires_grad], lr=1e-2, weight_decay=wd
-            ),
-            invariant=conv_inv,
+        opt = torch.optim.AdamW(
+            [p for p in conv.parameters() if p.requires_grad], lr=1e-2, weight_decay=wd
         )
+        run = convert_adamw(opt, invariant=conv_inv)  # in place: the caller keeps opt
         x, y = batches(200, 5)
         err = 0.0
         for k in range(200):
@@ -306,12 +304,21 @@ def test_keras_schedule_against_fraction_oracle() -> None:
 
 def test_sgd_converter_points_elsewhere_for_other_optimizers():
     """convert_optimizer refuses what it does not convert, and says where to go and why."""
+    from equivalence.sgd_variants import SGDVariantEquivalence
+
     p = [torch.nn.Parameter(torch.ones(2))]
-    with pytest.raises(TypeError, match="convert_adamw"):
-        eq.convert_optimizer(torch.optim.AdamW(p), invariant=p)
-    with pytest.raises(TypeError, match=r"no exact no-WD equivalent \(proofs/adam_l2.py\)"):
+    # the front door converts each kind it covers in place, through its own map
+    opt = torch.optim.AdamW(p)
+    run = eq.convert_optimizer(opt, invariant=p)
+    assert run.optimizer is opt and isinstance(run.converter, AdamWEquivalence)
+    opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)
+    run = eq.convert_optimizer(opt, invariant=p)
+    assert run.optimizer is opt and isinstance(run.converter, SGDVariantEquivalence)
+    opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5)
+    assert isinstance(eq.convert_optimizer(opt, invariant=p).converter, eq.ExpLRConverter)
+    with pytest.raises(ValueError, match=r"coupled L2 .*proofs/adam_l2.py"):
         eq.convert_optimizer(torch.optim.Adam(p, weight_decay=1e-3), invariant=p)
-    with pytest.raises(ValueError, match="convert_sgd_variant.*proofs/nesterov.py"):
-        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True), invariant=p)
-    with pytest.raises(ValueError, match="convert_sgd_variant.*proofs/dampening.py"):
-        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5), invariant=p)
+    with pytest.raises(
+        TypeError, match=r"SGD, AdamW or Adam\(decoupled_weight_decay=True\), got RMSprop"
+    ):
+        eq.convert_optimizer(torch.optim.RMSprop(p), invariant=p)

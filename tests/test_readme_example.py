@@ -232,8 +232,8 @@ def test_convert_optimizer_reads_live_scheduler_without_touching_it():
     sched = MultiStepLR(opt, milestones=[200, 400], gamma=0.1)
     inv = invariant_of(model)
     run = equivalence.convert_optimizer(opt, invariant=inv, lr_scheduler=sched)
-    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.05  # the original is untouched
-    assert run.scheduler.inner is not sched and run.scheduler.inner.optimizer is run.optimizer
+    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.05
+    assert run.optimizer is opt and run.scheduler.inner is sched  # converted in place
     assert run.optimizer.param_groups[0]["params"][0] is model[0].weight
     # the precomputed path reads the same live scheduler into the same schedule as a factory
     pre = equivalence.convert_optimizer(
