@@ -69,7 +69,7 @@ class InvarianceCheckError(ValueError):
 #: order of its ‖g‖‖θ‖. 1e-3 sits between the two for ordinary networks; ``model=`` gives the
 #: exact probe instead.
 EULER_RTOL = 1e-3
-#: ... and it is judged without ``model=`` only when the set's normalisers have eps at most
+#: ... and it is judged without ``model=`` only when norm_layers are given and have eps at most
 #: this: the eps term grows as ε/σ², unknown without a forward pass (small initial weights
 #: make σ² small), so a set with real eps is checked by the probe alone.
 EULER_EPS_MAX = 1e-12
@@ -183,6 +183,8 @@ class InPlaceConversion:
             optimizer.register_load_state_dict_post_hook(self._load_post_hook),
         ]
         self._incoming: dict[str, Any] | None = None
+        #: the lr each user group's (first) invariant part stepped with at the last step
+        self.step_lrs: dict[int, float] = {}
 
     # -- the optimizer ----------------------------------------------------------------------
     @property
@@ -272,7 +274,9 @@ class InPlaceConversion:
             self._check_gradients()
         overrides = self._advance(opt, layout)
         view: list[dict[str, Any]] = []
+        self.step_lrs = {}
         for gi, (g, parts, rest) in enumerate(layout):
+            self.step_lrs[gi] = float(overrides[(parts[0][0], gi)]["lr"] if parts else g["lr"])
             if not parts:
                 view.append(g)
                 continue
@@ -333,7 +337,7 @@ class InPlaceConversion:
         model = self._model() if self._model is not None else None
         if model is not None and self._probe_inputs is not None:
             self._probe(model, s, dot, den)
-        elif max((float(e) for e in s.norms.user_eps), default=0.0) <= EULER_EPS_MAX:
+        elif self._norms_given and max(s.norms.user_eps, default=0.0) <= EULER_EPS_MAX:
             # without the model the eps term 2ε ∂L/∂ε cannot be told from a wrong member, so
             # the identity is judged only where the normalisers' eps is negligible
             rel = abs(float(dot.sum())) / total

@@ -259,6 +259,7 @@ class Monitor:
         rel_tol: float = 0.01,
         start_step: int = 0,
         step_norm: str = "auto",
+        step_lr: Callable[[int], float] | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -283,6 +284,9 @@ class Monitor:
         self.optimizer = optimizer
         self.recipe = recipe
         self.scale = scale
+        # the lr a param group (as the user numbers it) stepped with; an in-place conversion
+        # shows its own step view of the groups during the step, so it says it instead
+        self._step_lr = step_lr
         self.every, self.flush_every, self.rel_tol = every, flush_every, rel_tol
         self.step = start_step
         self.group_names = [str(n) for n in groups]
@@ -311,11 +315,17 @@ class Monitor:
                 pg.add(where[id(p)])
                 self.params.append(p)
                 index.append(k)
-            if len({optimizer.param_groups[i]["lr"] for i in pg}) != 1:
-                raise ValueError(
-                    f"groups[{name!r}] spans param groups {sorted(pg)} with different learning "
-                    "rates; its effective LR is not one number"
-                )
+            for key, what in (
+                ("lr", "learning rates; its effective LR is not one number"),
+                ("weight_decay", "weight decays; its equilibrium prediction is not one number"),
+                ("momentum", "momenta; its equilibrium prediction is not one number"),
+            ):
+                vals = {optimizer.param_groups[i].get(key, 0.0) for i in pg}
+                if len(vals) != 1:
+                    raise ValueError(
+                        f"groups[{name!r}] spans param groups {sorted(pg)} with different {what} "
+                        f"({key} = {sorted(vals)}); give each its own monitor group"
+                    )
             self._param_group.append(min(pg))
         dev = self.params[0].device
         self._index = torch.tensor(index, device=dev)
@@ -367,7 +377,13 @@ class Monitor:
         opt, sched = run.optimizer, run.scheduler
         converter = getattr(run, "converter", None)
         if converter is not None:
-            return cls(opt, groups, scale=converter.current_scale, **kwargs)
+            return cls(
+                opt,
+                groups,
+                scale=converter.current_scale,
+                step_lr=lambda i: converter.step_lrs[i],
+                **kwargs,
+            )
         first = next(iter(groups.values()))[0]
         gi = next(i for i, g in enumerate(opt.param_groups) if any(p is first for p in g["params"]))
         s = run.schedules[gi]
@@ -431,7 +447,12 @@ class Monitor:
     def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
         if self._active:
             # the LR the step used (η̃_t in a converted run, before a converter restores η_t)
-            self._pending[-1][1].extend(float(opt.param_groups[i]["lr"]) for i in self._param_group)
+            if self._step_lr is not None:
+                self._pending[-1][1].extend(self._step_lr(i) for i in self._param_group)
+            else:
+                self._pending[-1][1].extend(
+                    float(opt.param_groups[i]["lr"]) for i in self._param_group
+                )
             with torch.no_grad():
                 if self._use_buffer:  # w_t − w_{t+1} = η v_{t+1}: its norm is η ‖v_{t+1}‖
                     bufs = [opt.state[p]["momentum_buffer"] for p in self.params]
