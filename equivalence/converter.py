@@ -173,6 +173,7 @@ class ExpLRConverter(InPlaceConversion):
                         "sign and no exponential-LR run is equivalent"
                     )
         self._agree_at_start()
+        self._require_norm_info()
         # η̃ of the first set's first group, as set on the step view (stored frame)
         self.last_equivalent_lr: float | None = None
         self.last_log_equivalent_lr: float | None = None
@@ -265,6 +266,8 @@ class ExpLRConverter(InPlaceConversion):
         out: dict[tuple[int, int], dict[str, Any]] = {}
         pending = []
         for s in self.sets:
+            if s.index in self.skipped:
+                continue
             st = self.states[s.index]
             gis = groups_of.get(s.index, [])
             d_ref: float | None = None
@@ -493,10 +496,6 @@ class ExpLRConverter(InPlaceConversion):
             st.fresh_checked = set(gis) if self.updates else set()
         for s, st in zip(self.sets, self.states):
             s.norms.set_scale(st.C)
-
-    def remove(self, model: nn.Module | None = None) -> None:  # type: ignore[override]
-        """Detach the hooks and leave the run in stock units (see :meth:`InPlaceConversion.remove`)."""
-        super().remove(model)
 
 
 def _other_optimizer_hint(optimizer: Any) -> str:

@@ -183,8 +183,20 @@ class InPlaceConversion:
             optimizer.register_load_state_dict_post_hook(self._load_post_hook),
         ]
         self._incoming: dict[str, Any] | None = None
+        #: the sets without any gradient at the current step (skipped, as stock skips them)
+        self.skipped: set[int] = set()
         #: the lr each user group's (first) invariant part stepped with at the last step
         self.step_lrs: dict[int, float] = {}
+
+    def _require_norm_info(self) -> None:
+        """Refuse a conversion that cannot know the normalisers (maps call it last)."""
+        if not self._norms_given and self._model is None and self.sets:
+            raise ValueError(
+                "norm_layers is not given and neither is model=: the converter cannot tell which "
+                "normalisers the invariant set feeds (their eps and running statistics must follow "
+                "its scale). Give norm_layers=[...] (norm_layers=[] if it feeds none), or model= to "
+                "have them found and checked at the first update"
+            )
 
     # -- the optimizer ----------------------------------------------------------------------
     @property
@@ -270,18 +282,20 @@ class InPlaceConversion:
             )
         layout = self.layout()
         has_closure = (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None
+        self.skipped = set()
         if not has_closure:
             self._check_gradients()
         overrides = self._advance(opt, layout)
         view: list[dict[str, Any]] = []
         self.step_lrs = {}
         for gi, (g, parts, rest) in enumerate(layout):
-            self.step_lrs[gi] = float(overrides[(parts[0][0], gi)]["lr"] if parts else g["lr"])
+            first = overrides.get((parts[0][0], gi)) if parts else None
+            self.step_lrs[gi] = float(first["lr"] if first is not None else g["lr"])
             if not parts:
                 view.append(g)
                 continue
-            for k, ps in parts:
-                view.append({**g, "params": ps, **overrides[(k, gi)]})
+            for k, ps in parts:  # a skipped set (no gradients) keeps the user's values
+                view.append({**g, "params": ps, **overrides.get((k, gi), {})})
             if rest:
                 view.append({**g, "params": rest})
         self._user_groups = opt.param_groups
@@ -296,17 +310,24 @@ class InPlaceConversion:
         self._commit(opt)
 
     def _check_gradients(self) -> None:
+        """Every tensor of a set has a gradient, or none has (then the set skips this step, as
+        the stock optimizer skips every tensor without one: no update, no decay, its scale
+        unchanged)."""
         t = self.updates
+        self.skipped = set()
         for s in self.sets:
-            for p in s.params:
-                if p.grad is None:
-                    raise ConversionError(
-                        f"optimizer.step() at update {t} found no gradient for the invariant "
-                        f"parameter {self.name_of(p)} (set {s.index}); stock {type(self.optimizer).__name__} "
-                        "skips such a parameter (no weight decay either), which the converted run "
-                        "cannot match: its set is scaled as a whole. Give every invariant "
-                        "parameter a gradient (zero_grad(set_to_none=False) keeps zeros)"
-                    )
+            missing = [p for p in s.params if p.grad is None]
+            if len(missing) == len(s.params):
+                self.skipped.add(s.index)
+                continue
+            if missing:
+                raise ConversionError(
+                    f"optimizer.step() at update {t} found no gradient for the invariant "
+                    f"parameter {self.name_of(missing[0])} (set {s.index}) while other tensors of "
+                    f"the set have one; stock {type(self.optimizer).__name__} skips such a parameter "
+                    "(no weight decay either), which the converted run cannot match: its set is "
+                    "scaled as a whole. Give every tensor of the set a gradient, or none"
+                )
             if self.check and not s.checked:
                 self._check_set(s)
 
@@ -318,7 +339,7 @@ class InPlaceConversion:
     @torch.no_grad()
     def _check_set(self, s: ScaleSet) -> None:
         """The Euler identity on the gradients, and with ``model=`` the probe (once per set)."""
-        grads = [p.grad for p in s.params]
+        grads = [p.grad for p in s.params if p.grad is not None]  # all present: checked before
         w = [p.detach() for p in s.params]
         dots = torch.stack([(g * x).sum().to(torch.float64) for g, x in zip(grads, w)])
         norms = torch.stack(
@@ -401,8 +422,9 @@ class InPlaceConversion:
 
         def set_eps(factor: float, which: Iterable[nn.Module]) -> None:
             for m in which:
-                if isinstance(eps0[id(m)], float):
-                    object.__setattr__(m, "eps", eps0[id(m)] * factor)
+                e = eps0[id(m)]
+                if isinstance(e, float):
+                    object.__setattr__(m, "eps", e * factor)
 
         try:
             y0, _ = forward()
@@ -525,7 +547,7 @@ class InPlaceConversion:
         dmods = dict(dst.named_modules(remove_duplicate=False))
         for s in self.sets:
             C = self.set_scale(s)
-            targets = []
+            targets: list[torch.Tensor] = []
             for p in s.params:
                 n = pnames.get(id(p))
                 if n is None:
@@ -749,6 +771,8 @@ class InPlaceConversion:
 class StockAveragedModel(AveragedModel):
     """An ``AveragedModel`` of a converted run's **stock** weights (see ``averaged_model``)."""
 
+    _conversion: weakref.ReferenceType[InPlaceConversion]
+
     def __init__(
         self,
         conversion: InPlaceConversion,
@@ -767,7 +791,7 @@ class StockAveragedModel(AveragedModel):
         )
         object.__setattr__(self, "_conversion", weakref.ref(conversion))
 
-    def update_parameters(self, model: nn.Module) -> None:  # type: ignore[override]
+    def update_parameters(self, model: nn.Module) -> None:
         conv = self._conversion()
         if conv is None:
             raise ReferenceError("the conversion of this averaged model no longer exists")
@@ -803,7 +827,8 @@ def _norms_per_set(norm_layers: Any, n_sets: int) -> list[list[nn.Module] | None
                 "set (norm_layers=[[...], [...]]), or pass model= and omit norm_layers to have "
                 "them found"
             )
-        return [items] + [[] for _ in range(n_sets - 1)] if n_sets else []
+        out: list[list[nn.Module] | None] = [items]
+        return out + [[] for _ in range(n_sets - 1)] if n_sets else []
     if len(items) != n_sets:
         raise ValueError(
             f"norm_layers has {len(items)} lists for {n_sets} invariant sets; give one per set"
@@ -833,10 +858,14 @@ def _culprits(conv: InPlaceConversion, s: ScaleSet, dot: torch.Tensor, den: torc
 def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:
     """A group's hyper-parameter as a float, with its own message when it is not finite."""
     if isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"param_groups[{gi}]['{key}'] is a Tensor at update {t}; the converter needs float "
-            "hyper-parameters"
-        )
+        if value.numel() != 1 or value.device.type != "cpu":
+            raise TypeError(
+                f"param_groups[{gi}]['{key}'] is a Tensor of shape {tuple(value.shape)} on "
+                f"{value.device} at update {t}; the converter reads hyper-parameters on the host "
+                "(a device tensor would cost a synchronisation every step): give a float or a "
+                "one-element CPU tensor"
+            )
+        value = value.item()
     v = float(value)
     if not math.isfinite(v):
         raise ConversionError(

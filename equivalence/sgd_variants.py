@@ -201,6 +201,7 @@ class SGDVariantEquivalence(InPlaceConversion):
                             f"invariant set {k} has already stepped in param group {gi}; convert a "
                             "fresh torch.optim.SGD (before its first step)"
                         )
+        self._require_norm_info()
 
     def _new_set(self, s: ScaleSet) -> None:
         self.vstate.append([0, 1.0, 1.0, 0.0])
@@ -222,6 +223,8 @@ class SGDVariantEquivalence(InPlaceConversion):
         out: dict[tuple[int, int], dict[str, Any]] = {}
         self._next = []
         for s in self.sets:
+            if s.index in self.skipped:
+                continue
             t, c_prev, c, kappa = self.vstate[s.index]
             t = int(t)
             nxt: tuple[float, float] | None = None

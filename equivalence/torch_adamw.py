@@ -39,14 +39,15 @@ settles and these add up over the EMA's memory, so the rounding error is fed bac
 (first-order noise shaping, :func:`_shaped_beta`): the EMA-weighted sum of all past errors
 stays within half an ulp.
 
-Design: the returned optimizer is a stock ``torch.optim.Adam`` whose parameter
-groups keep the stock hyper-parameters (lr, weight_decay, betas, eps) that the
-user's stock schedulers read and write. A step pre-hook reads them, advances
-A, ν, σ and sets the converted values for the step; a post-hook restores the
-stock values, corrects eval-mode normaliser statistics (running mean × A_{k-1}/A_k,
-running var × its square), rescales by powers of two, and sets each normaliser's eps to
-ε·m² (m = 1/A_k times the rescalings), which keeps a normaliser with ε > 0 exact too.
-Parameters outside S keep AdamW's step exactly (``decoupled_weight_decay=True``).
+Design: the user's own ``AdamW`` is converted in place (:mod:`equivalence.inplace`): its
+parameter groups keep the stock hyper-parameters (lr, weight_decay, betas, eps) that the
+user's schedulers read and write. A step pre-hook reads them, advances A, ν, σ and, for the
+duration of the step, shows the optimizer a view of its groups in which the invariant parts
+carry the converted values and no decay; a post-hook puts the user's groups back, corrects
+eval-mode normaliser statistics (running mean × A_{k-1}/A_k, running var × its square),
+rescales by powers of two, and sets each normaliser's eps to ε·m² (m = 1/A_k times the
+rescalings), which keeps a normaliser with ε > 0 exact too. Parameters outside S keep
+AdamW's step exactly.
 """
 
 from __future__ import annotations
@@ -329,6 +330,7 @@ class AdamWEquivalence(InPlaceConversion):
                             f"invariant set {k} has already stepped in param group {gi}; "
                             "convert a fresh torch.optim.AdamW (before its first step)"
                         )
+        self._require_norm_info()
         self._set_norm_eps()
 
     @property
@@ -350,6 +352,8 @@ class AdamWEquivalence(InPlaceConversion):
         out: dict[tuple[int, int], dict[str, Any]] = {}
         pending = []
         for s in self.sets:
+            if s.index in self.skipped:
+                continue
             k = self.steps[s.index] + 1
             decay: float | None = None
             gi_ref = -1

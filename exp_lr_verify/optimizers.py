@@ -144,7 +144,9 @@ def check_adam_l2(cfg: VerifyConfig) -> NumericResult:
         residuals.append(max(trace.param))
     try:
         equivalence.convert_adamw(
-            torch.optim.Adam([torch.zeros(1)], weight_decay=1e-2), invariant=[]
+            torch.optim.Adam([torch.zeros(1)], weight_decay=1e-2),
+            invariant=[],
+            norm_layers=(),
         )
         refused = False
     except ValueError:

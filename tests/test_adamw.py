@@ -471,16 +471,16 @@ def test_refusals() -> None:
     net, inv, norms = make_net(0)
     params = [p for p in net.parameters() if p.requires_grad]
     with pytest.raises(ValueError, match=r"coupled L2 .*proofs/adam_l2.py"):
-        convert_adamw(torch.optim.Adam(params, weight_decay=1e-2), invariant=inv)
+        convert_adamw(torch.optim.Adam(params, weight_decay=1e-2), invariant=inv, norm_layers=())
     with pytest.raises(TypeError, match="optimizer must be torch.optim.AdamW"):
-        convert_adamw(torch.optim.SGD(params, lr=0.1), invariant=inv)
+        convert_adamw(torch.optim.SGD(params, lr=0.1), invariant=inv, norm_layers=())
     with pytest.raises(
         ValueError,
         match=r"param_groups\[0\] has capturable=True, which the converter does not support",
     ):
-        convert_adamw(torch.optim.AdamW(params, capturable=True), invariant=inv)
+        convert_adamw(torch.optim.AdamW(params, capturable=True), invariant=inv, norm_layers=())
     with pytest.raises(ValueError, match="not among"):
-        convert_adamw(torch.optim.AdamW(params[:1]), invariant=inv)
+        convert_adamw(torch.optim.AdamW(params[:1]), invariant=inv, norm_layers=())
     with pytest.raises(ValueError, match=r"lr \* weight_decay = 1.0 at step 1 is outside"):
         adamw_step_params(1, 1.0, 1.0, 0.9, 0.999, 1e-8)
     with pytest.raises(ValueError, match=r"k = 0 is outside the valid range k >= 1"):
@@ -491,7 +491,7 @@ def test_refusals() -> None:
     opt = torch.optim.AdamW(
         [{"params": [inv[0]], "weight_decay": 0.1}, {"params": inv[1:]}], lr=1e-2
     )
-    run = convert_adamw(opt, invariant=inv)
+    run = convert_adamw(opt, invariant=inv, norm_layers=())
     x, y = batches(1, 0)
     with pytest.raises(
         equivalence.ConversionError, match="groups 0 and 1, whose lr \\* weight_decay differ"

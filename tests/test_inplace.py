@@ -159,7 +159,9 @@ def test_sgd_in_place_with_scheduler_built_before_conversion() -> None:
     assert r <= 1.0 and run.current_scale() > 1.05
     bad = Net()
     opt, sched = sgd_mixed(bad)
-    eq.convert_optimizer(opt, invariant=[*invariant(bad), bad.head.weight], check=False)
+    eq.convert_optimizer(
+        opt, invariant=[*invariant(bad), bad.head.weight], norm_layers=[bad.b1, bad.b2], check=False
+    )
     assert ratio(train(bad, opt, sched, x, y), ref, fl) > 100
 
 
@@ -273,7 +275,7 @@ def test_layerwise_lr_with_different_decay_needs_separate_sets() -> None:
     with pytest.raises(
         ValueError, match=r"invariant set 0 spans param groups 0 and 1.*separate sets"
     ):
-        eq.convert_optimizer(opt, invariant=invariant(net))
+        eq.convert_optimizer(opt, invariant=invariant(net), norm_layers=())
     x, y = data()
     ref_net = Net()
     ref = train(ref_net, *build(ref_net), x, y)
@@ -423,15 +425,15 @@ def test_bad_hyper_parameters_get_their_own_messages() -> None:
     with pytest.raises(
         ValueError, match=r"momentum = 1.0, outside the valid range 0 <= momentum < 1"
     ):
-        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=1.0), invariant=p)
+        eq.convert_optimizer(torch.optim.SGD(p, lr=0.1, momentum=1.0), invariant=p, norm_layers=())
     opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3)
-    eq.convert_optimizer(opt, invariant=p, check=False)
+    eq.convert_optimizer(opt, invariant=p, check=False, norm_layers=())
     p[0].grad = torch.zeros_like(p[0])
     opt.param_groups[0]["lr"] = float("nan")
     with pytest.raises(eq.ConversionError, match=r"\['lr'\] = nan at update 0 is not finite"):
         opt.step()
     opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3)
-    eq.convert_optimizer(opt, invariant=p, check=False)
+    eq.convert_optimizer(opt, invariant=p, check=False, norm_layers=())
     opt.param_groups[0]["weight_decay"] = float("inf")
     with pytest.raises(
         eq.ConversionError, match=r"\['weight_decay'\] = inf at update 0 is not finite"
@@ -500,7 +502,7 @@ def test_add_param_group_stock_or_invariant() -> None:
 def test_no_reference_cycle_keeps_a_dropped_optimizer_alive() -> None:
     p = nn.Parameter(torch.ones(3))
     opt = torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=1e-3)
-    run = eq.convert_optimizer(opt, invariant=[p])
+    run = eq.convert_optimizer(opt, invariant=[p], norm_layers=())
     del run
     assert len(gc.get_referrers(opt)) == 0, gc.get_referrers(opt)
 

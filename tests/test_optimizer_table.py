@@ -216,7 +216,9 @@ def test_refusals() -> None:
     net, inv, _ = make_net(0)
     params = [p for p in net.parameters() if p.requires_grad]
     with pytest.raises(ValueError, match="dampening > 0 or nesterov=True"):
-        convert_sgd_variant(torch.optim.SGD(params, lr=0.1, momentum=0.9), invariant=inv)
+        convert_sgd_variant(
+            torch.optim.SGD(params, lr=0.1, momentum=0.9), invariant=inv, norm_layers=()
+        )
     with pytest.raises(ValueError, match=r"momentum = 1.0 is outside"):
         keras_equivalent_schedule([0.1], 0.1, 1.0)
 
@@ -269,7 +271,9 @@ def test_adam_l2_candidate_residual_grows_with_decay() -> None:
         opt = torch.optim.AdamW(
             [p for p in conv.parameters() if p.requires_grad], lr=1e-2, weight_decay=wd
         )
-        run = convert_adamw(opt, invariant=conv_inv)  # in place: the caller keeps opt
+        run = convert_adamw(
+            opt, invariant=conv_inv, norm_layers=()
+        )  # in place: the caller keeps opt
         x, y = batches(200, 5)
         err = 0.0
         for k in range(200):
@@ -309,16 +313,18 @@ def test_sgd_converter_points_elsewhere_for_other_optimizers():
     p = [torch.nn.Parameter(torch.ones(2))]
     # the front door converts each kind it covers in place, through its own map
     opt = torch.optim.AdamW(p)
-    run = eq.convert_optimizer(opt, invariant=p)
+    run = eq.convert_optimizer(opt, invariant=p, norm_layers=())
     assert run.optimizer is opt and isinstance(run.converter, AdamWEquivalence)
     opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)
-    run = eq.convert_optimizer(opt, invariant=p)
+    run = eq.convert_optimizer(opt, invariant=p, norm_layers=())
     assert run.optimizer is opt and isinstance(run.converter, SGDVariantEquivalence)
     opt = torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5)
-    assert isinstance(eq.convert_optimizer(opt, invariant=p).converter, eq.ExpLRConverter)
+    assert isinstance(
+        eq.convert_optimizer(opt, invariant=p, norm_layers=()).converter, eq.ExpLRConverter
+    )
     with pytest.raises(ValueError, match=r"coupled L2 .*proofs/adam_l2.py"):
-        eq.convert_optimizer(torch.optim.Adam(p, weight_decay=1e-3), invariant=p)
+        eq.convert_optimizer(torch.optim.Adam(p, weight_decay=1e-3), invariant=p, norm_layers=())
     with pytest.raises(
         TypeError, match=r"SGD, AdamW or Adam\(decoupled_weight_decay=True\), got RMSprop"
     ):
-        eq.convert_optimizer(torch.optim.RMSprop(p), invariant=p)
+        eq.convert_optimizer(torch.optim.RMSprop(p), invariant=p, norm_layers=())

@@ -32,14 +32,15 @@ FLOOR_MIN = 64 * U
 # ---- the README's example (verbatim apart from the arguments) -----------------------------------
 def train(model, loader, example_batch, loss_fn, ckpt, epochs=160, milestones=(80, 120),
           device="cpu", use_amp=False, max_norm=5.0, stop_after=None):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    sched = MultiStepLR(opt, milestones=list(milestones), gamma=0.1)   # your scheduler, per epoch
     report = equivalence.audit(model, example_batch)   # which parameters are scale invariant
-    run = equivalence.convert(
-        model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4,
+    run = equivalence.convert_optimizer(                 # converts opt in place: sched still drives it
+        opt,
         invariant=report.invariant_parameters(),        # they get η̃_t and no weight decay
         norm_layers=report.norm_layers(),               # their eps and running stats stay exact
+        model=model,                                     # checked at the first update
     )
-    opt = run.optimizer                                  # a stock torch.optim.SGD
-    sched = MultiStepLR(opt, milestones=list(milestones), gamma=0.1)   # your scheduler, per epoch
     scaler = torch.amp.GradScaler(device)
 
     start = 0
@@ -231,7 +232,7 @@ def test_convert_optimizer_reads_live_scheduler_without_touching_it():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched = MultiStepLR(opt, milestones=[200, 400], gamma=0.1)
     inv = invariant_of(model)
-    run = equivalence.convert_optimizer(opt, invariant=inv, lr_scheduler=sched)
+    run = equivalence.convert_optimizer(opt, invariant=inv, lr_scheduler=sched, norm_layers=())
     assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.05
     assert run.optimizer is opt and run.scheduler.inner is sched  # converted in place
     assert run.optimizer.param_groups[0]["params"][0] is model[0].weight

@@ -205,7 +205,11 @@ def test_without_running_stat_correction_eval_outputs_drift():
     x, y = make_batches(400, 6)
     opt_a, sched_a, _ = baseline(a)
     run = eq.convert(
-        [p for p in b.parameters() if p.requires_grad], invariant=b.invariant(), steps=400, **kwargs
+        [p for p in b.parameters() if p.requires_grad],
+        invariant=b.invariant(),
+        steps=400,
+        **kwargs,
+        norm_layers=(),
     )  # no norm_layers
     for t in range(400):
         for m, o, s in ((a, opt_a, sched_a), (b, run.optimizer, run.scheduler)):
@@ -358,7 +362,9 @@ def test_state_dict_resume_is_exact(tmp_path):
     assert run.scheduler.log2_scale == run2.scheduler.log2_scale
 
     # a checkpoint of a different conversion is refused, the difference named
-    other = eq.convert([torch.zeros(2, requires_grad=True)], invariant=[], lr=0.1, steps=400)
+    other = eq.convert(
+        [torch.zeros(2, requires_grad=True)], invariant=[], lr=0.1, steps=400, norm_layers=()
+    )
     with pytest.raises(
         ValueError, match="rescale_log2 2 .checkpoint. vs 16 .this run.; the invariant set sizes"
     ):
@@ -528,6 +534,7 @@ def test_weight_decay_schedule_scales_each_group_by_its_own_ratio():
         invariant=d.invariant(),
         lr_scheduler=lambda o: MultiStepLR(o, [300], 0.1),
         weight_decay_schedule=wds,
+        norm_layers=(),
     )
     for t in range(steps):
         wrong.optimizer.zero_grad()
@@ -547,12 +554,24 @@ def test_invariant_set_split_across_groups_with_different_scales_is_refused():
         match=r"invariant set 0 spans param groups 0 and 1, whose scale recurrences differ",
     ):
         eq.convert(
-            groups, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant()
+            groups,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            steps=10,
+            invariant=b.invariant(),
+            norm_layers=(),
         )
     # the same split with the same recipe in both groups is fine (one scale sequence)
     same = [{"params": [w, w2]}, {"params": [bias]}]
     run = eq.convert(
-        same, lr=0.1, momentum=0.9, weight_decay=5e-4, steps=10, invariant=b.invariant()
+        same,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        steps=10,
+        invariant=b.invariant(),
+        norm_layers=(),
     )
     assert len(run.optimizer.param_groups) == 2
 
@@ -572,7 +591,7 @@ def test_bad_configurations_are_rejected():
         opt = torch.optim.SGD([p], lr=0.1, momentum=0.5)
         eq.EquivalentLR(opt, [eq.ExpLRSchedule.general([0.1] * 5, 1e-3, 0.9)])
     with pytest.raises(ValueError, match="form = 'adam'"):
-        eq.convert([p], lr=0.1, steps=5, invariant=[p], form="adam")
+        eq.convert([p], lr=0.1, steps=5, invariant=[p], form="adam", norm_layers=())
     with pytest.raises(ValueError, match="closed_form"):
         eq.convert(
             [p],
@@ -583,12 +602,13 @@ def test_bad_configurations_are_rejected():
             invariant=[p],
             form="closed_form",
             lr_scheduler=lambda o: MultiStepLR(o, [2]),
+            norm_layers=(),
         )
     q = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="not among the optimizer's parameters"):
-        eq.convert([p], lr=0.1, steps=5, invariant=[q])
+        eq.convert([p], lr=0.1, steps=5, invariant=[q], norm_layers=())
     with pytest.raises(ValueError, match="reaches zero or goes negative at update 1"):
-        eq.convert([p], lr=2.0, weight_decay=0.6, invariant=[p])
+        eq.convert([p], lr=2.0, weight_decay=0.6, invariant=[p], norm_layers=())
     with pytest.raises(ValueError, match="reaches zero or goes negative at step 1"):
         eq.convert([p], lr=2.0, weight_decay=0.6, steps=5, invariant=[p], online=False)
     run = eq.convert(

@@ -444,7 +444,7 @@ def test_lr_scheduler_forms_equal_stock_multistep(spec_name):
 def test_bad_lr_scheduler_is_a_type_error_naming_it(bad, words):
     p = torch.zeros(2, requires_grad=True)
     with pytest.raises(TypeError, match="a factory optimizer -> scheduler") as exc:
-        eq.convert([p], lr=0.1, invariant=[p], lr_scheduler=bad)
+        eq.convert([p], lr=0.1, invariant=[p], lr_scheduler=bad, norm_layers=())
     assert words in str(exc.value)
 
 
@@ -455,7 +455,7 @@ def test_live_scheduler_of_a_mixed_group_keeps_driving_the_converted_optimizer()
     model.head.requires_grad_(True)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOM, weight_decay=WD)
     sched = MultiStepLR(opt, [10])
-    run = eq.convert_optimizer(opt, invariant=model.invariant(), lr_scheduler=sched)
+    run = eq.convert_optimizer(opt, invariant=model.invariant(), lr_scheduler=sched, norm_layers=())
     assert run.optimizer is opt and run.scheduler.inner is sched
     assert len(opt.param_groups) == 1
 
@@ -497,7 +497,12 @@ def test_weight_decay_schedule_with_weight_decay_zero_is_the_decay():
     ]
     with pytest.raises(ValueError, match="param group 1 sets its own weight_decay = 0.001"):
         eq.convert(
-            groups, lr=LR, weight_decay=0.0, weight_decay_schedule=wds, invariant=model.invariant()
+            groups,
+            lr=LR,
+            weight_decay=0.0,
+            weight_decay_schedule=wds,
+            invariant=model.invariant(),
+            norm_layers=(),
         )
 
 
@@ -647,16 +652,25 @@ def test_departures_raise_at_the_step():
     with pytest.raises(ValueError, match="nesterov=True at update 1"):
         step(side, x[1], y[1], trace)
     side.opt.param_groups[0]["nesterov"] = False
+    # no gradient on any invariant tensor: stock SGD skips them all, and so does the set
     side.opt.zero_grad(set_to_none=True)
+    before = [p.detach().clone() for p in side.model.invariant()]
+    side.opt.step()
+    assert all(torch.equal(a, p) for a, p in zip(before, side.model.invariant()))
+    assert side.run.converter.updates == 2  # an optimizer step, no scale change
+    # a gradient on part of the set only: refused, naming the parameter
+    first = side.model.invariant()[0]
+    first.grad = torch.zeros_like(first)
     with pytest.raises(eq.ConversionError, match="no gradient for the invariant parameter"):
         side.opt.step()
+    side.opt.zero_grad(set_to_none=True)
     step(side, x[1], y[1], trace)  # recovers
-    assert side.run.converter.updates == 2
+    assert side.run.converter.updates == 3
     # a group added later is stock (here without a gradient, so SGD skips it); the run goes on
     extra = torch.ones(2, dtype=torch.float64, requires_grad=True)
     side.opt.add_param_group({"params": [extra]})
     step(side, x[2], y[2], trace)
-    assert side.run.converter.updates == 3 and torch.equal(extra.detach(), torch.ones(2).double())
+    assert side.run.converter.updates == 4 and torch.equal(extra.detach(), torch.ones(2).double())
 
 
 def test_precomputed_schedule_refuses_what_it_cannot_follow():
@@ -707,7 +721,9 @@ def test_precomputed_closed_form_or_texp_mid_run_is_refused():
     opt.step()
     for form in ("closed_form", "texp"):
         with pytest.raises(ValueError, match=f"form = '{form}' assumes zero momentum buffers"):
-            eq.convert_optimizer(opt, invariant=model.invariant(), steps=10, form=form)
+            eq.convert_optimizer(
+                opt, invariant=model.invariant(), steps=10, form=form, norm_layers=()
+            )
 
 
 def test_eps_and_running_stats_exact_across_power_of_two_rescalings():
