@@ -54,6 +54,7 @@ from .inplace import (
     as_sets,
     check_finite_hyper,
     iter_sets_groups,
+    stock_clip_grad_norm_,
 )
 from .normalisers import NormLayers
 
@@ -812,26 +813,13 @@ class ConvertedRun:
             self.converter.remove()
 
 
-@torch.no_grad()
 def _clip_precomputed(
     run: ConvertedRun, max_norm: float, norm_type: float, error_if_nonfinite: bool
 ) -> torch.Tensor:
-    inv_ids = {id(p) for p in run.invariant}
-    params = [p for g in run.optimizer.param_groups for p in g["params"] if p.grad is not None]
-    if not params:
-        return torch.tensor(0.0)
-    grads = [p.grad for p in params]
-    norms = torch._foreach_norm(grads, norm_type)
     m = run.current_scale()
-    stock = [n * m if id(p) in inv_ids else n for n, p in zip(norms, params)]
-    total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
-    if error_if_nonfinite and not bool(torch.isfinite(total)):
-        raise RuntimeError(
-            f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
-        )
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    torch._foreach_mul_(grads, coef.to(grads[0].device))
-    return total
+    params = [p for g in run.optimizer.param_groups for p in g["params"]]
+    scale = {id(p): m for p in run.invariant}
+    return stock_clip_grad_norm_(params, scale, max_norm, norm_type, error_if_nonfinite)
 
 
 def convert_online(

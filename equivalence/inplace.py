@@ -52,6 +52,7 @@ __all__ = [
     "ScaleSet",
     "StockAveragedModel",
     "as_sets",
+    "stock_clip_grad_norm_",
 ]
 
 
@@ -187,6 +188,22 @@ class InPlaceConversion:
         self.skipped: set[int] = set()
         #: the lr each user group's (first) invariant part stepped with at the last step
         self.step_lrs: dict[int, float] = {}
+
+    def _check_fresh_groups(
+        self, check_group: Callable[[dict[str, Any], int], None], kind: str
+    ) -> None:
+        """Each group holding a set passes ``check_group``, and no set has stepped yet (maps
+        whose state starts with the optimizer's: AdamW's moments, Nesterov's buffer)."""
+        opt = self.optimizer
+        for gi, (g, parts, _) in enumerate(self.layout()):
+            if parts:
+                check_group(g, gi)
+                for k, ps in parts:
+                    if any(opt.state.get(p) for p in ps):
+                        raise ValueError(
+                            f"invariant set {k} has already stepped in param group {gi}; convert a "
+                            f"fresh {kind} (before its first step)"
+                        )
 
     def _require_norm_info(self) -> None:
         """Refuse a conversion that cannot know the normalisers (maps call it last)."""
@@ -690,38 +707,16 @@ class InPlaceConversion:
                 if id(p) not in done and p.grad is not None:
                     p.grad.clamp_(-v, v)
 
-    @torch.no_grad()
     def clip_grad_norm_(
         self, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
     ) -> torch.Tensor:
-        """``torch.nn.utils.clip_grad_norm_`` of the **stock** run, applied to this run.
-
-        ∇L(θ/c) = c ∇L(θ), so the stock gradient of an invariant parameter is g = m g̃. The
-        total norm is taken over the stock gradients (invariant ones × m, the others as they
-        are) and the stock clip coefficient min(1, max_norm / (norm + 1e-6)) multiplies every
-        gradient: the clipped converted run equals the clipped stock run. Returns the stock
-        total norm. (PyTorch's ``clip_grad_norm_`` on this run's own gradients measures g/m.)
-        """
+        """``torch.nn.utils.clip_grad_norm_`` of the **stock** run (:func:`stock_clip_grad_norm_`)."""
         scale = {}
         for s in self.sets:
             m = self.current_scale(s.index)
             scale.update({id(p): m for p in s.params})
-        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if not params:
-            return torch.tensor(0.0)
-        grads = [p.grad for p in params]
-        norms = torch._foreach_norm(grads, norm_type)
-        stock = [n * scale[id(p)] if id(p) in scale else n for n, p in zip(norms, params)]
-        total = torch.linalg.vector_norm(
-            torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type
-        )
-        if error_if_nonfinite and not bool(torch.isfinite(total)):
-            raise RuntimeError(
-                f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
-            )
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        torch._foreach_mul_(grads, coef.to(grads[0].device))
-        return total
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        return stock_clip_grad_norm_(params, scale, max_norm, norm_type, error_if_nonfinite)
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:  # pragma: no cover - maps define it
@@ -853,6 +848,40 @@ def _culprits(conv: InPlaceConversion, s: ScaleSet, dot: torch.Tensor, den: torc
     if not top:
         return "No single tensor stands out by its own ⟨∇L, θ⟩ (a joint set whose whole fails)"
     return "Most likely not invariant, by |⟨∇L, θ⟩| / ‖∇L‖‖θ‖: " + ", ".join(top)
+
+
+@torch.no_grad()
+def stock_clip_grad_norm_(
+    params: Iterable[torch.Tensor],
+    scale: dict[int, float],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` of the stock run, applied to a converted run.
+
+    ∇L(θ/c) = c ∇L(θ), so the stock gradient of an invariant parameter is g = m g̃
+    (``scale[id(p)]`` = m of its set). The total norm is taken over the stock gradients
+    (invariant ones × m, the others as they are) and the stock clip coefficient
+    min(1, max_norm / (norm + 1e-6)) multiplies every gradient: the clipped converted run
+    equals the clipped stock run. Returns the stock total norm. (PyTorch's
+    ``clip_grad_norm_`` on the converted gradients measures g/m and clips at the wrong
+    threshold.)
+    """
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
+        return torch.tensor(0.0)
+    grads = [p.grad for p in with_grad if p.grad is not None]
+    norms = torch._foreach_norm(grads, norm_type)
+    stock = [n * scale[id(p)] if id(p) in scale else n for n, p in zip(norms, with_grad)]
+    total = torch.linalg.vector_norm(torch.stack([n.to(stock[0].dtype) for n in stock]), norm_type)
+    if error_if_nonfinite and not bool(torch.isfinite(total)):
+        raise RuntimeError(
+            f"the total norm of order {norm_type} of the stock gradients is non-finite ({float(total)})"
+        )
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, coef.to(grads[0].device))
+    return total
 
 
 def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:

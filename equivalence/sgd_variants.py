@@ -192,15 +192,7 @@ class SGDVariantEquivalence(InPlaceConversion):
         self.vstate: list[list[float]] = [[0, 1.0, 1.0, 0.0] for _ in sets]
         self._next: list[tuple[ScaleSet, float, float]] = []
         super().__init__(optimizer, sets, norm_layers, model=model, check=check)
-        for gi, (g, parts, _) in enumerate(self.layout()):
-            if parts:
-                _check_variant_group(g, gi)
-                for k, ps in parts:
-                    if any(optimizer.state.get(p) for p in ps):
-                        raise ValueError(
-                            f"invariant set {k} has already stepped in param group {gi}; convert a "
-                            "fresh torch.optim.SGD (before its first step)"
-                        )
+        self._check_fresh_groups(_check_variant_group, "torch.optim.SGD")
         self._require_norm_info()
 
     def _new_set(self, s: ScaleSet) -> None:

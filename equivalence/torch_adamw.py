@@ -321,15 +321,7 @@ class AdamWEquivalence(InPlaceConversion):
         self.states: list[dict[int, AdamMapState]] = [{} for _ in sets]
         self._pending: list[tuple[ScaleSet, Decimal, dict[int, AdamMapState]]] = []
         super().__init__(optimizer, sets, norm_layers, model=model, check=check)
-        for gi, (g, parts, _) in enumerate(self.layout()):
-            if parts:
-                _check_adamw_group(g, gi)
-                for k, ps in parts:
-                    if any(optimizer.state.get(p) for p in ps):
-                        raise ValueError(
-                            f"invariant set {k} has already stepped in param group {gi}; "
-                            "convert a fresh torch.optim.AdamW (before its first step)"
-                        )
+        self._check_fresh_groups(_check_adamw_group, "torch.optim.AdamW")
         self._require_norm_info()
         self._set_norm_eps()
 

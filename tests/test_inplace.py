@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -95,7 +95,7 @@ def jitter(net: Net, opt: torch.optim.Optimizer, seed: int) -> None:
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
+    return float((a - b).detach().norm() / b.detach().norm())
 
 
 def floor(build: Build, x: torch.Tensor, y: torch.Tensor, ref: list[torch.Tensor]) -> np.ndarray:
@@ -141,28 +141,50 @@ def invariant(net: Net) -> list[torch.Tensor]:
 # -- in place, schedulers attached before conversion --------------------------------------------
 
 
+class Judged(NamedTuple):
+    ratio: float  # worst err / (3 × floor)
+    run: Any  # the ConvertedRun
+    net: Net
+    opt: torch.optim.Optimizer
+    x: torch.Tensor
+    y: torch.Tensor
+    ref: list[torch.Tensor]
+    floor: np.ndarray
+
+
+def judged(build: Build, convert: Callable[[Net, torch.optim.Optimizer], Any], what: str) -> Judged:
+    """The recipe ``build`` makes, run stock and converted by ``convert`` (after the optimizer
+    and its scheduler are built), judged against the floor."""
+    x, y = data()
+    ref_net = Net()
+    ref = train(ref_net, *build(ref_net), x, y)
+    fl = floor(build, x, y, ref)
+    net = Net()
+    opt, sched = build(net)
+    run = convert(net, opt)
+    r = ratio(train(net, opt, sched, x, y), ref, fl)
+    print(f"\n{what}: worst {r:.3g} of 3x floor")
+    return Judged(r, run, net, opt, x, y, ref, fl)
+
+
+def with_model(net: Net, opt: torch.optim.Optimizer) -> Any:
+    """The recommended call: the model given, normalisers found and sets checked."""
+    return eq.convert_optimizer(opt, invariant=invariant(net), model=net)
+
+
 def test_sgd_in_place_with_scheduler_built_before_conversion() -> None:
     """run.optimizer is the user's SGD; its MultiStepLR (built before) drives the converted run
     exactly; the user's two groups stay two. Negative control: the same run with the head
     wrongly declared invariant (check=False) leaves the floor."""
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *sgd_mixed(ref_net), x, y)
-    fl = floor(sgd_mixed, x, y, ref)
-    net = Net()
-    opt, sched = sgd_mixed(net)
-    run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    assert run.optimizer is opt and len(opt.param_groups) == 2
-    outs = train(net, opt, sched, x, y)
-    r = ratio(outs, ref, fl)
-    print(f"\nSGD in place: worst {r:.3g} of 3x floor; m = {run.current_scale():.4g}")
-    assert r <= 1.0 and run.current_scale() > 1.05
+    j = judged(sgd_mixed, with_model, "SGD in place")
+    assert j.run.optimizer is j.opt and len(j.opt.param_groups) == 2
+    assert j.ratio <= 1.0 and j.run.current_scale() > 1.05
     bad = Net()
     opt, sched = sgd_mixed(bad)
     eq.convert_optimizer(
         opt, invariant=[*invariant(bad), bad.head.weight], norm_layers=[bad.b1, bad.b2], check=False
     )
-    assert ratio(train(bad, opt, sched, x, y), ref, fl) > 100
+    assert ratio(train(bad, opt, sched, j.x, j.y), j.ref, j.floor) > 100
 
 
 def adamw(net: Net) -> tuple[torch.optim.Optimizer, Any]:
@@ -183,22 +205,12 @@ def adamw(net: Net) -> tuple[torch.optim.Optimizer, Any]:
 
 def test_adamw_in_place_with_warmup_from_zero() -> None:
     """AdamW converted in place under a LambdaLR warm-up that starts at lr = 0."""
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *adamw(ref_net), x, y)
-    fl = floor(adamw, x, y, ref)
-    net = Net()
-    opt, sched = adamw(net)
-    run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    assert run.optimizer is opt and opt.param_groups[0]["lr"] == 0.0
-    r = ratio(train(net, opt, sched, x, y), ref, fl)
-    print(f"\nAdamW in place, warm-up from 0: worst {r:.3g} of 3x floor")
-    assert r <= 1.0
+    j = judged(adamw, with_model, "AdamW in place, warm-up from 0")
+    assert j.run.optimizer is j.opt and j.ratio <= 1.0
 
 
-def test_lr_zero_warmup_and_cosine_to_zero_sgd() -> None:
-    """SGD: LinearLR from lr ≈ 0 (start_factor tiny), explicit lr = 0 steps, and cosine down
-    to eta_min = 0: the κ form steps through lr = 0 exactly."""
+def test_lr_zero_steps_and_cosine_to_zero_sgd() -> None:
+    """SGD: three steps at lr = 0, then cosine down to 0: the κ form steps through lr = 0."""
 
     def build(net: Net) -> tuple[torch.optim.Optimizer, Any]:
         opt, _ = sgd_mixed(net)
@@ -206,16 +218,7 @@ def test_lr_zero_warmup_and_cosine_to_zero_sgd() -> None:
             opt, lambda t: 0.0 if t < 3 else 0.5 * (1 + math.cos(math.pi * t / STEPS))
         )
 
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *build(ref_net), x, y)
-    fl = floor(build, x, y, ref)
-    net = Net()
-    opt, sched = build(net)
-    eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    r = ratio(train(net, opt, sched, x, y), ref, fl)
-    print(f"\nlr = 0 steps and cosine to 0: worst {r:.3g} of 3x floor")
-    assert r <= 1.0
+    assert judged(build, with_model, "lr = 0 steps and cosine to 0").ratio <= 1.0
 
 
 def test_linear_warmup_scheduler_attached_before() -> None:
@@ -223,14 +226,7 @@ def test_linear_warmup_scheduler_attached_before() -> None:
         opt, _ = sgd_mixed(net)
         return opt, LinearLR(opt, start_factor=1e-3, total_iters=10)
 
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *build(ref_net), x, y)
-    fl = floor(build, x, y, ref)
-    net = Net()
-    opt, sched = build(net)
-    eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    assert ratio(train(net, opt, sched, x, y), ref, fl) <= 1.0
+    assert judged(build, with_model, "LinearLR warm-up").ratio <= 1.0
 
 
 # -- layer-wise LR: one set per group, or one set over groups whose recurrences agree ---------
@@ -251,14 +247,7 @@ def layerwise(net: Net) -> tuple[torch.optim.Optimizer, Any]:
 
 def test_layerwise_lr_with_equal_lr_times_wd_is_one_set() -> None:
     """Backbone 0.01, head 0.1, equal η·λ: one scale sequence serves both groups exactly."""
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *layerwise(ref_net), x, y)
-    fl = floor(layerwise, x, y, ref)
-    net = Net()
-    opt, sched = layerwise(net)
-    eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    assert ratio(train(net, opt, sched, x, y), ref, fl) <= 1.0
+    assert judged(layerwise, with_model, "layer-wise LR, one set").ratio <= 1.0
 
 
 def test_layerwise_lr_with_different_decay_needs_separate_sets() -> None:
@@ -276,17 +265,14 @@ def test_layerwise_lr_with_different_decay_needs_separate_sets() -> None:
         ValueError, match=r"invariant set 0 spans param groups 0 and 1.*separate sets"
     ):
         eq.convert_optimizer(opt, invariant=invariant(net), norm_layers=())
-    x, y = data()
-    ref_net = Net()
-    ref = train(ref_net, *build(ref_net), x, y)
-    fl = floor(build, x, y, ref)
-    net = Net()
-    opt, sched = build(net)
-    run = eq.convert_optimizer(opt, invariant=[[net.c1.weight], [net.c2.weight]], model=net)
-    assert ratio(train(net, opt, sched, x, y), ref, fl) <= 1.0
-    assert run.current_scale(0) != run.current_scale(1)
-    assert [m for m in run.converter.sets[0].norms.modules] == [net.b1]  # found by the probe
-    assert [m for m in run.converter.sets[1].norms.modules] == [net.b2]
+
+    def two_sets(net: Net, opt: torch.optim.Optimizer) -> Any:
+        return eq.convert_optimizer(opt, invariant=[[net.c1.weight], [net.c2.weight]], model=net)
+
+    j = judged(build, two_sets, "layer-wise LR, two sets")
+    assert j.ratio <= 1.0 and j.run.current_scale(0) != j.run.current_scale(1)
+    assert j.run.converter.sets[0].norms.modules == [j.net.b1]  # found by the probe
+    assert j.run.converter.sets[1].norms.modules == [j.net.b2]
 
 
 # -- stock units on the way out ---------------------------------------------------------------
