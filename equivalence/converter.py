@@ -795,6 +795,11 @@ class ConvertedRun:
         ``device``)."""
         return self._conversion("averaged_model").averaged_model(model, **kwargs)
 
+    def make_compilable(self) -> list[nn.Module]:
+        """Before ``torch.compile(model)``: the normalisers compile once although their eps
+        changes every step (:mod:`equivalence.compile_norms`)."""
+        return self._conversion("make_compilable").make_compilable()
+
     def add_param_group(
         self, param_group: dict[str, Any], *, invariant: bool = False, norm_layers: Any = ()
     ) -> None:

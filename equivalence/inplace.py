@@ -586,6 +586,17 @@ class InPlaceConversion:
                 if s.norms.adjust_eps:
                     object.__setattr__(d, "eps", eps)
 
+    def make_compilable(self) -> list[nn.Module]:
+        """Make the sets' normalisers compile once under ``torch.compile`` although their eps
+        changes every step (:mod:`equivalence.compile_norms`); returns the modules changed.
+        Call it before ``torch.compile(model)``; ``export`` and ``remove`` undo it."""
+        from .compile_norms import make_traceable
+
+        done = make_traceable(m for s in self.sets for m in s.norms.modules)
+        for s in self.sets:
+            s.norms.set_scale(self.set_scale(s))  # fills the new eps tensors
+        return done
+
     def export(self, model: nn.Module) -> nn.Module:
         """A copy of ``model`` in stock units: the stock run's model, with no hooks of ours.
 
@@ -603,6 +614,10 @@ class InPlaceConversion:
                     self._capture, with_kwargs=True
                 )
         self._to_stock(model, out)
+        from .compile_norms import make_stock
+
+        for m in out.modules():
+            make_stock(m)
         return out
 
     def stock_parameters(self, model: nn.Module, buffers: bool = False) -> Iterator[torch.Tensor]:
@@ -677,8 +692,12 @@ class InPlaceConversion:
         if self._probe_handle is not None:
             self._probe_handle.remove()
             self._probe_handle = None
+        from .compile_norms import make_stock
+
         for s in self.sets:
             s.norms.restore_eps()
+            for m in s.norms.modules:
+                make_stock(m)
         self._removed()
 
     def _removed(self) -> None:

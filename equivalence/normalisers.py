@@ -93,12 +93,18 @@ class NormLayers:
         for m, eps in zip(self.modules, self.user_eps):
             # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
             object.__setattr__(m, "eps", eps / sq)
+            t = m.__dict__.get("_eps_t")  # a traceable normaliser (equivalence.compile_norms)
+            if t is not None:
+                t.fill_(eps / sq)
 
     def restore_eps(self) -> None:
         """Give every normaliser back the user's ε."""
         for m, eps in zip(self.modules, self.user_eps):
             norm: Any = m
             norm.eps = eps
+            t = m.__dict__.get("_eps_t")
+            if t is not None:
+                t.fill_(eps)
 
     def correct(self, ratio: float) -> None:
         """running_mean ← ratio · running_mean, running_var ← ratio² · running_var.
