@@ -171,9 +171,11 @@ class InPlaceConversion:
         self._user_groups: list[dict[str, Any]] | None = None
         self._failed = False
         self._probe_inputs: tuple[Any, Any] | None = None
+        # the probe finds the normalisers (model= without norm_layers, even with check=False)
+        # and, with check, judges each set
         self._probe_handle = (
             model.register_forward_pre_hook(self._capture, with_kwargs=True)
-            if (model is not None and check)
+            if (model is not None and (check or norm_layers is None))
             else None
         )
         self._handles = [
@@ -345,7 +347,7 @@ class InPlaceConversion:
                     "(no weight decay either), which the converted run cannot match: its set is "
                     "scaled as a whole. Give every tensor of the set a gradient, or none"
                 )
-            if self.check and not s.checked:
+            if (self.check or not self._norms_given) and not s.checked:
                 self._check_set(s)
 
     # -- the checks ---------------------------------------------------------------------------
@@ -375,7 +377,13 @@ class InPlaceConversion:
         model = self._model() if self._model is not None else None
         if model is not None and self._probe_inputs is not None:
             self._probe(model, s, dot, den)
-        elif self._norms_given and max(s.norms.user_eps, default=0.0) <= EULER_EPS_MAX:
+        elif not self._norms_given:
+            raise ConversionError(
+                "model= was given without norm_layers, but the model was not called in training "
+                "mode before the first update, so its normalisers could not be found: give "
+                "norm_layers, or train through the model given"
+            )
+        elif self.check and max(s.norms.user_eps, default=0.0) <= EULER_EPS_MAX:
             # without the model the eps term 2ε ∂L/∂ε cannot be told from a wrong member, so
             # the identity is judged only where the normalisers' eps is negligible
             rel = abs(float(dot.sum())) / total
@@ -466,7 +474,7 @@ class InPlaceConversion:
                         fed.append((name, m))
                     elif float((b - a).abs().max()) > tol:
                         mixed.append(name)
-                if mixed:
+                if mixed and self.check:
                     raise InvarianceCheckError(
                         f"invariant set {s.index}: the input of normaliser(s) {', '.join(map(repr, mixed))} "
                         "neither doubles nor stays when the set is doubled (its input is not "
@@ -493,7 +501,7 @@ class InPlaceConversion:
             if ref > 0:
                 worst = max(worst, float((b - a).abs().max()) / ref)
         u = torch.finfo(y0[0].dtype).eps if y0 else 2.0**-52
-        if worst > math.sqrt(u):
+        if self.check and worst > math.sqrt(u):
             raise InvarianceCheckError(
                 f"invariant set {s.index} is not scale invariant: doubling it (with the eps of the "
                 f"normalisers it feeds × 4) changes the model's output by {worst:.3g} relative "
@@ -502,7 +510,7 @@ class InPlaceConversion:
             )
         found = [m for _, m in fed]
         name_of = {id(m): n for n, m in norms}
-        if self._norms_given or len(s.norms):
+        if (self._norms_given or len(s.norms)) and self.check:
             given = {id(m) for m in s.norms.modules}
             missing = [name_of[id(m)] for m in found if id(m) not in given]
             extra = [
@@ -520,7 +528,7 @@ class InPlaceConversion:
                     f"norm_layers of invariant set {s.index} is wrong: " + "; ".join(parts) + ". "
                     "Omit norm_layers with model= to have them found"
                 )
-        else:
+        elif not (self._norms_given or len(s.norms)):
             s.norms.adopt(found)
             self._norms_adopted(s)
 

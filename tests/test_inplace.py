@@ -376,6 +376,25 @@ def test_forgotten_norm_layers_are_found_with_model() -> None:
     assert net.b1.eps == pytest.approx(1e-5 * run.current_scale() ** 2, rel=4 * U)
 
 
+def test_model_without_checks_still_finds_the_normalisers() -> None:
+    """check=False skips the judgements, not the discovery: with model= and no norm_layers the
+    probe still finds the normalisers (else eps and running statistics would go uncorrected)."""
+    net = Net()
+    opt, sched = sgd_mixed(net)
+    run = eq.convert_optimizer(opt, invariant=invariant(net), model=net, check=False)
+    x, y = data(2)
+    train(net, opt, sched, x, y)
+    assert run.converter.sets[0].norms.modules == [net.b1, net.b2]
+    # model= given but never called in training before the first update: refused, not silent
+    net = Net()
+    opt, _ = sgd_mixed(net)
+    eq.convert_optimizer(opt, invariant=invariant(net), model=net)
+    for p in net.parameters():
+        p.grad = torch.ones_like(p)
+    with pytest.raises(eq.ConversionError, match="its normalisers could not be found"):
+        opt.step()
+
+
 def test_not_correctable_normaliser_is_refused() -> None:
     """A BN fed by the set plus a non-invariant branch: its input neither doubles nor stays."""
 

@@ -72,7 +72,10 @@ def bench(steps: int = 400, repeats: int = 7) -> dict[str, float]:
             model.load_state_dict(initial)  # the timing loops before moved the weights
             opt = sgd()
             sched = MultiStepLR(opt, [total], 0.1)  # built before conversion
-            eq.convert_optimizer(opt, invariant=inv, model=model, check=check)
+            if check:  # normalisers found and sets judged by the probe at the first update
+                eq.convert_optimizer(opt, invariant=inv, model=model)
+            else:
+                eq.convert_optimizer(opt, invariant=inv, norm_layers=norms, check=False)
             grads()  # the forward the probe reads, and real gradients for its Euler check
             with torch.no_grad():
                 saved = [p.clone() for p in model.parameters()]
