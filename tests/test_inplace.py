@@ -366,6 +366,46 @@ def test_missing_and_extra_norm_layers_are_refused_naming_them() -> None:
         train(net, opt, sched, x, y)
 
 
+def test_swa_with_update_bn_equals_the_stock_swa() -> None:
+    """SWA (AveragedModel's default equal-weight average) of the stock weights, then
+    torch.optim.swa_utils.update_bn recomputing its BatchNorm statistics: equal to the stock
+    run's; the SWA of the converted weights is not."""
+    from torch.optim.swa_utils import update_bn
+
+    x, y = data()
+    ref_net, net = Net(), Net()
+    ref_opt, ref_sched = sgd_mixed(ref_net)
+    opt, sched = sgd_mixed(net)
+    run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
+    ref_swa = AveragedModel(ref_net)
+    swa = run.averaged_model(net)
+    naive = AveragedModel(net)
+    for t in range(len(x)):
+        for m, o, s in ((ref_net, ref_opt, ref_sched), (net, opt, sched)):
+            o.zero_grad()
+            nn.functional.cross_entropy(m(x[t]), y[t]).backward()
+            o.step()
+            s.step()
+        if t >= STEPS // 2:
+            for avg, m in ((ref_swa, ref_net), (swa, net), (naive, net)):
+                avg.update_parameters(m)
+    loader = [(x[t],) for t in range(8)]
+    for avg in (ref_swa, swa, naive):
+        update_bn(loader, avg)
+        avg.eval()
+    good = rel(swa(x[0]), ref_swa(x[0]))
+    bad = rel(naive(x[0]), ref_swa(x[0]))
+    print(f"\nSWA + update_bn of stock weights: {good:.3g}; of converted weights: {bad:.3g}")
+    assert good <= 1e-10 < 1e-6 < bad
+
+
+def test_omitted_norm_layers_without_model_are_refused() -> None:
+    net = Net()
+    opt, _ = sgd_mixed(net)
+    with pytest.raises(ValueError, match=r"norm_layers is not given and neither is model="):
+        eq.convert_optimizer(opt, invariant=invariant(net))
+
+
 def test_forgotten_norm_layers_are_found_with_model() -> None:
     net = Net()
     opt, sched = sgd_mixed(net)
