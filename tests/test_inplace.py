@@ -312,6 +312,51 @@ def test_export_remove_and_train_on_equal_the_stock_run() -> None:
     assert worst <= 1e-10
 
 
+def _kind(kind: str) -> Build:
+    def build(net: Net) -> tuple[torch.optim.Optimizer, Any]:
+        params = [
+            {"params": [*invariant(net), *net.head.parameters()]},
+            {"params": [*net.b1.parameters(), *net.b2.parameters()], "weight_decay": 0.0},
+        ]
+        opt: torch.optim.Optimizer
+        if kind == "adamw":
+            opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.5)
+        else:
+            extra = {"dampening": 0.3} if kind == "dampening" else {"nesterov": True}
+            opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-3, **extra)
+        return opt, MultiStepLR(opt, [20], 0.3)
+
+    return build
+
+
+@pytest.mark.parametrize("kind", ["dampening", "nesterov", "adamw"])
+def test_remove_puts_each_maps_state_in_stock_units(kind: str) -> None:
+    """remove() after 40 converted steps, then 20 stock steps: equal to the stock run all along
+    (the buffer relations: dampening v = (ṽ − κθ)/c, Nesterov b = b̃/c_{t−1}, AdamW m = νm̃,
+    v = σṽ). Negative control: the same with the optimizer state left as stored."""
+    build = _kind(kind)
+    x, y = data(60)
+    ref_net = Net()
+    ref = train(ref_net, *build(ref_net), x, y)
+
+    def converted(fix_state: bool) -> list[torch.Tensor]:
+        net = Net()
+        opt, sched = build(net)
+        run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
+        outs = train(net, opt, sched, x[:40], y[:40])
+        stored = {p: dict(st) for p, st in opt.state.items()}
+        run.remove()
+        if not fix_state:  # put the stored (converted-units) state back
+            for p, st in stored.items():
+                opt.state[p].update(st)
+        return outs + train(net, opt, sched, x[40:], y[40:])
+
+    good = max(rel(a, b) for a, b in zip(converted(True), ref))
+    bad = max(rel(a, b) for a, b in zip(converted(False), ref))
+    print(f"\n{kind}: remove() and train on: {good:.3g}; state left as stored: {bad:.3g}")
+    assert good <= 1e-10 < 1e-6 < bad
+
+
 def test_ema_matches_stock_ema_step_by_step() -> None:
     """run.averaged_model (EMA with get_ema_multi_avg_fn, buffers averaged) equals the stock
     run's AveragedModel; an AveragedModel of the converted weights does not."""
