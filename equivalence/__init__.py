@@ -8,7 +8,8 @@ same momentum, no weight decay and the learning rate η̃_t = η_t / (c_t c_{t+1
 Schedule mathematics (pure numpy): :func:`scale_factors`, :func:`equivalent_lrs`,
 :func:`original_lrs`, :func:`alpha_root`, :func:`closed_form_lrs`,
 :func:`texp_lrs`, :class:`ExpLRSchedule`. PyTorch interface:
-:func:`convert`, :func:`convert_optimizer` (online, :class:`ExpLRConverter`),
+:func:`convert_optimizer` (in place on the user's SGD, AdamW or Nesterov SGD; the front
+door), :func:`convert` (online, :class:`ExpLRConverter`),
 :class:`EquivalentLR` (precomputed),
 :func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`. Effective-LR and
 equilibrium monitor: :class:`Monitor`, :func:`groups_from_audit`, :func:`predict_equilibrium`.
@@ -54,6 +55,8 @@ _TORCH_NAMES = {
     "convert_optimizer": "converter",
     "ExpLRConverter": "converter",
     "ConversionError": "converter",
+    "InvarianceCheckError": "inplace",
+    "StockAveragedModel": "inplace",
     "ScheduleLR": "converter",
     "NormLayers": "normalisers",
     "lrs_from_scheduler": "torch_sgd",
