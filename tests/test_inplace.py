@@ -604,3 +604,36 @@ def test_monitor_group_spanning_different_decay_is_refused() -> None:
         ValueError, match=r"spans param groups \[0, 1\] with different weight decays"
     ):
         eq.Monitor(opt, {"all": [net.c1.weight, net.b1.weight]})
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("foreach", [False, True])
+def test_no_host_device_synchronisation_after_the_first_update(foreach: bool) -> None:
+    """On CUDA the converted steps after the first (checks, probe) run under
+    ``torch.cuda.set_sync_debug_mode("error")``: no synchronisation per step."""
+    net = Net().cuda()
+    opt = torch.optim.SGD(
+        [
+            {"params": [*invariant(net), *net.head.parameters()]},
+            {"params": [*net.b1.parameters(), *net.b2.parameters()], "weight_decay": 0.0},
+        ],
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-3,
+        foreach=foreach,
+    )
+    sched = MultiStepLR(opt, [5], 0.3)
+    eq.convert_optimizer(opt, invariant=invariant(net), model=net)
+    x, y = (t.cuda() for t in data(12))
+    train(net, opt, sched, x[:2], y[:2])  # the first update: the one synchronisation
+    torch.cuda.synchronize()
+    outs = [net(x[2])]  # forward and backward outside the sync check; only the step inside
+    nn.functional.cross_entropy(outs[0], y[2]).backward()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            opt.step()
+            sched.step()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
