@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import proofs
-from proofs.coq_check import KERNEL_CHECKED
+from proofs import coq_check
 
 from .claims import Status
 
@@ -30,10 +30,10 @@ class ProofsOutcome:
 def check_proofs(out: Path, *, coq: bool, pdf: bool) -> ProofsOutcome:
     """Derive and check every registered result, write OUT/*.tex (and the PDF), run Coq."""
     report = proofs.build(proofs.Config(out=str(out), pdf=pdf, coq=coq))
-    coq_ran = bool(report.coq.results)
+    coq_ran = report.coq.ran
     symbolic = {r.name: Status.PASSED if r.ok else Status.FAILED for r in report.results}
     kernel = {}
-    for name in KERNEL_CHECKED:
+    for name in coq_check.KERNEL_CHECKED:
         if name in report.coq.kernel_checked:
             kernel[name] = Status.PASSED
         elif coq_ran:

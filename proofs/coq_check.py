@@ -66,8 +66,12 @@ as a failure.
 
 ``check_negative_controls`` compiles each file under ``proofs/coq/negative/``
 and requires coqc to reject it inside the proof of its wrong theorem (not with
-a syntax or name-lookup error), and requires the same file to compile once
-its single line marked ``(* FIX: ... *)`` is replaced by the right statement.
+a syntax or name-lookup error), with an error that contains the control's
+:data:`NEGATIVE_REASONS` text, and requires the same file to compile once its
+single line marked ``(* FIX: ... *)`` is replaced by the right statement.  A
+control that compiles fails.  :func:`kernel_checked` withdraws a result's mark
+when one of its theorems or (when they were run) one of its negative controls
+fails; any source file with an ``Admitted``/axiom fails the check, used or not.
 
 Needs coqc >= 8.16 (the proofs use the total forms of ``Rinv_inv`` and
 ``Rinv_mult``) with Coquelicot and Flocq (Debian: libcoq-coquelicot,
@@ -84,7 +88,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +173,10 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+#: The theorem name of the extra row :func:`check_all` adds for a source file
+#: that fails :func:`audit_source` (an ``Admitted`` no listed theorem uses, ...).
+SOURCE_AUDIT = "(source audit)"
+
 #: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
 MAIN_THEOREMS: tuple[tuple[str, str], ...] = tuple(
     pair for pairs in KERNEL_THEOREMS.values() for pair in pairs
@@ -196,6 +204,51 @@ NEGATIVE_CONTROLS: dict[str, str] = {
     "WrongNesterovBuffer.v": "wrong_nesterov_step_invariant",
     "WrongAdamL2Map.v": "wrong_adam_l2_map",
     "WrongEquilibriumNoMomentum.v": "wrong_no_momentum_fixed_point",
+}
+
+#: Negative control -> the result it guards (its header's "Corresponding SymPy
+#: module"): a control that does not behave withdraws that result's mark.
+NEGATIVE_RESULTS: dict[str, str] = {
+    "WrongLR.v": "general_schedule",
+    "RescaleByThree.v": "rescaling",
+    "WrongHomogeneity.v": "scale_invariance",
+    "WrongMidRunBuffer.v": "mid_run",
+    "WrongKappaBuffer.v": "kappa_form",
+    "WrongNormaliserEps.v": "normaliser_eps",
+    "WrongReverseSign.v": "reverse_map",
+    "WrongTexpNoShift.v": "texp",
+    "WrongAdamLROnly.v": "adamw",
+    "WrongOverflowBound.v": "rescaling",
+    "WrongDampeningScale.v": "dampening",
+    "WrongKerasMomentum.v": "lr_in_velocity",
+    "WrongNesterovBuffer.v": "nesterov",
+    "WrongAdamL2Map.v": "adam_l2",
+    "WrongEquilibriumNoMomentum.v": "equilibrium",
+}
+
+_FALSE_EQUATION = "not a valid field equation"
+#: Negative control -> text coqc's error must contain: the reason it is rejected.
+#: "not a valid field/ring equation" is the stated reason, a false equation.  The
+#: six others are rejected only because the copied proof script stops matching
+#: the wrong statement; the substring pins that failure (a different breakage is
+#: reported), but it cannot tell a wrong statement from a true one the same
+#: script fails on: those controls are to become proved negations.
+NEGATIVE_REASONS: dict[str, str] = {
+    "WrongLR.v": _FALSE_EQUATION,
+    "RescaleByThree.v": "Found no subterm matching",
+    "WrongHomogeneity.v": "Unable to unify",
+    "WrongMidRunBuffer.v": "not a valid ring equation",
+    "WrongKappaBuffer.v": "while it is expected to have type",
+    "WrongNormaliserEps.v": "Found no subterm matching",
+    "WrongReverseSign.v": _FALSE_EQUATION,
+    "WrongTexpNoShift.v": _FALSE_EQUATION,
+    "WrongAdamLROnly.v": "Found no subterm matching",
+    "WrongOverflowBound.v": "while it is expected to have type",
+    "WrongDampeningScale.v": _FALSE_EQUATION,
+    "WrongKerasMomentum.v": _FALSE_EQUATION,
+    "WrongNesterovBuffer.v": _FALSE_EQUATION,
+    "WrongAdamL2Map.v": _FALSE_EQUATION,
+    "WrongEquilibriumNoMomentum.v": _FALSE_EQUATION,
 }
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.
@@ -536,18 +589,22 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
     """Compile every proofs/coq/*.v and audit each main theorem's axioms.
 
     ``timeout`` bounds the whole check (seconds).  One :class:`CoqResult` per
-    entry of :data:`MAIN_THEOREMS`; ``seconds`` is the compile time of the
-    theorem's file.
+    entry of :data:`MAIN_THEOREMS` (in :data:`KERNEL_THEOREMS` order);
+    ``seconds`` is the compile time of the theorem's file.  A theorem fails when
+    its file or a file it imports fails :func:`audit_source`; besides, each
+    source file that fails the audit adds a failing row (theorem
+    :data:`SOURCE_AUDIT`), so an unused ``Admitted`` fails the check too.
     """
     deadline = time.perf_counter() + timeout
+    main_theorems = [pair for pairs in KERNEL_THEOREMS.values() for pair in pairs]
     if not coq_available():
-        return [CoqResult(f, t, False, (), 0.0, "coqc is not available") for f, t in MAIN_THEOREMS]
+        return [CoqResult(f, t, False, (), 0.0, "coqc is not available") for f, t in main_theorems]
     with tempfile.TemporaryDirectory(prefix="coq_check_") as tmp:
         build = Path(tmp)
         compiled = _build_all(build, deadline)
         qualified = {
             (f, t): f"{LOGICAL_ROOT}.{Path(f).stem}.{t}"
-            for f, t in MAIN_THEOREMS
+            for f, t in main_theorems
             if compiled.get(f) is not None and compiled[f].ok
         }
         assumptions, pa_output = _print_assumptions(build, list(qualified.values()), deadline)
@@ -558,7 +615,7 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
                 assumptions[name] = single[name]
     audit = {path.name: audit_source(path) for path in source_files()}
     results: list[CoqResult] = []
-    for file, theorem in MAIN_THEOREMS:
+    for file, theorem in main_theorems:
         comp = compiled.get(file)
         if comp is None:
             results.append(CoqResult(file, theorem, False, (), 0.0, "no such file"))
@@ -567,7 +624,9 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
             results.append(CoqResult(file, theorem, False, (), comp.seconds, comp.output[-2000:]))
             continue
         names = assumptions.get(qualified[(file, theorem)])
-        problems = list(audit.get(file, []))
+        # the source audit of the theorem's file and of every file it imports
+        closure = [file] + sorted(f"{stem}.v" for stem in _needed([COQ_DIR / file]))
+        problems = [p for f in closure for p in audit.get(f, [])]
         if names is None:
             problems.append(f"Print Assumptions gave no parsable answer: {pa_output[-500:]}")
             names = ()
@@ -577,18 +636,32 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
         ok = not problems
         message = "kernel-checked" if ok else "; ".join(problems)
         results.append(CoqResult(file, theorem, ok, tuple(names), comp.seconds, message))
+    # An Admitted (or axiom) anywhere fails the check, even where no theorem uses it.
+    for file, problems in audit.items():
+        if problems:
+            results.append(CoqResult(file, SOURCE_AUDIT, False, (), 0.0, "; ".join(problems)))
     return results
 
 
-def kernel_checked(results: Sequence[CoqResult]) -> dict[str, str]:
+def kernel_checked(
+    results: Sequence[CoqResult], negatives: Sequence[CoqResult] | None = None
+) -> dict[str, str]:
     """Result name -> its main theorem, for the results ALL of whose theorems
-    in :data:`KERNEL_THEOREMS` were accepted in ``results``."""
+    in :data:`KERNEL_THEOREMS` were accepted in ``results`` (compiled, found,
+    assumptions audited) and, when ``negatives`` is given, all of whose
+    negative controls (:data:`NEGATIVE_RESULTS`) are in ``negatives`` and
+    behaved."""
     ok = {(r.file, r.theorem) for r in results if r.ok}
-    return {
-        name: KERNEL_CHECKED[name]
-        for name, pairs in KERNEL_THEOREMS.items()
-        if all(pair in ok for pair in pairs)
-    }
+    neg_ok = {r.file for r in negatives or () if r.ok}
+    marks = {}
+    for name, pairs in KERNEL_THEOREMS.items():
+        if not all(pair in ok for pair in pairs):
+            continue
+        controls = [f"negative/{f}" for f, res in NEGATIVE_RESULTS.items() if res == name]
+        if negatives is not None and not all(c in neg_ok for c in controls):
+            continue
+        marks[name] = f"{pairs[0][0]}: {pairs[0][1]}"
+    return marks
 
 
 def _theorem_line(text: str, theorem: str) -> int | None:
@@ -616,22 +689,34 @@ def _apply_fix(text: str) -> str | None:
     return "\n".join(lines) + "\n"
 
 
-def check_negative_controls(timeout: float = 120.0) -> list[CoqResult]:
-    """Each negative control must be rejected inside its wrong theorem, and
-    compile once its marked line is fixed.  ``ok`` means "behaved as a
-    negative control should"."""
+def check_negative_controls(
+    timeout: float = 120.0, results_of: Collection[str] | None = None
+) -> list[CoqResult]:
+    """Each negative control must be rejected inside its wrong theorem, with
+    an error containing its :data:`NEGATIVE_REASONS` text, and compile once
+    its marked line is fixed.  A control that compiles (its statement made
+    true) fails.  ``ok`` means "behaved as a negative control should".
+    ``results_of``: check only the controls of these results."""
     deadline = time.perf_counter() + timeout
+    controls = {
+        f: t
+        for f, t in NEGATIVE_CONTROLS.items()
+        if results_of is None or NEGATIVE_RESULTS.get(f) in results_of
+    }
     if not coq_available():
         return [
             CoqResult(f"negative/{f}", t, False, (), 0.0, "coqc is not available")
-            for f, t in NEGATIVE_CONTROLS.items()
+            for f, t in controls.items()
         ]
+    if not controls:
+        return []
     results: list[CoqResult] = []
     with tempfile.TemporaryDirectory(prefix="coq_negative_") as tmp:
         build = Path(tmp)
-        compiled = _build_all(build, deadline, only=_needed(negative_files()))
+        roots = [NEGATIVE_DIR / f for f in controls if (NEGATIVE_DIR / f).exists()]
+        compiled = _build_all(build, deadline, only=_needed(roots))
         broken = [name for name, comp in compiled.items() if not comp.ok]
-        for file, theorem in NEGATIVE_CONTROLS.items():
+        for file, theorem in controls.items():
             label = f"negative/{file}"
             source = NEGATIVE_DIR / file
             if broken:
@@ -661,6 +746,14 @@ def check_negative_controls(timeout: float = 120.0) -> list[CoqResult]:
                     problems.append(f"theorem {theorem} not declared in {file}")
                 elif line is None or line < decl:
                     problems.append(f"rejected at line {line}, before {theorem} (line {decl})")
+                reason = NEGATIVE_REASONS.get(file)
+                if reason is None:
+                    problems.append(f"no expected reason recorded for {file}")
+                elif reason not in " ".join(wrong.output.split()):
+                    problems.append(
+                        f"rejected, but not for the stated reason ({reason!r}): "
+                        f"{wrong.output[-300:]}"
+                    )
             fixed_text = _apply_fix(text)
             if fixed_text is None:
                 problems.append("no single line marked (* FIX: ... *)")
@@ -727,8 +820,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         negatives = check_negative_controls(timeout=args.timeout)
         print("\nnegative controls (must be rejected):")
         print(_table(negatives))
-    checked = kernel_checked(results)
-    print("\nresult -> main Coq theorem (kernel-checked: every theorem backing it passed):")
+    checked = kernel_checked(results, None if args.no_negative else negatives)
+    print(
+        "\nresult -> main Coq theorem (kernel-checked: every theorem backing it passed"
+        + ("" if args.no_negative else ", and every negative control of it")
+        + "):"
+    )
     for module, where in KERNEL_CHECKED.items():
         mark = "yes" if module in checked else "NO"
         print(f"  {module:<17} {mark:<4} {where}")

@@ -63,11 +63,14 @@ class Config:
 @dataclass(frozen=True)
 class CoqOutcome:
     """What Coq said: result name -> "File.v: theorem" for each kernel-checked result,
-    a one-line status, and the raw per-theorem records (empty when Coq did not run)."""
+    a one-line status, the raw per-theorem and per-control records (empty when Coq did
+    not run), whether Coq ran, and the checks that failed ("file: theorem")."""
 
     kernel_checked: dict[str, str]
     status: str
     results: tuple[dict, ...] = ()
+    ran: bool = False
+    failed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,27 +86,34 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """Every result checked (and the PDF built, when asked and pdflatex exists)."""
+        """Every result checked, every Coq check passed (when Coq ran) and the PDF
+        built (when asked and pdflatex exists)."""
         pdf_fine = self.pdf_ok is not False or shutil.which("pdflatex") is None
-        return all(r.ok for r in self.results) and pdf_fine
+        return all(r.ok for r in self.results) and not self.coq.failed and pdf_fine
 
 
 def coq_outcome(cfg: Config) -> CoqOutcome:
-    """Run the Coq check (unless ``cfg.coq`` is off) and mark the results it covers."""
+    """Run the Coq check (unless ``cfg.coq`` is off) and mark the results it covers.
+
+    A result of ``cfg.only`` is marked only when every theorem backing it passed and
+    every negative control of it behaved (:func:`proofs.coq_check.kernel_checked`).
+    Any failed check (a theorem, an Admitted anywhere, a negative control, sources
+    that cannot be ordered) is listed in ``failed``, which fails the build.
+    """
     if not cfg.coq:
         return CoqOutcome({}, "Coq check skipped (--no-coq)")
     if not coq_check.coq_available():
         return CoqOutcome({}, "Coq not installed")
+    start = time.perf_counter()
     try:
         results = coq_check.check_all(timeout=cfg.coq_timeout)
+        left = max(cfg.coq_timeout - (time.perf_counter() - start), 1.0)
+        negatives = coq_check.check_negative_controls(timeout=left, results_of=cfg.only)
     except ValueError as exc:  # the Coq sources' imports are broken (cycle, missing file)
-        return CoqOutcome({}, f"Coq check failed to run: {exc}")
-    ok = {(Path(r.file).name, r.theorem) for r in results if r.ok}
-    marks = {}
-    for name, ref in coq_check.KERNEL_CHECKED.items():
-        file, _, theorem = ref.partition(":")
-        if (Path(file.strip()).name, theorem.strip()) in ok:
-            marks[name] = ref
+        return CoqOutcome({}, f"Coq check failed to run: {exc}", ran=True, failed=("Coq sources",))
+    checked = coq_check.kernel_checked(results, negatives)
+    marks = {name: ref for name, ref in checked.items() if name in cfg.only}
+    failed = tuple(f"{r.file}: {r.theorem}" for r in [*results, *negatives] if not r.ok)
     raw = tuple(
         {
             "file": r.file,
@@ -113,10 +123,15 @@ def coq_outcome(cfg: Config) -> CoqOutcome:
             "assumptions": list(r.assumptions),
             "message": r.message,
         }
-        for r in results
+        for r in [*results, *negatives]
     )
     n_ok = sum(r.ok for r in results)
-    return CoqOutcome(marks, f"Coq: {n_ok}/{len(results)} theorems kernel-checked", raw)
+    status = f"Coq: {n_ok}/{len(results)} theorems kernel-checked"
+    if negatives:
+        status += f", {sum(r.ok for r in negatives)}/{len(negatives)} negative controls rejected"
+    if failed:
+        status += "; FAILED: " + ", ".join(failed)
+    return CoqOutcome(marks, status, raw, ran=True, failed=failed)
 
 
 def summary_latex(results: tuple[ProofResult, ...], coq: CoqOutcome) -> str:
