@@ -764,7 +764,11 @@ def check_negative_controls(
                 if not repaired.ok:
                     problems.append(f"the FIXed file does not compile: {repaired.output[-300:]}")
             error = wrong.output.strip().splitlines()[-1] if wrong.output.strip() else ""
-            message = f"rejected as expected ({error})" if not problems else "; ".join(problems)
+            message = (
+                f"rejected as expected, {NEGATIVE_REASONS.get(file)!r} ({error})"
+                if not problems
+                else "; ".join(problems)
+            )
             results.append(CoqResult(label, theorem, not problems, (), wrong.seconds, message))
     return results
 

@@ -9,13 +9,15 @@ What is checked (Li & Arora, ICLR 2020; see proofs/coq_check.py):
   extensionality, and each negative control is rejected inside its wrong
   theorem while its FIXed twin compiles.
 The compile-based tests skip when coqc or its libraries (Coquelicot, Flocq)
-are absent.  Budget: about 70 s of CPU on one core (two builds of 22 files, the
+are absent, except under CI (the environment variable CI set), where they run
+and fail.  tests/test_coq_checker.py tests the checker itself.  Budget: about 70 s of CPU on one core (two builds of 22 files, the
 assumption audit of 53 theorems and 15 negative controls); the wall time is longer
 on a loaded machine.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,14 +31,46 @@ RESULTS = set(MODULE_NAMES)
 #: Whole-check time limit (seconds of wall time; a loaded machine is slow).
 TIMEOUT = 400.0
 
+#: coqc or one of its libraries is missing here.
+COQ_MISSING = not coq_check.coq_available() or bool(coq_check.missing_libraries())
+
 needs_coqc = pytest.mark.skipif(
-    not coq_check.coq_available() or bool(coq_check.missing_libraries()),
+    COQ_MISSING and not os.environ.get("CI"),
     reason="coqc or Coquelicot/Flocq not installed "
     "(apt-get install coq libcoq-coquelicot libcoq-flocq)",
 )
 
 
 # ---------------------------------------------------------------- no coqc
+
+
+def test_ci_has_coq() -> None:
+    if not os.environ.get("CI"):
+        pytest.skip("CI not set: the Coq tests may skip without coqc")
+    assert coq_check.coq_available(), "CI: coqc not installed"
+    assert coq_check.missing_libraries() == [], "CI: Coq libraries missing"
+
+
+def test_negative_controls_name_their_result_and_reason() -> None:
+    assert set(coq_check.NEGATIVE_RESULTS) == set(coq_check.NEGATIVE_CONTROLS)
+    assert set(coq_check.NEGATIVE_REASONS) == set(coq_check.NEGATIVE_CONTROLS)
+    for name, result in coq_check.NEGATIVE_RESULTS.items():
+        header = (coq_check.NEGATIVE_DIR / name).read_text(encoding="utf-8").split("*)", 1)[0]
+        assert f"proofs/{result}.py" in header, (name, result)
+
+
+def test_kernel_checked_needs_every_negative_control() -> None:
+    every = [coq_check.CoqResult(f, t, True, (), 0.0, "") for f, t in coq_check.MAIN_THEOREMS]
+    controls = [
+        coq_check.CoqResult(f"negative/{f}", t, f != "WrongOverflowBound.v", (), 0.0, "")
+        for f, t in coq_check.NEGATIVE_CONTROLS.items()
+    ]
+    assert coq_check.kernel_checked(every, None) == coq_check.KERNEL_CHECKED
+    marks = coq_check.kernel_checked(every, controls)
+    assert set(marks) == RESULTS - {"rescaling"}
+    assert set(coq_check.kernel_checked(every, [])) == RESULTS - set(
+        coq_check.NEGATIVE_RESULTS.values()
+    )
 
 
 def test_every_result_has_kernel_checked_theorems() -> None:
@@ -206,6 +240,7 @@ def test_negative_controls_are_rejected() -> None:
     for r in negatives:
         assert r.ok, (r.file, r.message)
         assert "rejected as expected" in r.message
+        assert coq_check.NEGATIVE_REASONS[r.file.removeprefix("negative/")] in r.message
 
 
 @needs_coqc
