@@ -824,14 +824,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         negatives = check_negative_controls(timeout=args.timeout)
         print("\nnegative controls (must be rejected):")
         print(_table(negatives))
-    checked = kernel_checked(results, None if args.no_negative else negatives)
+    marks = kernel_checked(results, None if args.no_negative else negatives)
     print(
         "\nresult -> main Coq theorem (kernel-checked: every theorem backing it passed"
         + ("" if args.no_negative else ", and every negative control of it")
         + "):"
     )
     for module, where in KERNEL_CHECKED.items():
-        mark = "yes" if module in checked else "NO"
+        mark = "yes" if module in marks else "NO"
         print(f"  {module:<17} {mark:<4} {where}")
     return 0 if all(r.ok for r in results + negatives) else 1
 
