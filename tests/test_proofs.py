@@ -632,10 +632,11 @@ def test_coq_marking(tmp_path, monkeypatch, capsys):
 
 
 def test_coq_failed_theorem_not_marked(tmp_path, monkeypatch):
+    """A failed Coq check: no mark, and python -m proofs exits non-zero (no false green)."""
     from proofs.__main__ import main
 
     _fake_coq(monkeypatch, ok=False)
-    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 1
     assert "Kernel-checked" not in (tmp_path / "no_momentum.tex").read_text()
 
 
@@ -651,5 +652,5 @@ def test_coq_sources_broken(tmp_path, monkeypatch, capsys):
     from proofs.__main__ import main
 
     _fake_coq(monkeypatch, broken=True)
-    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 0
+    assert main(["--out", str(tmp_path), "--only", "no_momentum"]) == 1
     assert "Coq check failed to run: import cycle" in capsys.readouterr().out
