@@ -54,6 +54,7 @@ from .inplace import (
     as_sets,
     check_finite_hyper,
     iter_sets_groups,
+    nonnegative,
     stock_clip_grad_norm_,
 )
 from .normalisers import NormLayers
@@ -136,8 +137,6 @@ class ExpLRConverter(InPlaceConversion):
         check: run the first-update checks (Euler identity; the probe with ``model``).
     """
 
-    NAME = "ExpLRConverter"
-
     def __init__(
         self,
         optimizer: SGD,
@@ -178,7 +177,8 @@ class ExpLRConverter(InPlaceConversion):
         # η̃ of the first set's first group, as set on the step view (stored frame)
         self.last_equivalent_lr: float | None = None
         self.last_log_equivalent_lr: float | None = None
-        self._pending: list[tuple[ScaleSet, float, float, dict[int, float], dict[int, float]]] = []
+        # per set stepping: (set, c_{t+1}, per-group k_{t+1}), committed after the step
+        self._pending: list[tuple[ScaleSet, float, dict[int, float]]] = []
         for s in self.sets:
             s.norms.set_scale(1.0)
 
@@ -239,10 +239,6 @@ class ExpLRConverter(InPlaceConversion):
         st = self.states[s.index]
         return math.ldexp(st.C, st.E) if self.rescale_log2 is None else st.C
 
-    def stored_scale(self, s: int = 0) -> float:
-        """C_t of set ``s`` (stored θ = θ_stock / C_t)."""
-        return self.states[s].C if self.states else 1.0
-
     def current_scale(self, s: int = 0) -> float:
         """m_t = 1/C_t of set ``s`` (stored θ = m_t · θ_stock)."""
         return 1.0 / self.states[s].C if self.states else 1.0
@@ -279,29 +275,21 @@ class ExpLRConverter(InPlaceConversion):
             for gi in gis:
                 g = layout[gi][0]
                 _check_plain_sgd(g, gi, t)
-                eta = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf")
+                eta = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf", nonnegative)
                 lam = check_finite_hyper(
-                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf"
+                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf", nonnegative
                 )
-                gam = check_finite_hyper(g["momentum"], "momentum", gi, t, "0 <= momentum < 1")
+                gam = check_finite_hyper(
+                    g["momentum"],
+                    "momentum",
+                    gi,
+                    t,
+                    "0 <= momentum < 1 (c_t changes sign at momentum >= 1)",
+                    lambda v: 0 <= v < 1,
+                )
                 tau = check_finite_hyper(
                     g.get("dampening", 0.0), "dampening", gi, t, "0 <= dampening <= 1"
                 )
-                if eta < 0 or lam < 0 or not 0 <= gam < 1:
-                    key, val, rng = (
-                        ("lr", eta, "0 <= lr < inf")
-                        if eta < 0
-                        else ("weight_decay", lam, "0 <= weight_decay < inf")
-                        if lam < 0
-                        else (
-                            "momentum",
-                            gam,
-                            "0 <= momentum < 1 (c_t changes sign at momentum >= 1)",
-                        )
-                    )
-                    raise ConversionError(
-                        f"param_groups[{gi}]['{key}'] = {val!r} at update {t} is outside the valid range {rng}"
-                    )
                 prev = st.gamma_prev.get(gi)
                 if prev is not None and (gam == 0) != (prev == 0):
                     raise ConversionError(
@@ -349,9 +337,7 @@ class ExpLRConverter(InPlaceConversion):
                 self.last_log_equivalent_lr = (
                     math.log(lr0) - 2 * st.E * _LN2 if lr0 > 0 else -math.inf
                 )
-            pending.append(
-                (s, d_ref, c_next, {gi: q / (1.0 + d_ref) for gi, q in qs.items()}, etas)
-            )
+            pending.append((s, c_next, {gi: q / (1.0 + d_ref) for gi, q in qs.items()}))
         self._pending = pending
         return out
 
@@ -375,7 +361,7 @@ class ExpLRConverter(InPlaceConversion):
     def _commit(self, opt: Optimizer) -> None:
         pending, self._pending = self._pending, []
         r = self.rescale_log2
-        for s, _d, c_next, ks, _ in pending:
+        for s, c_next, ks in pending:
             st = self.states[s.index]
             s.norms.correct(st.C / c_next)
             st.C = c_next
@@ -450,10 +436,6 @@ class ExpLRConverter(InPlaceConversion):
             "user_eps": [list(s.norms.user_eps) for s in self.sets],
             "adjust_eps": self.adjust_eps,
         }
-
-    def state(self) -> dict[str, Any]:
-        """The converter's checkpoint state (as saved in the optimizer's ``state_dict``)."""
-        return self.state_dict()
 
     def _check_incoming(self, state: dict[str, Any]) -> None:
         mine = self.state_dict()
@@ -1017,6 +999,14 @@ def convert_optimizer(
             form=form,
             rescale_log2=rescale_log2,
         )
+    plain = isinstance(optimizer, SGD) and not any(
+        g.get("nesterov", False) for g in optimizer.param_groups
+    )
+    if not adjust_eps and not plain:
+        raise ValueError(
+            f"adjust_eps=False is supported for plain SGD only; the {type(optimizer).__name__} "
+            "map always keeps the normalisers' eps at ε·m² (valid: adjust_eps=True)"
+        )
     if isinstance(optimizer, torch.optim.Adam):  # AdamW is a subclass of Adam
         from .torch_adamw import convert_adamw
 
@@ -1028,9 +1018,7 @@ def convert_optimizer(
             rescale_log2=rescale_log2,
             check=check,
         )
-    elif isinstance(optimizer, SGD) and any(
-        g.get("nesterov", False) for g in optimizer.param_groups
-    ):
+    elif isinstance(optimizer, SGD) and not plain:
         from .sgd_variants import convert_sgd_variant
 
         conv = convert_sgd_variant(

@@ -52,6 +52,8 @@ __all__ = [
     "ScaleSet",
     "StockAveragedModel",
     "as_sets",
+    "check_finite_hyper",
+    "nonnegative",
     "stock_clip_grad_norm_",
 ]
 
@@ -133,7 +135,6 @@ class InPlaceConversion:
     """Base of the in-place converters (see the module docstring)."""
 
     STATE_KEY = "equivalence_converter"
-    NAME = "the converter"
 
     def __init__(
         self,
@@ -256,14 +257,6 @@ class InPlaceConversion:
             self._layout, self._layout_key = out, key
         return self._layout
 
-    def set_groups(self, s: ScaleSet) -> list[int]:
-        """Indices (as the user numbers them) of the groups holding tensors of set ``s``."""
-        return [
-            gi
-            for gi, (_, parts, _) in enumerate(self.layout())
-            if any(k == s.index for k, _ in parts)
-        ]
-
     def add_param_group(
         self, param_group: dict[str, Any], *, invariant: bool = False, norm_layers: Any = ()
     ) -> None:
@@ -333,7 +326,6 @@ class InPlaceConversion:
         the stock optimizer skips every tensor without one: no update, no decay, its scale
         unchanged)."""
         t = self.updates
-        self.skipped = set()
         for s in self.sets:
             missing = [p for p in s.params if p.grad is None]
             if len(missing) == len(s.params):
@@ -530,10 +522,6 @@ class InPlaceConversion:
                 )
         elif not (self._norms_given or len(s.norms)):
             s.norms.adopt(found)
-            self._norms_adopted(s)
-
-    def _norms_adopted(self, s: ScaleSet) -> None:
-        """Hook for maps: ``s.norms`` was filled by the probe (at scale 1, before any update)."""
 
     # -- the map (subclasses) --------------------------------------------------------------------
     def _advance(
@@ -628,28 +616,22 @@ class InPlaceConversion:
             make_stock(m)
         return out
 
-    def stock_parameters(self, model: nn.Module, buffers: bool = False) -> Iterator[torch.Tensor]:
-        """``model.parameters()`` (then ``model.buffers()``) in stock units, as new tensors where
-        they differ from the stored ones."""
-        scale = {}
+    def stock_parameters(self, model: nn.Module) -> Iterator[torch.Tensor]:
+        """``model.parameters()`` in stock units (invariant ones × C, as new tensors)."""
+        scale = {id(p): self.set_scale(s) for s in self.sets for p in s.params}
+        return _scaled(model.parameters(), scale)
+
+    def stock_buffers(self, model: nn.Module) -> Iterator[torch.Tensor]:
+        """``model.buffers()`` in stock units (running means × C, variances × C², as new
+        tensors)."""
+        scale: dict[int, float] = {}
         for s in self.sets:
             C = self.set_scale(s)
-            scale.update({id(p): C for p in s.params})
-        with torch.no_grad():
-            for p in model.parameters():
-                c = scale.get(id(p))
-                yield p.detach() * c if c is not None else p.detach()
-            if buffers:
-                stat: dict[int, float] = {}
-                for s in self.sets:
-                    C = self.set_scale(s)
-                    for m in s.norms.modules:
-                        if has_running_stats(m):
-                            stat[id(m.running_mean)] = C
-                            stat[id(m.running_var)] = C * C
-                for b in model.buffers():
-                    c = stat.get(id(b))
-                    yield b.detach() * c if c is not None else b.detach()
+            for m in s.norms.modules:
+                if has_running_stats(m):
+                    scale[id(m.running_mean)] = C
+                    scale[id(m.running_var)] = C * C
+        return _scaled(model.buffers(), scale)
 
     def averaged_model(
         self,
@@ -828,12 +810,18 @@ class _StockView:
         self._model = model
 
     def parameters(self) -> Iterator[torch.Tensor]:
-        n = sum(1 for _ in self._model.parameters())
-        return iter(list(self._conv.stock_parameters(self._model))[:n])
+        return self._conv.stock_parameters(self._model)
 
     def buffers(self) -> Iterator[torch.Tensor]:
-        n = sum(1 for _ in self._model.parameters())
-        return iter(list(self._conv.stock_parameters(self._model, buffers=True))[n:])
+        return self._conv.stock_buffers(self._model)
+
+
+def _scaled(tensors: Iterable[torch.Tensor], scale: dict[int, float]) -> Iterator[torch.Tensor]:
+    """Each tensor detached, multiplied by ``scale[id]`` (a new tensor) where it has one."""
+    with torch.no_grad():
+        for x in tensors:
+            c = scale.get(id(x))
+            yield x.detach() * c if c is not None else x.detach()
 
 
 def _norms_per_set(norm_layers: Any, n_sets: int) -> list[list[nn.Module] | None]:
@@ -911,8 +899,21 @@ def stock_clip_grad_norm_(
     return total
 
 
-def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:
-    """A group's hyper-parameter as a float, with its own message when it is not finite."""
+def nonnegative(v: float) -> bool:
+    """The range of lr and weight_decay: 0 <= v (finiteness is checked apart)."""
+    return v >= 0
+
+
+def check_finite_hyper(
+    value: Any,
+    key: str,
+    gi: int,
+    t: int,
+    lo: str,
+    in_range: Callable[[float], bool] | None = None,
+) -> float:
+    """A group's hyper-parameter as a float: its own message when it is not finite, and the
+    valid range ``lo`` when ``in_range`` rejects it."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or value.device.type != "cpu":
             raise TypeError(
@@ -926,6 +927,10 @@ def check_finite_hyper(value: Any, key: str, gi: int, t: int, lo: str) -> float:
     if not math.isfinite(v):
         raise ConversionError(
             f"param_groups[{gi}]['{key}'] = {value!r} at update {t} is not finite; valid range: {lo}"
+        )
+    if in_range is not None and not in_range(v):
+        raise ConversionError(
+            f"param_groups[{gi}]['{key}'] = {v!r} at update {t} is outside the valid range {lo}"
         )
     return v
 

@@ -38,6 +38,7 @@ from .inplace import (
     as_sets,
     check_finite_hyper,
     iter_sets_groups,
+    nonnegative,
 )
 
 __all__ = [
@@ -173,8 +174,6 @@ class SGDVariantEquivalence(InPlaceConversion):
     place (:mod:`equivalence.inplace`). No power-of-two rescaling: c_t is a float."""
 
     STATE_KEY = "equivalence_sgd_variant"
-    NAME = "SGDVariantEquivalence"
-    SCALE_NAME = "the scale c_t"
 
     def __init__(
         self,
@@ -224,17 +223,12 @@ class SGDVariantEquivalence(InPlaceConversion):
             for gi in groups_of.get(s.index, []):
                 g = layout[gi][0]
                 _check_variant_group(g, gi, t)
-                lr = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf")
+                lr = check_finite_hyper(g["lr"], "lr", gi, t, "0 <= lr < inf", nonnegative)
                 wd = check_finite_hyper(
-                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf"
+                    g["weight_decay"], "weight_decay", gi, t, "0 <= weight_decay < inf", nonnegative
                 )
                 mom = check_finite_hyper(g["momentum"], "momentum", gi, t, "0 < momentum < 1")
                 tau = float(g["dampening"])
-                if lr < 0 or wd < 0:
-                    raise ConversionError(
-                        f"param_groups[{gi}] has lr = {lr!r}, weight_decay = {wd!r} at update {t}; "
-                        "valid range: 0 <= lr, weight_decay < inf"
-                    )
                 if g["nesterov"]:
                     c_next, kappa_next = (1.0 - lr * wd) * c, 0.0
                     ps = next(q for k, q in layout[gi][1] if k == s.index)

@@ -71,6 +71,7 @@ from .inplace import (
     as_sets,
     check_finite_hyper,
     iter_sets_groups,
+    nonnegative,
 )
 
 __all__ = [
@@ -353,15 +354,10 @@ class AdamWEquivalence(InPlaceConversion):
             for gi in groups_of.get(s.index, []):
                 g = layout[gi][0]
                 _check_adamw_group(g, gi, k)
-                lr = check_finite_hyper(g["lr"], "lr", gi, k, "0 <= lr < inf")
+                lr = check_finite_hyper(g["lr"], "lr", gi, k, "0 <= lr < inf", nonnegative)
                 wd = check_finite_hyper(
-                    g["weight_decay"], "weight_decay", gi, k, "0 <= weight_decay < inf"
+                    g["weight_decay"], "weight_decay", gi, k, "0 <= weight_decay < inf", nonnegative
                 )
-                if lr < 0 or wd < 0:
-                    raise ConversionError(
-                        f"param_groups[{gi}] has lr = {lr!r}, weight_decay = {wd!r} at step {k}; valid "
-                        "range: 0 <= lr, weight_decay < inf"
-                    )
                 if decay is None:
                     decay, gi_ref = lr * wd, gi
                 elif lr * wd != decay:
@@ -446,7 +442,6 @@ class AdamWEquivalence(InPlaceConversion):
             self.log2_pow -= j
 
     # -- queries and checkpoints ------------------------------------------------------------
-    SCALE_NAME = "the scale A_k"
 
     def _scale_of(self, s: ScaleSet) -> Decimal:
         for st in self.states[s.index].values():
@@ -542,9 +537,6 @@ def _check_adamw_group(g: dict[str, Any], i: int, k: int | None = None) -> None:
             "per-coordinate normalisation (a sign flip of g + λθ that no schedule can "
             f"reproduce; see {_ADAM_L2_PROOF}). Use torch.optim.AdamW"
         )
-
-
-_check_group = _check_adamw_group
 
 
 def convert_adamw(

@@ -357,17 +357,23 @@ def test_remove_puts_each_maps_state_in_stock_units(kind: str) -> None:
     assert good <= 1e-10 < 1e-6 < bad
 
 
-def test_ema_matches_stock_ema_step_by_step() -> None:
-    """run.averaged_model (EMA with get_ema_multi_avg_fn, buffers averaged) equals the stock
-    run's AveragedModel; an AveragedModel of the converted weights does not."""
+def averages_against_stock(
+    kw: dict[str, Any], start: int = 0, update_bn_batches: int = 0
+) -> tuple[float, float]:
+    """Stock and converted runs side by side, each step from ``start`` on updating three
+    AveragedModels (``kw`` as for AveragedModel): the stock run's, ``run.averaged_model`` of
+    the converted run, and an AveragedModel of the converted weights as they are; then
+    ``update_bn`` over that many batches if asked. Returns the eval-output errors of the
+    second and the third against the first."""
+    from torch.optim.swa_utils import update_bn
+
     x, y = data()
     ref_net, net = Net(), Net()
     ref_opt, ref_sched = sgd_mixed(ref_net)
     opt, sched = sgd_mixed(net)
     run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    kw: dict[str, Any] = {"multi_avg_fn": get_ema_multi_avg_fn(0.9), "use_buffers": True}
-    ref_ema = AveragedModel(ref_net, **kw)
-    ema = run.averaged_model(net, **kw)
+    ref_avg = AveragedModel(ref_net, **kw)
+    avg = run.averaged_model(net, **kw)
     naive = AveragedModel(net, **kw)
     for t in range(len(x)):
         for m, o, s in ((ref_net, ref_opt, ref_sched), (net, opt, sched)):
@@ -375,12 +381,21 @@ def test_ema_matches_stock_ema_step_by_step() -> None:
             nn.functional.cross_entropy(m(x[t]), y[t]).backward()
             o.step()
             s.step()
-        for avg, m in ((ref_ema, ref_net), (ema, net), (naive, net)):
-            avg.update_parameters(m)
-    for e in (ref_ema, ema, naive):
-        e.eval()
-    good = rel(ema(x[0]), ref_ema(x[0]))
-    bad = rel(naive(x[0]), ref_ema(x[0]))
+        if t >= start:
+            for a, m in ((ref_avg, ref_net), (avg, net), (naive, net)):
+                a.update_parameters(m)
+    for a in (ref_avg, avg, naive):
+        if update_bn_batches:
+            update_bn([(x[t],) for t in range(update_bn_batches)], a)
+        a.eval()
+    return rel(avg(x[0]), ref_avg(x[0])), rel(naive(x[0]), ref_avg(x[0]))
+
+
+def test_ema_matches_stock_ema_step_by_step() -> None:
+    """run.averaged_model (EMA with get_ema_multi_avg_fn, buffers averaged) equals the stock
+    run's AveragedModel; an AveragedModel of the converted weights does not."""
+    kw: dict[str, Any] = {"multi_avg_fn": get_ema_multi_avg_fn(0.9), "use_buffers": True}
+    good, bad = averages_against_stock(kw)
     print(f"\nEMA of stock weights: output err {good:.3g}; EMA of converted weights: {bad:.3g}")
     assert good <= 1e-10 < 1e-4 < bad
 
@@ -412,34 +427,10 @@ def test_missing_and_extra_norm_layers_are_refused_naming_them() -> None:
 
 
 def test_swa_with_update_bn_equals_the_stock_swa() -> None:
-    """SWA (AveragedModel's default equal-weight average) of the stock weights, then
-    torch.optim.swa_utils.update_bn recomputing its BatchNorm statistics: equal to the stock
-    run's; the SWA of the converted weights is not."""
-    from torch.optim.swa_utils import update_bn
-
-    x, y = data()
-    ref_net, net = Net(), Net()
-    ref_opt, ref_sched = sgd_mixed(ref_net)
-    opt, sched = sgd_mixed(net)
-    run = eq.convert_optimizer(opt, invariant=invariant(net), model=net)
-    ref_swa = AveragedModel(ref_net)
-    swa = run.averaged_model(net)
-    naive = AveragedModel(net)
-    for t in range(len(x)):
-        for m, o, s in ((ref_net, ref_opt, ref_sched), (net, opt, sched)):
-            o.zero_grad()
-            nn.functional.cross_entropy(m(x[t]), y[t]).backward()
-            o.step()
-            s.step()
-        if t >= STEPS // 2:
-            for avg, m in ((ref_swa, ref_net), (swa, net), (naive, net)):
-                avg.update_parameters(m)
-    loader = [(x[t],) for t in range(8)]
-    for avg in (ref_swa, swa, naive):
-        update_bn(loader, avg)
-        avg.eval()
-    good = rel(swa(x[0]), ref_swa(x[0]))
-    bad = rel(naive(x[0]), ref_swa(x[0]))
+    """SWA (AveragedModel's default equal-weight average) of the stock weights over the second
+    half, then torch.optim.swa_utils.update_bn recomputing its BatchNorm statistics: equal to
+    the stock run's; the SWA of the converted weights is not."""
+    good, bad = averages_against_stock({}, start=STEPS // 2, update_bn_batches=8)
     print(f"\nSWA + update_bn of stock weights: {good:.3g}; of converted weights: {bad:.3g}")
     assert good <= 1e-10 < 1e-6 < bad
 
@@ -508,6 +499,13 @@ def test_euler_check_without_model_when_eps_is_negligible() -> None:
     x, y = data(2)
     with pytest.raises(InvarianceCheckError, match=r"Σ⟨∇L, θ⟩.*head.weight|of shape \(4, 8\)"):
         train(net, opt, sched, x, y)
+
+
+def test_adjust_eps_off_is_refused_where_the_map_always_adjusts() -> None:
+    net = Net()
+    opt, _ = _kind("adamw")(net)
+    with pytest.raises(ValueError, match=r"adjust_eps=False is supported for plain SGD only"):
+        eq.convert_optimizer(opt, invariant=invariant(net), model=net, adjust_eps=False)
 
 
 def test_bad_hyper_parameters_get_their_own_messages() -> None:
