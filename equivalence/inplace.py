@@ -268,6 +268,11 @@ class InPlaceConversion:
         independently invariant set with its own scale sequence, starting at scale 1 now,
         and ``norm_layers`` are the normalisers it feeds.
         """
+        if not isinstance(invariant, bool):
+            raise TypeError(
+                f"invariant must be True or False (the whole new group is one invariant set, or "
+                f"stock), got {type(invariant).__name__}"
+            )
         opt = self.optimizer
         opt.add_param_group(param_group)
         if invariant:

@@ -585,6 +585,9 @@ def test_add_param_group_stock_or_invariant() -> None:
     run.add_param_group({"params": [extra], "lr": 0.05}, invariant=True)
     assert len(run.converter.sets) == 2 and len(opt.param_groups) == 3
     assert run.current_scale(1) == 1.0
+    other = nn.Parameter(torch.ones(2, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"invariant must be True or False.*got list"):
+        run.add_param_group({"params": [other]}, invariant=[other])
 
 
 def test_no_reference_cycle_keeps_a_dropped_optimizer_alive() -> None:

@@ -251,3 +251,54 @@ def test_convert_optimizer_reads_live_scheduler_without_touching_it():
         online=False,
     )
     assert np.array_equal(pre.schedules[0].log_lrs, ref.schedules[0].log_lrs)
+
+
+def test_readme_adamw_snippet_converts_in_place_and_equals_stock_adamw():
+    """The README's AdamW snippet, as written (a small model and a few steps around it),
+    against the same AdamW and scheduler left stock; negative control: the snippet's run
+    without norm_layers' eps correction (norm_layers=[], model=None) departs."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR
+
+    def snippet(model, report, norm_layers=None, with_model=True):
+        # ---- the README (verbatim apart from the keyword arguments of the negative control) ---
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-2)  # a fresh AdamW
+        sched = CosineAnnealingLR(opt, T_max=10_000)  # stock schedulers, built before or after
+        run = equivalence.convert_optimizer(
+            opt,
+            invariant=report.invariant_parameters(),
+            norm_layers=report.norm_layers() if norm_layers is None else norm_layers,
+            model=model if with_model else None,
+        )
+        # ----------------------------------------------------------------------------------
+        assert run.optimizer is opt
+        return opt, sched, run
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 32, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (30, 32), generator=g)
+
+    def train(model, opt, sched):
+        outs = []
+        for t in range(len(x)):
+            opt.zero_grad()
+            out = model(x[t])
+            nn.functional.cross_entropy(out, y[t]).backward()
+            opt.step()
+            sched.step()
+            outs.append(out.detach())
+        return outs
+
+    ref_model = small_model()
+    ref_opt = torch.optim.AdamW(ref_model.parameters(), lr=1e-3, weight_decay=5e-2)
+    ref = train(ref_model, ref_opt, CosineAnnealingLR(ref_opt, T_max=10_000))
+
+    def err(**kw):
+        model = small_model()
+        report = equivalence.audit(model, x[0])
+        opt, sched, _ = snippet(model, report, **kw)
+        outs = train(model, opt, sched)
+        return max(float((a - b).norm() / b.norm()) for a, b in zip(outs, ref))
+
+    good, bad = err(), err(norm_layers=[], with_model=False)
+    print(f"\nREADME AdamW snippet: {good:.3g}; without the normalisers' correction: {bad:.3g}")
+    assert good <= 1e-10 < bad
