@@ -15,13 +15,26 @@ import torch
 from gpu_validation.data import default_data_path
 
 from .cifar import check_gpu, check_smoke
-from .claims import CLAIMS, GPU_CLAIM, Claim, Status
+from .claims import CLAIMS, CLAUSES, FURTHER_TEXT, GPU_CLAIM, Claim, Status, results_cited
 from .config import VerifyConfig
 from .numeric import CHECKS as _CLAIM_CHECKS
 from .numeric import NumericResult
 from .optimizers import TABLE_CHECKS
 from .symbolic import check_proofs
 from .toy_check import check_toy
+
+
+def combined(statuses: list[Status]) -> Status:
+    """One column's status from the statuses of the results it cites: FAILED if any
+    failed, PASSED if all passed, NONE if none is cited, else the first that did not run."""
+    if not statuses:
+        return Status.NONE
+    if Status.FAILED in statuses:
+        return Status.FAILED
+    if all(st is Status.PASSED for st in statuses):
+        return Status.PASSED
+    return next(st for st in statuses if st is not Status.PASSED)
+
 
 #: claim key -> its numeric check: the paper's claims, then the optimizer table's rows
 CHECKS = {**_CLAIM_CHECKS, **TABLE_CHECKS}
@@ -63,6 +76,7 @@ def run(cfg: VerifyConfig) -> tuple[list[Claim], dict[str, Any]]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     claims = {k: Claim(k, text, proof) for k, text, proof in CLAIMS}
+    claims["further_results"] = Claim("further_results", FURTHER_TEXT, None)
     if cfg.gpu:
         claims["gpu"] = Claim(*GPU_CLAIM)
     extras: dict[str, Any] = {}
@@ -77,31 +91,27 @@ def run(cfg: VerifyConfig) -> tuple[list[Claim], dict[str, Any]]:
             "errors": res.errors,
         }
         for key, c in claims.items():
-            if c.proof is None:
-                continue
+            clauses = CLAUSES.get(key, ())
+            sym = [res.symbolic.get(r, Status.FAILED) for r in results_cited(clauses, "symbolic")]
+            ker = [res.kernel.get(r, Status.NONE) for r in results_cited(clauses, "kernel")]
+            cited = set(results_cited(clauses, "symbolic"))
             claims[key] = dataclasses.replace(
                 c,
-                symbolic=res.symbolic.get(c.proof, Status.FAILED),
-                kernel=res.kernel.get(c.proof, Status.NONE),
-                seconds=c.seconds + res.seconds.get(c.proof, 0.0),
+                symbolic=combined(sym),
+                kernel=combined(ker),
+                seconds=c.seconds + sum(res.seconds.get(r, 0.0) for r in cited),
             )
-        # every further registered result: one row, so that a failing one fails the job
-        covered = {c.proof for c in claims.values()}
-        rest = sorted(n for n in res.symbolic if n not in covered)
-        if rest:
-            failed = [n for n in rest if res.symbolic[n] is Status.FAILED]
-            kernel_failed = [n for n in rest if res.kernel.get(n) is Status.FAILED]
-            kernel_ran = [n for n in rest if res.kernel.get(n) is Status.PASSED]
-            claims["further_results"] = Claim(
-                "further_results",
-                "Further derived results: " + ", ".join(rest),
-                None,
-                symbolic=Status.FAILED if failed else Status.PASSED,
-                kernel=Status.FAILED
-                if kernel_failed
-                else (Status.PASSED if kernel_ran else Status.NONE),
-                seconds=sum(res.seconds.get(n, 0.0) for n in rest),
-                detail="; ".join(f"{n}: {res.errors[n]}" for n in failed),
+        # a registered result no clause cites: its own row, so that a failing one fails the job
+        covered = {r for cl in CLAUSES.values() for r in results_cited(cl, "symbolic")}
+        for name in sorted(n for n in res.symbolic if n not in covered):
+            claims[name] = Claim(
+                name,
+                f"Derived result {name} (cited by no clause)",
+                name,
+                symbolic=res.symbolic[name],
+                kernel=res.kernel.get(name, Status.NONE),
+                seconds=res.seconds.get(name, 0.0),
+                detail=res.errors.get(name, ""),
             )
 
     def numeric(key: str, fn: Callable[[], NumericResult]) -> Callable[[], None]:

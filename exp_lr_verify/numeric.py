@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, MultiStepLR, SequentialLR
+from torch.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    LinearLR,
+    MultiStepLR,
+    OneCycleLR,
+    SequentialLR,
+)
 
 import equivalence
 from equivalence import lockstep, schedules
@@ -147,14 +153,20 @@ def check_general(cfg: VerifyConfig) -> NumericResult:
     def multi(o: torch.optim.Optimizer) -> MultiStepLR:
         return MultiStepLR(o, [steps // 2, 3 * steps // 4], 0.1)
 
-    recipes = [lockstep.SGDRecipe(0.1, 0.9, 5e-4, lr_scheduler=s) for s in (multi, warm_cos, multi)]
+    def one_cycle(o: torch.optim.Optimizer) -> OneCycleLR:  # momentum cycled 0.95 → 0.85 → 0.95
+        return OneCycleLR(o, max_lr=0.1, total_steps=steps, cycle_momentum=True)
+
+    recipes = [
+        lockstep.SGDRecipe(0.1, 0.9, 5e-4, lr_scheduler=s) for s in (multi, warm_cos, one_cycle)
+    ]
     return lockstep_check(
         cfg,
         cfg.seed + 3,
         recipes,
         steps,
         "general",
-        f"MultiStepLR and LinearLR→CosineAnnealingLR (SequentialLR), {steps} steps, 3 networks",
+        f"MultiStepLR, LinearLR→CosineAnnealingLR (SequentialLR) and OneCycleLR with its "
+        f"momentum cycle (γ_t), {steps} steps, 3 networks",
     )
 
 

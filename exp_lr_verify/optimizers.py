@@ -47,7 +47,7 @@ def check_adamw(cfg: VerifyConfig) -> NumericResult:
     recipes = [
         lockstep.AdamWRecipe(1e-2, weight_decay=0.5, lr_scheduler=_cosine(steps)),
         lockstep.AdamWRecipe(1e-2, weight_decay=0.5, amsgrad=True, lr_scheduler=_multi(steps)),
-        lockstep.AdamWRecipe(5e-3, (0.8, 0.99), 1e-6, 1.0),
+        lockstep.AdamWRecipe(5e-3, (0.8, 0.99), 1e-6, 1.0, maximize=True),
     ]
     return lockstep_check(
         cfg,
@@ -55,7 +55,8 @@ def check_adamw(cfg: VerifyConfig) -> NumericResult:
         recipes,
         steps,
         "general",
-        f"stock AdamW (cosine; MultiStepLR with amsgrad; constant, ε = 1e-6) vs the converted "
+        f"stock AdamW (cosine; MultiStepLR with amsgrad; constant, ε = 1e-6, maximize) vs the "
+        f"converted "
         f"stock Adam, {steps} steps, 3 networks without biases before the normalisers",
         bias=False,
     )

@@ -64,14 +64,22 @@ Flocq's magnitude function ``mag`` is built on ``ln``: for files that load
 Flocq (and only those) ``classic`` is allowed too.  Anything else is reported
 as a failure.
 
-``check_negative_controls`` compiles each file under ``proofs/coq/negative/``
-and requires coqc to reject it inside the proof of its wrong theorem (not with
-a syntax or name-lookup error), with an error that contains the control's
-:data:`NEGATIVE_REASONS` text, and requires the same file to compile once its
-single line marked ``(* FIX: ... *)`` is replaced by the right statement.  A
-control that compiles fails.  :func:`kernel_checked` withdraws a result's mark
-when one of its theorems or (when they were run) one of its negative controls
-fails; any source file with an ``Admitted``/axiom fails the check, used or not.
+Negative controls.  Each result has *proved negations* (:data:`NEGATIONS`): theorems
+whose statement is ``~ (wrong claim)``, the result with one specific error, proved on a
+concrete witness inside the result's own hypothesis class (``Witness.v``: the gradient of
+the scale-invariant loss x1^2/(x1^2 + x2^2), shown to be one in ``WitnessGradient.v``;
+concrete reals where the result has no gradient).  They are audited like every other
+theorem, and :func:`check_all` also requires each one's type, as ``Check`` prints it, to be
+a negation ``~ P`` (asked of Coq by an Ltac match on the type): a wrong claim made true no longer has a proof of its
+negation, so the check fails.  Must-fail files under ``proofs/coq/negative/`` are kept only
+where a negation cannot be stated: ``check_negative_controls`` compiles each and requires
+coqc to reject it inside its wrong theorem with an error of :data:`FALSE_EQUATION_ERRORS` (a
+false field or ring equation, not a broken script), and requires the file to compile once
+its single line marked ``(* FIX: ... *)`` is replaced by the right statement.  A control
+that compiles fails.  :func:`kernel_checked` withdraws a result's mark when one of its
+theorems, proved negations, the witness's theorems (:data:`WITNESS`) or (when run) its
+must-fail controls fails; any source file with an ``Admitted``/axiom fails the check, used
+or not.
 
 Needs coqc >= 8.16 (the proofs use the total forms of ``Rinv_inv`` and
 ``Rinv_mult``) with Coquelicot and Flocq (Debian: libcoq-coquelicot,
@@ -88,7 +96,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +108,7 @@ LOGICAL_ROOT = "ExpLR"
 KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
     "scale_invariance": (
         ("ScaleInvariance.v", "scale_invariant_general_schedule"),
+        ("ScaleInvariance.v", "scale_invariant_general_schedule_const"),
         ("ScaleInvariance.v", "grad_homogeneous"),
         ("ScaleInvariance.v", "grad_orthogonal"),
         ("ScaleInvariance.v", "grad_homogeneous_m1"),
@@ -110,7 +119,8 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
     "general_schedule": (
         ("GeneralSchedule.v", "general_schedule_equivalence"),
         ("Momentum.v", "step_invariant"),
-        ("Refutation.v", "wrong_lr_refuted"),
+        ("GeneralSchedule.v", "general_schedule_equivalence_const"),
+        ("Momentum.v", "srun_constant"),
     ),
     "closed_form": (("ClosedForm.v", "closed_form_equivalence"),),
     "texp": (("Texp.v", "texp_equivalence"), ("Texp.v", "texp_lr_ratio")),
@@ -128,32 +138,48 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("BitExact.v", "rescale_by_three_not_exact"),
         ("BitExact64.v", "sgd64_value"),
         ("BitExact64.v", "sgd64_bit_exact"),
+        ("BitExactFma.v", "sgd_gen_bit_exact"),
+        ("BitExactFma.v", "sgd_fma_bit_exact"),
+        ("BitExactFma.v", "sgd_gen_vec_bit_exact"),
+        ("BitExactFma.v", "sgd64_gen_value"),
+        ("BitExactFma.v", "sgd64_gen_bit_exact"),
     ),
     "toy_lemma": (("ToyLemma.v", "toy_stationary_point_zero"),),
     "normaliser_eps": (
         ("Normaliser.v", "normaliser_eps"),
         ("Normaliser.v", "running_stats_scaled"),
         ("Normaliser.v", "eval_output_scaled"),
+        ("NormaliserRun.v", "normaliser_eps_training"),
+        ("NormaliserRun.v", "normalised_network_joint_invariant"),
+        ("NormaliserRun.v", "grad_joint_homogeneous"),
+        ("NormaliserRun.v", "normalised_network_training"),
+        ("RefuteNormaliser.v", "normaliser_eps_unique"),
     ),
-    "mid_run": (("MidRun.v", "mid_run_equivalence"),),
+    "mid_run": (("MidRun.v", "mid_run_equivalence"), ("MidRun.v", "mid_run_equivalence_const")),
     "kappa_form": (
         ("KappaForm.v", "kappa_form_equivalence"),
         ("KappaForm.v", "kappa_step_invariant"),
         ("KappaForm.v", "kappa_form_buffer"),
         ("KappaForm.v", "kappa_form_paper_recurrence"),
         ("KappaForm.v", "kappa_form_agrees_with_general_schedule"),
-        ("KappaForm.v", "buffer_without_kappa_refuted"),
-        ("KappaForm.v", "paper_recurrence_refuted_at_zero_lr"),
+        ("KappaForm.v", "kappa_form_agrees_with_general_schedule_const"),
     ),
-    "adamw": (("AdamW.v", "adamw_equivalence"), ("AdamW.v", "adam_coord")),
+    "adamw": (
+        ("AdamW.v", "adamw_equivalence"),
+        ("AdamW.v", "adam_coord"),
+        ("AdamW.v", "adamw_maximize_equivalence"),
+        ("AdamW.v", "adamw_amsgrad_equivalence"),
+    ),
     "dampening": (
         ("Dampening.v", "dampening_equivalence"),
         ("Dampening.v", "damp_step_invariant"),
+        ("Dampening.v", "dampening_equivalence_const"),
     ),
     "nesterov": (
         ("Nesterov.v", "nesterov_equivalence"),
         ("Nesterov.v", "nesterov_step_invariant"),
         ("Nesterov.v", "nesterov_no_hyperparameter_map"),
+        ("Nesterov.v", "nesterov_equivalence_const"),
     ),
     "lr_in_velocity": (
         ("LrInVelocity.v", "lr_in_velocity_equivalence"),
@@ -170,86 +196,98 @@ KERNEL_THEOREMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Equilibrium.v", "moment_map_derived"),
         ("Equilibrium.v", "jacobian_entries"),
         ("Equilibrium.v", "jacobian_charpoly"),
+        ("EquilibriumStability.v", "equilibrium_linearly_stable"),
+        ("EquilibriumStability.v", "charpoly_complex"),
+        ("EquilibriumStability.v", "jacobian_marginal"),
     ),
 }
+
+#: result name -> its proved negations: theorems whose statement is ``~ (wrong claim)``,
+#: the result with one specific error, refuted on a witness inside the result's own
+#: hypothesis class (``Witness.v``: the gradient of a scale-invariant loss).  A result is
+#: marked only when these pass too, and :func:`check_all` requires each one's type to be
+#: a negation ``~ P`` (Coq decides, :func:`_negation_shapes`).
+NEGATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "scale_invariance": (("RefuteHomogeneity.v", "wrong_homogeneity_refuted"),),
+    "general_schedule": (("Refutation.v", "wrong_lr_refuted"),),
+    "mid_run": (("RefuteMidRun.v", "wrong_mid_run_buffer_refuted"),),
+    "kappa_form": (
+        ("KappaForm.v", "wrong_kappa_buffer_refuted"),
+        ("KappaForm.v", "buffer_without_kappa_refuted"),
+        ("KappaForm.v", "paper_recurrence_refuted_at_zero_lr"),
+    ),
+    "dampening": (("RefuteDampening.v", "wrong_damp_scale_refuted"),),
+    "nesterov": (("RefuteNesterov.v", "wrong_nesterov_buffer_refuted"),),
+    "no_momentum": (("RefuteNoMomentum.v", "growth_one_plus_refuted"),),
+    "closed_form": (("RefuteClosedForm.v", "exponent_off_by_one_refuted"),),
+    "texp": (("RefuteTexp.v", "texp_no_shift_refuted"),),
+    "reverse_map": (("RefuteReverseMap.v", "reverse_sign_refuted"),),
+    "lr_in_velocity": (("RefuteLrInVelocity.v", "keras_momentum_kept_refuted"),),
+    "equilibrium": (("RefuteEquilibrium.v", "equilibrium_no_momentum_refuted"),),
+    "toy_lemma": (("RefuteToyLemma.v", "toy_no_weight_decay_refuted"),),
+    "rescaling": (
+        ("RefuteRescaling.v", "wrong_factor_commutes_refuted"),
+        ("RefuteRescaling.v", "wrong_mult64_refuted"),
+    ),
+    "adamw": (
+        ("RefuteAdamW.v", "lr_only_refuted"),
+        ("RefuteAdamW.v", "lr_only_run_refuted"),
+    ),
+    "normaliser_eps": (
+        ("RefuteNormaliser.v", "wrong_normaliser_eps_refuted"),
+        ("RefuteNormaliser.v", "unscaled_eps_refuted"),
+        ("RefuteNormaliser.v", "fixed_eps_training_refuted"),
+    ),
+    "adam_l2": (
+        ("RefuteAdamL2.v", "l2_map_refuted"),
+        ("RefuteAdamL2.v", "l2_map_refuted_witness"),
+    ),
+}
+
+#: The witness of the proved negations is inside the theorems' hypothesis class: its loss is
+#: scale invariant and ``wgrad`` is its gradient (``WitnessGradient.v``), homogeneous of
+#: degree -1 (``Witness.v``).  Every result with a proved negation needs these to pass too.
+WITNESS: tuple[tuple[str, str], ...] = (
+    ("Witness.v", "witness_homogeneous"),
+    ("WitnessGradient.v", "witness_scale_invariant_loss"),
+    ("WitnessGradient.v", "witness_has_gradient"),
+)
 
 #: The theorem name of the extra row :func:`check_all` adds for a source file
 #: that fails :func:`audit_source` (an ``Admitted`` no listed theorem uses, ...).
 SOURCE_AUDIT = "(source audit)"
 
+
+def all_theorems() -> list[tuple[str, str]]:
+    """Every (file, theorem) :func:`check_all` audits: the theorems of
+    :data:`KERNEL_THEOREMS`, then the proved negations of :data:`NEGATIONS`."""
+    out = [pair for pairs in KERNEL_THEOREMS.values() for pair in pairs]
+    for pairs in (*NEGATIONS.values(), WITNESS):
+        out += [pair for pair in pairs if pair not in out]
+    return out
+
+
 #: (file, theorem) pairs whose axioms are audited by :func:`check_all`.
-MAIN_THEOREMS: tuple[tuple[str, str], ...] = tuple(
-    pair for pairs in KERNEL_THEOREMS.values() for pair in pairs
-)
+MAIN_THEOREMS: tuple[tuple[str, str], ...] = tuple(all_theorems())
 
 #: result name -> its main Coq theorem, "File.v: theorem".
 KERNEL_CHECKED: dict[str, str] = {
     name: f"{pairs[0][0]}: {pairs[0][1]}" for name, pairs in KERNEL_THEOREMS.items()
 }
 
-#: Negative controls: file under proofs/coq/negative/ -> theorem that must fail.
-NEGATIVE_CONTROLS: dict[str, str] = {
-    "WrongLR.v": "wrong_lr_equivalence",
-    "RescaleByThree.v": "wrong_factor_commutes",
-    "WrongHomogeneity.v": "wrong_grad_homogeneous",
-    "WrongMidRunBuffer.v": "wrong_mid_run_invariant",
-    "WrongKappaBuffer.v": "wrong_kappa_invariant",
-    "WrongNormaliserEps.v": "wrong_normaliser_eps",
-    "WrongReverseSign.v": "wrong_reverse_condition",
-    "WrongTexpNoShift.v": "wrong_texp_invariant",
-    "WrongAdamLROnly.v": "wrong_first_moment",
-    "WrongOverflowBound.v": "wrong_mult64",
-    "WrongDampeningScale.v": "wrong_damp_step_invariant",
-    "WrongKerasMomentum.v": "wrong_keras_step_invariant",
-    "WrongNesterovBuffer.v": "wrong_nesterov_step_invariant",
-    "WrongAdamL2Map.v": "wrong_adam_l2_map",
-    "WrongEquilibriumNoMomentum.v": "wrong_no_momentum_fixed_point",
-}
+#: Must-fail controls, kept only for a wrong claim that cannot be stated as a negation:
+#: file under proofs/coq/negative/ -> the theorem coqc must reject.  None is needed today:
+#: every result's controls are proved negations (:data:`NEGATIONS`).
+NEGATIVE_CONTROLS: dict[str, str] = {}
 
-#: Negative control -> the result it guards (its header's "Corresponding SymPy
-#: module"): a control that does not behave withdraws that result's mark.
-NEGATIVE_RESULTS: dict[str, str] = {
-    "WrongLR.v": "general_schedule",
-    "RescaleByThree.v": "rescaling",
-    "WrongHomogeneity.v": "scale_invariance",
-    "WrongMidRunBuffer.v": "mid_run",
-    "WrongKappaBuffer.v": "kappa_form",
-    "WrongNormaliserEps.v": "normaliser_eps",
-    "WrongReverseSign.v": "reverse_map",
-    "WrongTexpNoShift.v": "texp",
-    "WrongAdamLROnly.v": "adamw",
-    "WrongOverflowBound.v": "rescaling",
-    "WrongDampeningScale.v": "dampening",
-    "WrongKerasMomentum.v": "lr_in_velocity",
-    "WrongNesterovBuffer.v": "nesterov",
-    "WrongAdamL2Map.v": "adam_l2",
-    "WrongEquilibriumNoMomentum.v": "equilibrium",
-}
+#: Must-fail control -> the result it guards (its header's "Corresponding SymPy module"):
+#: a control that does not behave withdraws that result's mark.
+NEGATIVE_RESULTS: dict[str, str] = {}
 
-_FALSE_EQUATION = "not a valid field equation"
-#: Negative control -> text coqc's error must contain: the reason it is rejected.
-#: "not a valid field/ring equation" is the stated reason, a false equation.  The
-#: six others are rejected only because the copied proof script stops matching
-#: the wrong statement; the substring pins that failure (a different breakage is
-#: reported), but it cannot tell a wrong statement from a true one the same
-#: script fails on: those controls are to become proved negations.
-NEGATIVE_REASONS: dict[str, str] = {
-    "WrongLR.v": _FALSE_EQUATION,
-    "RescaleByThree.v": "Found no subterm matching",
-    "WrongHomogeneity.v": "Unable to unify",
-    "WrongMidRunBuffer.v": "not a valid ring equation",
-    "WrongKappaBuffer.v": "while it is expected to have type",
-    "WrongNormaliserEps.v": "Found no subterm matching",
-    "WrongReverseSign.v": _FALSE_EQUATION,
-    "WrongTexpNoShift.v": _FALSE_EQUATION,
-    "WrongAdamLROnly.v": "Found no subterm matching",
-    "WrongOverflowBound.v": "while it is expected to have type",
-    "WrongDampeningScale.v": _FALSE_EQUATION,
-    "WrongKerasMomentum.v": _FALSE_EQUATION,
-    "WrongNesterovBuffer.v": _FALSE_EQUATION,
-    "WrongAdamL2Map.v": _FALSE_EQUATION,
-    "WrongEquilibriumNoMomentum.v": _FALSE_EQUATION,
-}
+#: The only reasons a must-fail control may be rejected for: a false equation.  Any other
+#: error (a tactic that no longer matches, a type mismatch) is a broken script, which a
+#: true statement could break the same way, so it fails the control.
+FALSE_EQUATION_ERRORS: tuple[str, ...] = ("not a valid field equation", "not a valid ring equation")
 
 #: Axioms of Coq's standard-library reals, plus functional extensionality.
 ALLOWED_AXIOMS: frozenset[str] = frozenset(
@@ -551,24 +589,70 @@ def parse_assumptions(output: str) -> tuple[str, ...] | None:
 
 
 def _print_assumptions(
-    build: Path, theorems: Sequence[str], deadline: float
+    build: Path, groups: Mapping[str, Sequence[str]], deadline: float
 ) -> tuple[dict[str, tuple[str, ...] | None], str]:
-    """Run ``Print Assumptions`` on fully qualified ``theorems`` in one coqc."""
-    modules = sorted({t.rsplit(".", 2)[1] for t in theorems})
+    """Run ``Print Assumptions`` once per group of fully qualified theorems, in one coqc.
+
+    A group of several theorems is audited as the tuple of their proofs, whose
+    assumptions are the union of theirs (one traversal of the libraries under them
+    instead of one per theorem: the per-theorem form costs about 0.7 s each).  Returns
+    group label -> its axioms (None where Coq gave no parsable answer), and coqc's output.
+    """
+    names = [n for group in groups.values() for n in group]
+    modules = sorted({t.rsplit(".", 2)[1] for t in names})
     lines = [f"From {LOGICAL_ROOT} Require {' '.join(modules)}."]
-    for name in theorems:
-        lines.append(f'Goal True. idtac "@@BEGIN {name}". Abort.')
-        lines.append(f"Print Assumptions {name}.")
+    for i, (label, group) in enumerate(groups.items()):
+        target = group[0]
+        if len(group) > 1:
+            target = f"explr_audit_{i}"
+            lines.append(f"Definition {target} := ({', '.join('@' + n for n in group)}).")
+        lines.append(f'Goal True. idtac "@@BEGIN {label}". Abort.')
+        lines.append(f"Print Assumptions {target}.")
     script = build / "AuditAssumptions.v"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     compiled = _run_coqc(build, script, deadline - time.perf_counter())
-    found: dict[str, tuple[str, ...] | None] = {name: None for name in theorems}
+    found: dict[str, tuple[str, ...] | None] = {label: None for label in groups}
     if compiled.ok:
         chunks = compiled.output.split("@@BEGIN ")[1:]
         for chunk in chunks:
-            name, _, body = chunk.partition("\n")
-            found[name.strip()] = parse_assumptions(body)
+            label, _, body = chunk.partition("\n")
+            found[label.strip()] = parse_assumptions(body)
     return found, compiled.output
+
+
+#: Ltac that prints whether a type is a negation (``~ P``, which includes ``a <> b``).
+_NEGATION_SHAPE = (
+    "Ltac explr_negation_shape T := lazymatch T with "
+    '| ~ _ => idtac "@@NEGATION" | _ => idtac "@@NOT-A-NEGATION" end.'
+)
+
+
+def _negation_shapes(
+    build: Path, theorems: Sequence[str], deadline: float
+) -> dict[str, bool | None]:
+    """Whether each fully qualified theorem's type is a negation ``~ P`` (``a <> b``
+    included), asked of Coq itself in one coqc run; None where Coq gave no answer."""
+    found: dict[str, bool | None] = {name: None for name in theorems}
+    if not theorems:
+        return found
+    modules = sorted({t.rsplit(".", 2)[1] for t in theorems})
+    lines = [f"From {LOGICAL_ROOT} Require {' '.join(modules)}.", _NEGATION_SHAPE]
+    for name in theorems:
+        lines.append(
+            f'Goal True. idtac "@@BEGIN {name}". '
+            f"let T := type of {name} in explr_negation_shape T. Abort."
+        )
+    script = build / "AuditNegations.v"
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compiled = _run_coqc(build, script, deadline - time.perf_counter())
+    if compiled.ok:
+        for chunk in compiled.output.split("@@BEGIN ")[1:]:
+            name, _, body = chunk.partition("\n")
+            if "@@NEGATION" in body:
+                found[name.strip()] = True
+            elif "@@NOT-A-NEGATION" in body:
+                found[name.strip()] = False
+    return found
 
 
 def reals_baseline(timeout: float = 60.0) -> tuple[str, ...]:
@@ -589,14 +673,17 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
     """Compile every proofs/coq/*.v and audit each main theorem's axioms.
 
     ``timeout`` bounds the whole check (seconds).  One :class:`CoqResult` per
-    entry of :data:`MAIN_THEOREMS` (in :data:`KERNEL_THEOREMS` order);
+    entry of :func:`all_theorems` (in that order); its ``assumptions`` are those of
+    ``Print Assumptions`` on the tuple of its file's audited theorems (their union),
+    checked against what that file is allowed;
     ``seconds`` is the compile time of the theorem's file.  A theorem fails when
     its file or a file it imports fails :func:`audit_source`; besides, each
     source file that fails the audit adds a failing row (theorem
     :data:`SOURCE_AUDIT`), so an unused ``Admitted`` fails the check too.
     """
     deadline = time.perf_counter() + timeout
-    main_theorems = [pair for pairs in KERNEL_THEOREMS.values() for pair in pairs]
+    main_theorems = all_theorems()
+    negations = {pair for pairs in NEGATIONS.values() for pair in pairs}
     if not coq_available():
         return [CoqResult(f, t, False, (), 0.0, "coqc is not available") for f, t in main_theorems]
     with tempfile.TemporaryDirectory(prefix="coq_check_") as tmp:
@@ -607,12 +694,20 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
             for f, t in main_theorems
             if compiled.get(f) is not None and compiled[f].ok
         }
-        assumptions, pa_output = _print_assumptions(build, list(qualified.values()), deadline)
-        if qualified and not any(v is not None for v in assumptions.values()):
+        # One audit per file (its theorems' union: what the file is allowed is per file).
+        by_file: dict[str, list[str]] = {}
+        for (f, _), name in qualified.items():
+            by_file.setdefault(f, []).append(name)
+        per_file, pa_output = _print_assumptions(build, by_file, deadline)
+        assumptions = {name: per_file[f] for (f, _), name in qualified.items()}
+        if qualified and not any(v is not None for v in per_file.values()):
             # The combined audit failed (e.g. a theorem is missing): redo one by one.
             for name in qualified.values():
-                single, _ = _print_assumptions(build, [name], deadline)
+                single, _ = _print_assumptions(build, {name: [name]}, deadline)
                 assumptions[name] = single[name]
+        shapes = _negation_shapes(
+            build, [qualified[p] for p in negations if p in qualified], deadline
+        )
     audit = {path.name: audit_source(path) for path in source_files()}
     results: list[CoqResult] = []
     for file, theorem in main_theorems:
@@ -633,6 +728,8 @@ def check_all(timeout: float = 120.0) -> list[CoqResult]:
         extra = sorted(set(names) - allowed_axioms(file))
         if extra:
             problems.append(f"axioms beyond stdlib Reals + functional extensionality: {extra}")
+        if (file, theorem) in negations and not shapes.get(qualified[(file, theorem)]):
+            problems.append("a proved negation must state ~ (wrong claim); Coq says it does not")
         ok = not problems
         message = "kernel-checked" if ok else "; ".join(problems)
         results.append(CoqResult(file, theorem, ok, tuple(names), comp.seconds, message))
@@ -647,7 +744,7 @@ def kernel_checked(
     results: Sequence[CoqResult], negatives: Sequence[CoqResult] | None = None
 ) -> dict[str, str]:
     """Result name -> its main theorem, for the results ALL of whose theorems
-    in :data:`KERNEL_THEOREMS` were accepted in ``results`` (compiled, found,
+    in :data:`KERNEL_THEOREMS` and proved negations in :data:`NEGATIONS` were accepted in ``results`` (compiled, found,
     assumptions audited) and, when ``negatives`` is given, all of whose
     negative controls (:data:`NEGATIVE_RESULTS`) are in ``negatives`` and
     behaved."""
@@ -655,7 +752,9 @@ def kernel_checked(
     neg_ok = {r.file for r in negatives or () if r.ok}
     marks = {}
     for name, pairs in KERNEL_THEOREMS.items():
-        if not all(pair in ok for pair in pairs):
+        negations = NEGATIONS.get(name, ())
+        needed = (*pairs, *negations, *(WITNESS if negations else ()))
+        if not all(pair in ok for pair in needed):
             continue
         controls = [f"negative/{f}" for f, res in NEGATIVE_RESULTS.items() if res == name]
         if negatives is not None and not all(c in neg_ok for c in controls):
@@ -692,8 +791,8 @@ def _apply_fix(text: str) -> str | None:
 def check_negative_controls(
     timeout: float = 120.0, results_of: Collection[str] | None = None
 ) -> list[CoqResult]:
-    """Each negative control must be rejected inside its wrong theorem, with
-    an error containing its :data:`NEGATIVE_REASONS` text, and compile once
+    """Each must-fail control must be rejected inside its wrong theorem, with
+    an error of :data:`FALSE_EQUATION_ERRORS`, and compile once
     its marked line is fixed.  A control that compiles (its statement made
     true) fails.  ``ok`` means "behaved as a negative control should".
     ``results_of``: check only the controls of these results."""
@@ -746,12 +845,10 @@ def check_negative_controls(
                     problems.append(f"theorem {theorem} not declared in {file}")
                 elif line is None or line < decl:
                     problems.append(f"rejected at line {line}, before {theorem} (line {decl})")
-                reason = NEGATIVE_REASONS.get(file)
-                if reason is None:
-                    problems.append(f"no expected reason recorded for {file}")
-                elif reason not in " ".join(wrong.output.split()):
+                said = " ".join(wrong.output.split())
+                if not any(reason in said for reason in FALSE_EQUATION_ERRORS):
                     problems.append(
-                        f"rejected, but not for the stated reason ({reason!r}): "
+                        f"rejected, but not for a false equation {FALSE_EQUATION_ERRORS}: "
                         f"{wrong.output[-300:]}"
                     )
             fixed_text = _apply_fix(text)
@@ -765,7 +862,7 @@ def check_negative_controls(
                     problems.append(f"the FIXed file does not compile: {repaired.output[-300:]}")
             error = wrong.output.strip().splitlines()[-1] if wrong.output.strip() else ""
             message = (
-                f"rejected as expected, {NEGATIVE_REASONS.get(file)!r} ({error})"
+                f"rejected as expected, a false equation ({error})"
                 if not problems
                 else "; ".join(problems)
             )

@@ -13,8 +13,10 @@ second moments have exactly one steady state,
 
 at which the angular update Δ = ∠(w_t, w_{t+1}) obeys cos Δ* = 1 − ηλ/(1+γ), so
 Δ* = arccos(1 − ηλ/(1+γ)) = √(2ηλ/(1+γ)) (1 + O(ηλ)). Linearised around it, the
-deviations decay with the eigenvalues γ² and the roots of x² − b x + γ,
-b = (1+γ) − 4ηλ + 2η²λ²/(1+γ); the slowest is ρ = (b + √(b² − 4γ))/2 = 1 − 4ηλ/(1−γ)
+deviations evolve with the eigenvalues γ² and the roots of x² − b x + γ,
+b = (1+γ) − 4ηλ + 2η²λ²/(1+γ), all inside the unit disk (they decay) exactly when
+ηλ ≠ 1+γ in the range above; at ηλ = 1+γ, −1 is a root (marginal: Coq,
+EquilibriumStability.v). The slowest is ρ = (b + √(b² − 4γ))/2 = 1 − 4ηλ/(1−γ)
 + O(η²λ²), so the relaxation time is τ = −1/ln ρ ≈ (1−γ)/(4ηλ) steps.
 
 Without momentum (γ = 0) these read ‖w*‖⁴ = ησ²/(λ(2 − ηλ)) and cos Δ* = 1 − ηλ; used

@@ -6,18 +6,19 @@ What is checked (Li & Arora, ICLR 2020; see proofs/coq_check.py):
   without coqc);
 - with coqc: every file compiles, every main theorem's ``Print Assumptions``
   lists only the axioms of Coq's standard-library reals and functional
-  extensionality, and each negative control is rejected inside its wrong
-  theorem while its FIXed twin compiles.
+  extensionality, and every proved negation (each result's negative controls:
+  ``~ (wrong claim)`` on a witness inside the hypothesis class) is a negation.
 The compile-based tests skip when coqc or its libraries (Coquelicot, Flocq)
 are absent, except under CI (the environment variable CI set), where they run
-and fail.  tests/test_coq_checker.py tests the checker itself.  Budget: about 70 s of CPU on one core (two builds of 22 files, the
-assumption audit of 53 theorems and 15 negative controls); the wall time is longer
-on a loaded machine.
+and fail.  tests/test_coq_checker.py tests the checker itself.  Budget: about 75 s of CPU on one
+core (one build of 42 files and the assumption audit of their theorems, one
+``Print Assumptions`` per file); the wall time is longer on a loaded machine.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -51,25 +52,41 @@ def test_ci_has_coq() -> None:
     assert coq_check.missing_libraries() == [], "CI: Coq libraries missing"
 
 
-def test_negative_controls_name_their_result_and_reason() -> None:
+def test_every_result_has_a_proved_negation() -> None:
+    """Every result's negative control is a proved negation; no must-fail file is needed."""
+    assert set(coq_check.NEGATIONS) == RESULTS
+    assert all(coq_check.NEGATIONS[name] for name in RESULTS)
+    assert coq_check.NEGATIVE_CONTROLS == {} and coq_check.negative_files() == []
     assert set(coq_check.NEGATIVE_RESULTS) == set(coq_check.NEGATIVE_CONTROLS)
-    assert set(coq_check.NEGATIVE_REASONS) == set(coq_check.NEGATIVE_CONTROLS)
-    for name, result in coq_check.NEGATIVE_RESULTS.items():
-        header = (coq_check.NEGATIVE_DIR / name).read_text(encoding="utf-8").split("*)", 1)[0]
-        assert f"proofs/{result}.py" in header, (name, result)
 
 
-def test_kernel_checked_needs_every_negative_control() -> None:
+def test_negations_are_declared_as_negations_in_the_sources() -> None:
+    """(Without coqc.)  Each proved negation's statement starts with ``~`` or is an
+    inequation; check_all asks Coq itself (test_a_positive_statement_is_not_a_negation)."""
+    for file, theorem in {p for pairs in coq_check.NEGATIONS.values() for p in pairs}:
+        text = coq_check.strip_comments((coq_check.COQ_DIR / file).read_text(encoding="utf-8"))
+        match = re.search(rf"Theorem\s+{theorem}\b(.*?)Proof\.", text, re.S)
+        assert match is not None, (file, theorem)
+        statement = match.group(1).split(":", 1)[1]
+        assert re.match(r"\s*~", statement) or "<>" in statement, (file, theorem, statement)
+
+
+def test_kernel_checked_needs_every_negation_and_the_witness() -> None:
     every = [coq_check.CoqResult(f, t, True, (), 0.0, "") for f, t in coq_check.MAIN_THEOREMS]
-    controls = [
-        coq_check.CoqResult(f"negative/{f}", t, f != "WrongOverflowBound.v", (), 0.0, "")
-        for f, t in coq_check.NEGATIVE_CONTROLS.items()
-    ]
-    assert coq_check.kernel_checked(every, None) == coq_check.KERNEL_CHECKED
-    marks = coq_check.kernel_checked(every, controls)
-    assert set(marks) == RESULTS - {"rescaling"}
-    assert set(coq_check.kernel_checked(every, [])) == RESULTS - set(
-        coq_check.NEGATIVE_RESULTS.values()
+    assert coq_check.kernel_checked(every) == coq_check.KERNEL_CHECKED
+    negation = coq_check.NEGATIONS["texp"][0]
+    marks = coq_check.kernel_checked([r for r in every if (r.file, r.theorem) != negation])
+    assert set(marks) == RESULTS - {"texp"}
+    # a witness theorem failing withdraws the mark of every result refuted on it
+    witness = coq_check.WITNESS[-1]
+    marks = coq_check.kernel_checked([r for r in every if (r.file, r.theorem) != witness])
+    assert marks == {}
+
+
+def test_must_fail_reasons_are_false_equations_only() -> None:
+    assert coq_check.FALSE_EQUATION_ERRORS == (
+        "not a valid field equation",
+        "not a valid ring equation",
     )
 
 
@@ -77,8 +94,13 @@ def test_every_result_has_kernel_checked_theorems() -> None:
     assert set(coq_check.KERNEL_CHECKED) == RESULTS
     assert set(coq_check.KERNEL_THEOREMS) == RESULTS
     audited = set(coq_check.MAIN_THEOREMS)
-    assert len(audited) == len(coq_check.MAIN_THEOREMS)  # no pair listed twice
-    for module, pairs in coq_check.KERNEL_THEOREMS.items():
+    listed = [p for pairs in coq_check.KERNEL_THEOREMS.values() for p in pairs] + [
+        p for pairs in coq_check.NEGATIONS.values() for p in pairs
+    ]
+    assert len(set(listed)) == len(listed)  # no pair listed twice
+    for module, pairs in {
+        name: coq_check.KERNEL_THEOREMS[name] + coq_check.NEGATIONS[name] for name in RESULTS
+    }.items():
         assert coq_check.KERNEL_CHECKED[module] == f"{pairs[0][0]}: {pairs[0][1]}"
         for file, theorem in pairs:
             assert (file, theorem) in audited
@@ -90,7 +112,7 @@ def test_every_result_has_kernel_checked_theorems() -> None:
 
 
 def test_every_source_file_backs_a_result() -> None:
-    backing = {file for pairs in coq_check.KERNEL_THEOREMS.values() for file, _ in pairs}
+    backing = {file for file, _ in coq_check.all_theorems()}
     assert {p.name for p in coq_check.source_files()} - backing == {"Vec.v"}
 
 
@@ -111,7 +133,7 @@ def test_kernel_checked_needs_every_theorem_of_a_result() -> None:
 
 def test_classic_is_allowed_only_where_flocq_is_loaded() -> None:
     flocq = {p.name for p in coq_check.source_files() if coq_check.uses_flocq(p)}
-    assert flocq == {"BitExact.v", "BitExact64.v"}
+    assert flocq == {"BitExact.v", "BitExact64.v", "BitExactFma.v", "RefuteRescaling.v"}
     for path in coq_check.source_files():
         allowed = coq_check.allowed_axioms(path.name)
         assert ("Classical_Prop.classic" in allowed) == (path.name in flocq), path.name
@@ -171,26 +193,6 @@ def test_parse_assumptions() -> None:
     assert coq_check.parse_assumptions("Error: nonsense") is None
 
 
-def test_negative_controls_cover_the_results() -> None:
-    # every result except the three whose Coq files predate the negative
-    # controls (their SymPy modules carry their own) has a Coq negative control
-    covered = set()
-    for path in coq_check.negative_files():
-        header = path.read_text(encoding="utf-8").split("*)", 1)[0]
-        covered |= {name for name in RESULTS if f"proofs/{name}.py" in header}
-    assert covered == RESULTS - {"no_momentum", "closed_form", "toy_lemma"}
-
-
-def test_negative_controls_have_one_fix_line() -> None:
-    files = {p.name for p in coq_check.negative_files()}
-    assert files == set(coq_check.NEGATIVE_CONTROLS)
-    for name in files:
-        text = (coq_check.NEGATIVE_DIR / name).read_text(encoding="utf-8")
-        fixed = coq_check._apply_fix(text)
-        assert fixed is not None and fixed != text
-        assert "(* FIX:" not in fixed
-
-
 # ------------------------------------------------------------- with coqc
 
 
@@ -234,13 +236,10 @@ def test_no_build_products_in_the_source_tree(results: list[coq_check.CoqResult]
 
 
 @needs_coqc
-def test_negative_controls_are_rejected() -> None:
-    negatives = coq_check.check_negative_controls(timeout=TIMEOUT)
-    assert len(negatives) == len(coq_check.NEGATIVE_CONTROLS)
-    for r in negatives:
-        assert r.ok, (r.file, r.message)
-        assert "rejected as expected" in r.message
-        assert coq_check.NEGATIVE_REASONS[r.file.removeprefix("negative/")] in r.message
+def test_every_negation_is_checked_as_a_negation(results: list[coq_check.CoqResult]) -> None:
+    negations = {p for pairs in coq_check.NEGATIONS.values() for p in pairs}
+    checked = [r for r in results if (r.file, r.theorem) in negations]
+    assert len(checked) == len(negations) and all(r.ok for r in checked)
 
 
 @needs_coqc

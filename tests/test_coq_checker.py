@@ -1,8 +1,9 @@
 """Negative tests of the Coq checker itself (proofs/coq_check.py), on temporary copies.
 
-Each case copies the four files behind ``general_schedule`` (Vec, Momentum,
-GeneralSchedule, Refutation) and its negative control (negative/WrongLR.v) into
-a temporary directory, points proofs.coq_check at that copy and breaks it:
+Each case copies the files behind ``general_schedule`` (Vec, Momentum, GeneralSchedule,
+its proved negation in Refutation.v, and the witness it is refuted on: Witness,
+ScaleInvariance, WitnessGradient) into a temporary directory, points proofs.coq_check at
+that copy and breaks it:
 
 - ``admitted_second``: ``c_ex_1``, a lemma used by ``wrong_lr_refuted`` (the
   result's third theorem, in another file than its first), is Admitted;
@@ -11,14 +12,18 @@ a temporary directory, points proofs.coq_check at that copy and breaks it:
   Refutation.v (``unused_admitted_elsewhere``: to a file no theorem imports, which
   fails the check and both exit statuses but leaves the mark of a result that
   does not rest on it);
-- ``control_made_true``: the negative control's statement is made the right one,
-  so Coq accepts the must-fail file.
+- ``control_made_true``: the negated wrong claim of ``wrong_lr_refuted`` is made the
+  right one (the run with the right LR), so its proof of the negation fails;
+- ``not_a_negation``: ``wrong_lr_refuted`` is replaced by a true positive statement
+  (the right LR on the same instance), which compiles but is not a negation;
+- ``witness_admitted``: the proof that the witness is the gradient of its loss is
+  Admitted (the refutation then rests on a witness outside the hypothesis class).
 
 Each must turn the result red in the checker's report (:func:`kernel_checked`
 and ``python -m proofs.coq_check``'s exit status), in ``python -m proofs``'s exit
 status and table, and in the main job's kernel mark (exp_lr_verify).  The
 untouched copy (``clean``) must be green everywhere.  The real files under
-proofs/coq are never modified.  Each case compiles about 4 s of Coq.
+proofs/coq are never modified.  Each case compiles about 6 s of Coq.
 """
 
 from __future__ import annotations
@@ -37,8 +42,15 @@ from proofs.__main__ import main as proofs_main
 from proofs._core import ProofResult
 
 RESULT = "general_schedule"
-FILES = ("Vec.v", "Momentum.v", "GeneralSchedule.v", "Refutation.v")
-CONTROL = "WrongLR.v"
+FILES = (
+    "Vec.v",
+    "Momentum.v",
+    "GeneralSchedule.v",
+    "Witness.v",
+    "ScaleInvariance.v",
+    "WitnessGradient.v",
+    "Refutation.v",
+)
 TIMEOUT = 200.0
 
 _MISSING = not coq_check.coq_available() or bool(coq_check.missing_libraries())
@@ -81,10 +93,30 @@ def _unused_admitted_elsewhere(coq: Path) -> None:
 
 
 def _control_made_true(coq: Path) -> None:
-    path = coq / "negative" / CONTROL
-    fixed = coq_check._apply_fix(path.read_text(encoding="utf-8"))
-    assert fixed is not None
-    path.write_text(fixed, encoding="utf-8")
+    _replace(
+        coq / "Refutation.v",
+        "       fst (srun wG eta_ex (fun _ => 0) gam_ex (wone, vzero) t)\n",
+        "       fst (exp_srun wG eta_ex lam_ex gam_ex wone t)\n",
+    )
+
+
+def _not_a_negation(coq: Path) -> None:
+    _replace(coq / "Refutation.v", "Theorem wrong_lr_refuted :", "Theorem wrong_lr_old :")
+    _replace(
+        coq / "Refutation.v",
+        "Lemma right_lr_instance (t : nat) :",
+        "Theorem wrong_lr_refuted (t : nat) :",
+    )
+
+
+def _witness_admitted(coq: Path) -> None:
+    text = (coq / "WitnessGradient.v").read_text(encoding="utf-8")
+    start = text.index("Theorem witness_has_gradient")
+    proof = text.index("Proof.", start)
+    end = text.index("Qed.", proof) + len("Qed.")
+    (coq / "WitnessGradient.v").write_text(
+        text[:proof] + "Proof. Admitted." + text[end:], encoding="utf-8"
+    )
 
 
 CASES = {
@@ -94,6 +126,8 @@ CASES = {
     "unused_admitted": _unused_admitted,
     "unused_admitted_elsewhere": _unused_admitted_elsewhere,
     "control_made_true": _control_made_true,
+    "not_a_negation": _not_a_negation,
+    "witness_admitted": _witness_admitted,
 }
 
 
@@ -112,14 +146,11 @@ def copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (coq / "negative").mkdir(parents=True)
     for name in FILES:
         shutil.copyfile(coq_check.COQ_DIR / name, coq / name)
-    shutil.copyfile(coq_check.NEGATIVE_DIR / CONTROL, coq / "negative" / CONTROL)
     monkeypatch.setattr(coq_check, "COQ_DIR", coq)
     monkeypatch.setattr(coq_check, "NEGATIVE_DIR", coq / "negative")
     monkeypatch.setattr(coq_check, "KERNEL_THEOREMS", {RESULT: coq_check.KERNEL_THEOREMS[RESULT]})
     monkeypatch.setattr(coq_check, "KERNEL_CHECKED", {RESULT: coq_check.KERNEL_CHECKED[RESULT]})
-    monkeypatch.setattr(
-        coq_check, "NEGATIVE_CONTROLS", {CONTROL: coq_check.NEGATIVE_CONTROLS[CONTROL]}
-    )
+    monkeypatch.setattr(coq_check, "NEGATIONS", {RESULT: coq_check.NEGATIONS[RESULT]})
     return coq
 
 
@@ -144,20 +175,19 @@ def test_checker_turns_the_result_red(
     # 1. the checker: its records, its marks, its command's exit status
     results = coq_check.check_all(timeout=TIMEOUT)
     negatives = coq_check.check_negative_controls(timeout=TIMEOUT)
-    assert len(negatives) == 1
+    assert negatives == []  # no must-fail file: the controls are proved negations
     marks = coq_check.kernel_checked(results, negatives)
-    assert (RESULT in marks) is marked, (case, results, negatives)
+    assert (RESULT in marks) is marked, (case, results)
     # the first (main) theorem passes in every case: a mark read from it alone is wrong
     first = coq_check.KERNEL_THEOREMS[RESULT][0]
     assert next(r for r in results if (r.file, r.theorem) == first).ok
     if case == "unused_admitted_elsewhere":
         assert any(r.file == "Extra.v" and r.theorem == coq_check.SOURCE_AUDIT for r in results)
-    if case == "control_made_true":
-        assert all(r.ok for r in results)
-        assert "ACCEPTED" in negatives[0].message
-    else:
-        assert negatives[0].ok, negatives[0].message
-        assert "rejected as expected" in negatives[0].message
+    negation = next(r for r in results if r.theorem == "wrong_lr_refuted")
+    if case in ("clean", "control_made_true", "not_a_negation"):
+        assert negation.ok is (case == "clean"), negation.message
+    if case == "not_a_negation":
+        assert "must state ~ (wrong claim)" in negation.message
 
     # Later steps reuse these records rather than compiling again.
     monkeypatch.setattr(coq_check, "check_all", lambda timeout=120.0: results)
@@ -187,3 +217,39 @@ def test_checker_turns_the_result_red(
     assert claim.ok is marked
 
     assert _digest(Path(coq_check.__file__).resolve().parent / "coq") == real
+
+
+_TINY = """(* negative/WrongTiny.v -- a must-fail control of Li & Arora's results, for the test of
+   the checker.  Corresponding SymPy module: proofs/texp.py. *)
+From Coq Require Import Reals.
+Open Scope R_scope.
+Definition tiny_value : R := 3. (* FIX: 2. *)
+Theorem wrong_tiny : tiny_value * tiny_value = 4.
+Proof. unfold tiny_value. PROOF Qed.
+"""
+
+
+@needs_coqc
+@pytest.mark.parametrize(
+    ("proof", "value", "behaves"),
+    [
+        ("field.", "3", True),  # a false equation: rejected for the stated reason
+        ("rewrite Rmult_1_l. field.", "3", False),  # a broken script, not a false equation
+        ("field.", "2", False),  # the statement made true: coqc accepts it
+    ],
+)
+def test_a_must_fail_control_needs_a_false_equation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proof: str, value: str, behaves: bool
+) -> None:
+    negative = tmp_path / "coq" / "negative"
+    negative.mkdir(parents=True)
+    text = _TINY.replace("PROOF", proof).replace(":= 3. (*", f":= {value}. (*")
+    (negative / "WrongTiny.v").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(coq_check, "COQ_DIR", tmp_path / "coq")
+    monkeypatch.setattr(coq_check, "NEGATIVE_DIR", negative)
+    monkeypatch.setattr(coq_check, "NEGATIVE_CONTROLS", {"WrongTiny.v": "wrong_tiny"})
+    monkeypatch.setattr(coq_check, "NEGATIVE_RESULTS", {"WrongTiny.v": "texp"})
+    [result] = coq_check.check_negative_controls(timeout=TIMEOUT)
+    assert result.ok is behaves, result.message
+    if behaves:
+        assert "a false equation" in result.message

@@ -24,6 +24,7 @@ from exp_lr_verify import job, numeric, optimizers, report
 from exp_lr_verify.claims import CLAIMS, Status
 from exp_lr_verify.numeric import NumericResult
 from exp_lr_verify.symbolic import ProofsOutcome
+from proofs._core import MODULE_NAMES
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -70,9 +71,9 @@ def _stand_ins(monkeypatch, failing: str | None) -> None:
 
     monkeypatch.setattr(job, "CHECKS", {k: result(k) for k in job.CHECKS})
     monkeypatch.setattr(job, "check_toy", lambda out: result("toy")(None))
-    symbolic = {key: proof for key, _, proof in CLAIMS if proof is not None}
+    bad = next((proof for key, _, proof in CLAIMS if key == failing), None)
     outcome = ProofsOutcome(
-        symbolic={p: Status.FAILED if k == failing else Status.PASSED for k, p in symbolic.items()},
+        symbolic={p: Status.FAILED if p == bad else Status.PASSED for p in MODULE_NAMES},
         kernel={},
         seconds={},
         errors={},
@@ -185,7 +186,8 @@ def test_help_and_bad_arguments(tmp_path):
 
 
 def test_a_failing_further_result_fails_the_job(tmp_path, monkeypatch, capsys):
-    """A registered result outside the table (a new proof) still counts: failing, it fails the job."""
+    """A registered result no clause cites (a new proof) still counts: it gets a row of its own,
+    and failing, it fails the job."""
     _stand_ins(monkeypatch, None)
     passing = job.check_proofs(tmp_path, coq=False, pdf=False)
     outcome = replace(
@@ -197,6 +199,6 @@ def test_a_failing_further_result_fails_the_job(tmp_path, monkeypatch, capsys):
     assert exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 1
     record = json.loads((tmp_path / "verify.json").read_text())
     bad = [c for c in record["claims"] if not c["ok"]]
-    assert [c["key"] for c in bad] == ["further_results"]
+    assert [c["key"] for c in bad] == ["new_result"]
     assert "deliberately wrong" in bad[0]["detail"]
     capsys.readouterr()

@@ -611,7 +611,9 @@ def _fake_coq(monkeypatch, available=True, ok=True, broken=False):
     def check_all(timeout=120.0):
         if broken:
             raise ValueError("import cycle among Coq files: A -> B -> A")
-        return [_CoqResult("NoMomentum.v", "no_momentum_equivalence", ok)]
+        cq = document.coq_check
+        pairs = [*cq.KERNEL_THEOREMS["no_momentum"], *cq.NEGATIONS["no_momentum"], *cq.WITNESS]
+        return [_CoqResult(f, t, ok) for f, t in pairs]
 
     monkeypatch.setattr(
         document.coq_check,

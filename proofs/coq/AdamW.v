@@ -27,7 +27,18 @@
    eps = 0 included (a zero denominator gives 0 in both runs alike).
    [adam_coord] is the one-step invariant on one coordinate.
 
-   Main theorem: [adamw_equivalence].
+   maximize = True (the moments see -g_k): the same map, the same claim
+   [adamw_maximize_equivalence], a corollary, since -G is homogeneous of
+   degree -1 whenever G is.  amsgrad = True (the step divides by
+   sqrt(vmax_k) / sqrt(bc2_k) + eps, vmax_k = max(vmax_{k-1}, v_k)): the same
+   map plus the library's one buffer rewrite per step (the converted run's
+   stored maximum multiplied by s_{k-1} / s_k before step k); then also
+   vmax~_k = vmax_k / s_k [adamw_amsgrad_equivalence], because max commutes
+   with a positive scaling [Rmax_scale]; [adam_ams_coord] is its one-step
+   invariant on one coordinate.
+
+   Main theorems: [adamw_equivalence], [adamw_maximize_equivalence],
+   [adamw_amsgrad_equivalence].
    Corresponding SymPy module: proofs/adamw.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.
@@ -249,3 +260,250 @@ Proof.
 Qed.
 
 End AdamWRun.
+
+(* ------------------------------------------------------------------ *)
+(* maximize = True: torch.optim.AdamW(maximize=True) and torch.optim.Adam
+   (maximize=True) feed -g_k to the moments instead of g_k; nothing else
+   changes.  Both runs of the maximize case are written out below
+   ([adamw_max_run], [adam_max_run], same map, same zero buffers); they are
+   the runs of adamw_equivalence for the gradient map -G ([max_run_neg]),
+   which is homogeneous of degree -1 whenever G is ([neg_grad_homogeneous]),
+   so [adamw_maximize_equivalence] is a corollary. *)
+
+Section AdamWMaximize.
+
+Variable I : Type.
+Variable G : nat -> vec I -> vec I.
+Variables eta lam beta1 beta2 eps : nat -> R.
+Variable theta0 : vec I.
+
+(* The gradient map of the maximize run: -G. *)
+Definition neg_grad (t : nat) (x : vec I) : vec I := fun i => - G t x i.
+
+Lemma neg_grad_homogeneous : homogeneous_m1 G -> homogeneous_m1 neg_grad.
+Proof.
+  intros Hhom t c x Hc. apply functional_extensionality; intro i.
+  unfold neg_grad. rewrite (Hhom t c x Hc). unfold vscale. ring.
+Qed.
+
+(* One step with maximize = True: the moments see -g. *)
+Definition adam_step_max (g : vec I -> vec I) (lr wd b1 b2 ep c1 c2 : R)
+    (st : vec I * vec I * vec I) : vec I * vec I * vec I :=
+  let th := fst (fst st) in
+  let gr := g th in
+  let m' := fun i => mstep b1 (snd (fst st) i) (- gr i) in
+  let v' := fun i => vstep b2 (snd st i) (- gr i) in
+  (fun i => thstep lr wd ep c1 c2 (th i) (m' i) (v' i), m', v').
+
+Fixpoint adamw_max_run (k : nat) : vec I * vec I * vec I :=
+  match k with
+  | O => (theta0, vzero, vzero)
+  | S k' => adam_step_max (G k') (eta (S k')) (lam (S k')) (beta1 (S k')) (beta2 (S k'))
+                          (eps (S k')) (bc1 beta1 (S k')) (bc2 beta2 (S k')) (adamw_max_run k')
+  end.
+
+Fixpoint adam_max_run (k : nat) : vec I * vec I * vec I :=
+  match k with
+  | O => (theta0, vzero, vzero)
+  | S k' => adam_step_max (G k') (lrt eta lam beta1 beta2 (S k')) 0
+                          (beta1t eta lam beta1 (S k')) (beta2t eta lam beta2 (S k'))
+                          (epst eta lam beta2 eps (S k')) (bct1 eta lam beta1 (S k'))
+                          (bct2 eta lam beta2 (S k')) (adam_max_run k')
+  end.
+
+(* The maximize runs are the runs of AdamWRun for the map -G. *)
+Lemma max_run_neg (k : nat) :
+  adamw_max_run k = adamw_run I neg_grad eta lam beta1 beta2 eps theta0 k /\
+  adam_max_run k = adam_run I neg_grad eta lam beta1 beta2 eps theta0 k.
+Proof.
+  induction k as [| k [IHw IHa]]; [split; reflexivity |].
+  cbn [adamw_max_run adam_max_run adamw_run adam_run]. rewrite IHw, IHa.
+  split; reflexivity.
+Qed.
+
+Hypothesis G_homogeneous : homogeneous_m1 G.
+Hypothesis a_pos : forall k, 0 < a eta lam k.
+Hypothesis beta1_range : forall k, 0 <= beta1 k < 1.
+Hypothesis beta2_range : forall k, 0 <= beta2 k < 1.
+
+(* adamw_equivalence for maximize = True, same map: theta~_k = theta_k / A_k,
+   m~_k = m_k / nu_k, v~_k = v_k / s_k. *)
+Theorem adamw_maximize_equivalence (k : nat) :
+  fst (fst (adam_max_run k)) = vscale (/ A eta lam k) (fst (fst (adamw_max_run k))) /\
+  snd (fst (adam_max_run k)) = vscale (/ nu eta lam beta1 k) (snd (fst (adamw_max_run k))) /\
+  snd (adam_max_run k) = vscale (/ sg eta lam beta2 k) (snd (adamw_max_run k)).
+Proof.
+  destruct (max_run_neg k) as [-> ->].
+  apply adamw_equivalence; auto using neg_grad_homogeneous.
+Qed.
+
+End AdamWMaximize.
+
+(* ------------------------------------------------------------------ *)
+(* amsgrad = True: the state gains the maximum buffer vmax (zero at start),
+       vmax_k = max(r_k vmax_{k-1}, v_k),
+       theta_k = theta - eta / bc1_k * m_k / (sqrt(vmax_k) / sqrt(bc2_k) + eps),
+   with r_k = 1 in torch.optim.AdamW / Adam (torch.maximum(max_exp_avg_sq,
+   exp_avg_sq)); the converted run is stock Adam(amsgrad=True) after the one
+   buffer rewrite of the library: before step k its stored maximum is
+   multiplied by r~_k = s_{k-1} / s_k.  Claim [adamw_amsgrad_equivalence]:
+   with the same map (eta~, eps~, beta~) and that rewrite,
+       theta~_k = theta_k / A_k,  m~_k = m_k / nu_k,  v~_k = v_k / s_k,
+       vmax~_k = vmax_k / s_k    for every k,
+   under the hypotheses of adamw_equivalence.  The key fact is that max
+   commutes with a positive scaling ([Rmax_scale]):
+   max(s_{k-1}/s_k * vmax_{k-1}/s_{k-1}, v_k/s_k) = max(vmax_{k-1}, v_k)/s_k;
+   [adam_ams_coord] is the one-step invariant on one coordinate. *)
+
+Lemma Rmax_scale (c x y : R) : 0 < c -> Rmax (c * x) (c * y) = c * Rmax x y.
+Proof. intro Hc. apply RmaxRmult. lra. Qed.
+
+(* The parameter update of the converted run, for any m_k and any second
+   moment w_k (v_k, or vmax_k with amsgrad) scaled by 1/nu_k and 1/s_k. *)
+Lemma adam_update_scaled (A0 a nu1 s1 lr wd eps lrt epst bc1 bc2 bct1 bct2 th m' w : R) :
+  0 < A0 -> 0 < a -> a = 1 - lr * wd -> 0 < nu1 -> 0 < s1 ->
+  0 < bc1 -> 0 < bc2 -> 0 < bct1 -> 0 < bct2 ->
+  epst = eps * sqrt bc2 / sqrt (s1 * bct2) ->
+  lrt = lr * (nu1 / (a * A0)) * sqrt bc2 * bct1 / (bc1 * sqrt (s1 * bct2)) ->
+  thstep lrt 0 epst bct1 bct2 (/ A0 * th) (/ nu1 * m') (/ s1 * w)
+  = / (a * A0) * thstep lr wd eps bc1 bc2 th m' w.
+Proof.
+  intros HA Ha Hawd Hnu1 Hs1 Hbc1 Hbc2 Hbct1 Hbct2 Heps Hlr. unfold thstep.
+  pose proof (sqrt_lt_R0 _ Hs1) as HS.
+  pose proof (sqrt_lt_R0 _ Hbc2) as HP.
+  pose proof (sqrt_lt_R0 _ Hbct2) as HQ.
+  assert (Hden : sqrt (/ s1 * w) / sqrt bct2 + epst
+                 = sqrt bc2 / (sqrt s1 * sqrt bct2) * (sqrt w / sqrt bc2 + eps)).
+  { rewrite sqrt_mult_alt by (left; apply Rinv_0_lt_compat; exact Hs1).
+    rewrite sqrt_inv, Heps.
+    rewrite sqrt_mult_alt by lra. field. repeat split; lra. }
+  rewrite Hden, Hlr, <- Hawd.
+  rewrite sqrt_mult_alt by lra.
+  unfold Rdiv. rewrite !Rinv_mult.
+  set (u := / (sqrt w * / sqrt bc2 + eps)).
+  field. repeat split; lra.
+Qed.
+
+(* The one-step invariant of the amsgrad run on one coordinate: the moments
+   as in [adam_coord], the rewritten maximum, the parameter. *)
+Lemma adam_ams_coord (A0 a nu0 nu1 s0 s1 b1 b2 bt1 bt2 lr wd eps lrt epst
+                      bc1 bc2 bct1 bct2 th m v mx g : R) :
+  0 < A0 -> 0 < a -> a = 1 - lr * wd ->
+  0 < nu0 -> 0 < nu1 -> 0 < s0 -> 0 < s1 ->
+  nu1 = b1 * nu0 + (1 - b1) / A0 -> s1 = b2 * s0 + (1 - b2) / A0 ^ 2 ->
+  0 < bc1 -> 0 < bc2 -> 0 < bct1 -> 0 < bct2 ->
+  bt1 = b1 * nu0 / nu1 -> bt2 = b2 * s0 / s1 ->
+  epst = eps * sqrt bc2 / sqrt (s1 * bct2) ->
+  lrt = lr * (nu1 / (a * A0)) * sqrt bc2 * bct1 / (bc1 * sqrt (s1 * bct2)) ->
+  mstep bt1 (/ nu0 * m) (A0 * g) = / nu1 * mstep b1 m g /\
+  vstep bt2 (/ s0 * v) (A0 * g) = / s1 * vstep b2 v g /\
+  Rmax (s0 / s1 * (/ s0 * mx)) (vstep bt2 (/ s0 * v) (A0 * g))
+  = / s1 * Rmax (1 * mx) (vstep b2 v g) /\
+  thstep lrt 0 epst bct1 bct2 (/ A0 * th) (mstep bt1 (/ nu0 * m) (A0 * g))
+         (Rmax (s0 / s1 * (/ s0 * mx)) (vstep bt2 (/ s0 * v) (A0 * g)))
+  = / (a * A0) * thstep lr wd eps bc1 bc2 th (mstep b1 m g)
+                        (Rmax (1 * mx) (vstep b2 v g)).
+Proof.
+  intros HA Ha Hawd Hnu0 Hnu1 Hs0 Hs1 Hnu Hs Hbc1 Hbc2 Hbct1 Hbct2 Hbt1 Hbt2 Heps Hlr.
+  destruct (adam_coord A0 a nu0 nu1 s0 s1 b1 b2 bt1 bt2 lr wd eps lrt epst bc1 bc2 bct1 bct2
+              th m v g) as [Hm [Hv _]]; auto.
+  assert (Hx : Rmax (s0 / s1 * (/ s0 * mx)) (vstep bt2 (/ s0 * v) (A0 * g))
+               = / s1 * Rmax (1 * mx) (vstep b2 v g)).
+  { rewrite Hv, <- Rmax_scale by (apply Rinv_0_lt_compat; exact Hs1).
+    f_equal. field. lra. }
+  split; [exact Hm | split; [exact Hv | split; [exact Hx |]]].
+  rewrite Hm, Hx. apply adam_update_scaled; auto.
+Qed.
+
+Section AdamWAmsgrad.
+
+Variable I : Type.
+Variable G : nat -> vec I -> vec I.
+Variables eta lam beta1 beta2 eps : nat -> R.
+Variable theta0 : vec I.
+
+(* One amsgrad step on the state (theta, m, v, vmax); r multiplies the stored
+   maximum first (r = 1: PyTorch's step; r = s_{k-1} / s_k: the rewrite). *)
+Definition ams_step (g : vec I -> vec I) (lr wd b1 b2 ep c1 c2 r : R)
+    (st : vec I * vec I * vec I * vec I) : vec I * vec I * vec I * vec I :=
+  let th := fst (fst (fst st)) in
+  let gr := g th in
+  let m' := fun i => mstep b1 (snd (fst (fst st)) i) (gr i) in
+  let v' := fun i => vstep b2 (snd (fst st) i) (gr i) in
+  let mx' := fun i => Rmax (r * snd st i) (v' i) in
+  (fun i => thstep lr wd ep c1 c2 (th i) (m' i) (mx' i), m', v', mx').
+
+(* torch.optim.AdamW(amsgrad=True). *)
+Fixpoint adamw_ams_run (k : nat) : vec I * vec I * vec I * vec I :=
+  match k with
+  | O => (theta0, vzero, vzero, vzero)
+  | S k' => ams_step (G k') (eta (S k')) (lam (S k')) (beta1 (S k')) (beta2 (S k'))
+                     (eps (S k')) (bc1 beta1 (S k')) (bc2 beta2 (S k')) 1 (adamw_ams_run k')
+  end.
+
+(* torch.optim.Adam(amsgrad=True) without weight decay, the same map, and the
+   maximum buffer multiplied by s_{k-1} / s_k before step k. *)
+Fixpoint adam_ams_run (k : nat) : vec I * vec I * vec I * vec I :=
+  match k with
+  | O => (theta0, vzero, vzero, vzero)
+  | S k' => ams_step (G k') (lrt eta lam beta1 beta2 (S k')) 0
+                     (beta1t eta lam beta1 (S k')) (beta2t eta lam beta2 (S k'))
+                     (epst eta lam beta2 eps (S k')) (bct1 eta lam beta1 (S k'))
+                     (bct2 eta lam beta2 (S k'))
+                     (sg eta lam beta2 k' / sg eta lam beta2 (S k')) (adam_ams_run k')
+  end.
+
+Hypothesis G_homogeneous : homogeneous_m1 G.
+Hypothesis a_pos : forall k, 0 < a eta lam k.
+Hypothesis beta1_range : forall k, 0 <= beta1 k < 1.
+Hypothesis beta2_range : forall k, 0 <= beta2 k < 1.
+
+(* theta~_k = theta_k / A_k, m~_k = m_k / nu_k, v~_k = v_k / s_k,
+   vmax~_k = vmax_k / s_k. *)
+Theorem adamw_amsgrad_equivalence (k : nat) :
+  fst (fst (fst (adam_ams_run k))) = vscale (/ A eta lam k) (fst (fst (fst (adamw_ams_run k)))) /\
+  snd (fst (fst (adam_ams_run k)))
+    = vscale (/ nu eta lam beta1 k) (snd (fst (fst (adamw_ams_run k)))) /\
+  snd (fst (adam_ams_run k)) = vscale (/ sg eta lam beta2 k) (snd (fst (adamw_ams_run k))) /\
+  snd (adam_ams_run k) = vscale (/ sg eta lam beta2 k) (snd (adamw_ams_run k)).
+Proof.
+  induction k as [| k IH].
+  - simpl. rewrite Rinv_1, !vscale_1. repeat split.
+  - destruct IH as [Hth [Hm [Hv Hx]]].
+    cbn [adam_ams_run adamw_ams_run].
+    destruct (adamw_ams_run k) as [[[th m] v] mx].
+    destruct (adam_ams_run k) as [[[tht mt] vt] mxt].
+    cbn [fst snd] in Hth, Hm, Hv, Hx. subst tht mt vt mxt.
+    unfold ams_step. cbn [fst snd].
+    rewrite (homogeneous_at_inv G k (A eta lam k) th G_homogeneous
+               (A_pos eta lam a_pos k)).
+    destruct (bias_pos eta lam beta1 beta2 a_pos beta1_range beta2_range k) as [H1 [H2 [H3 H4]]].
+    assert (Hc : forall i,
+      mstep (beta1t eta lam beta1 (S k)) (/ nu eta lam beta1 k * m i) (A eta lam k * G k th i)
+        = / nu eta lam beta1 (S k) * mstep (beta1 (S k)) (m i) (G k th i) /\
+      vstep (beta2t eta lam beta2 (S k)) (/ sg eta lam beta2 k * v i) (A eta lam k * G k th i)
+        = / sg eta lam beta2 (S k) * vstep (beta2 (S k)) (v i) (G k th i) /\
+      Rmax (sg eta lam beta2 k / sg eta lam beta2 (S k) * (/ sg eta lam beta2 k * mx i))
+           (vstep (beta2t eta lam beta2 (S k)) (/ sg eta lam beta2 k * v i)
+                  (A eta lam k * G k th i))
+        = / sg eta lam beta2 (S k) * Rmax (1 * mx i) (vstep (beta2 (S k)) (v i) (G k th i)) /\
+      thstep (lrt eta lam beta1 beta2 (S k)) 0 (epst eta lam beta2 eps (S k))
+             (bct1 eta lam beta1 (S k)) (bct2 eta lam beta2 (S k)) (/ A eta lam k * th i)
+             (mstep (beta1t eta lam beta1 (S k)) (/ nu eta lam beta1 k * m i)
+                    (A eta lam k * G k th i))
+             (Rmax (sg eta lam beta2 k / sg eta lam beta2 (S k) * (/ sg eta lam beta2 k * mx i))
+                   (vstep (beta2t eta lam beta2 (S k)) (/ sg eta lam beta2 k * v i)
+                          (A eta lam k * G k th i)))
+      = / (a eta lam (S k) * A eta lam k)
+        * thstep (eta (S k)) (lam (S k)) (eps (S k)) (bc1 beta1 (S k)) (bc2 beta2 (S k))
+                 (th i) (mstep (beta1 (S k)) (m i) (G k th i))
+                 (Rmax (1 * mx i) (vstep (beta2 (S k)) (v i) (G k th i)))).
+    { intro i.
+      apply adam_ams_coord;
+        auto using (A_pos eta lam a_pos), (nu_pos eta lam beta1 a_pos beta1_range),
+                   (sg_pos eta lam beta2 a_pos beta2_range); reflexivity. }
+    unfold vscale. cbn [A].
+    repeat split; apply functional_extensionality; intro i; apply Hc.
+Qed.
+
+End AdamWAmsgrad.

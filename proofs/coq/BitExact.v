@@ -22,8 +22,11 @@
        b  = rnd(p2 + d)
        p3 = rnd((-eta) * b)            param.add_(buf, alpha=-eta)
        theta' = rnd(theta + p3)
-   (each "a + alpha*b" is two roundings here; a kernel that fuses it into
-   one FMA is a different sequence and not covered).
+   (each "a + alpha*b" is two roundings here, as in PyTorch's CPU kernels
+   built without FMA, ATEN_CPU_CAPABILITY=default; the foreach path is the
+   same sequence per coordinate.  Kernels that fuse a + alpha*b into one
+   FMA, rnd(a + alpha*b), as the AVX2/AVX512 CPU kernels do, and every other
+   placement of the roundings are covered by BitExactFma.v).
 
    Claims.
      [rnd64_mult_bpow]: rnd(2^k x) = 2^k rnd(x) when neither x nor 2^k x is
@@ -39,7 +42,8 @@
      [sgd_vec_bit_exact]: the same for whole parameter vectors.
    Negative control: negative/RescaleByThree.v (the factor 3 instead of 2^k
    is rejected) and [rescale_by_three_not_exact] (a double x, neither x nor
-   3 x subnormal, with rnd(3 x) <> 3 rnd(x)).
+   3 x subnormal, with rnd(3 x) <> 3 rnd(x)); RefuteRescaling.v proves the
+   negation of that control's claim.
 
    Main theorems: [rnd64_mult_bpow], [sgd_step_bit_exact], [sgd_vec_bit_exact],
    [rescale_by_three_not_exact].

@@ -19,6 +19,10 @@
        values are exactly 2^k theta' and 2^-k b of the unrescaled IEEE step:
        the same significands, exponents shifted by k.  (Values, so a zero
        result is not distinguished from a negative zero.)
+   The same with each a + alpha*b fused into one IEEE FMA (b64_fma), or any
+   other placement of the roundings: BitExactFma.v.  The no-overflow bound
+   2^1024 cannot be raised: RefuteRescaling.v refutes the claim of
+   negative/WrongOverflowBound.v (bound 2^2048) with x = y = 2^1000.
 
    Main theorem: [sgd64_bit_exact].
    Corresponding SymPy module: proofs/rescaling.py. *)

@@ -5,7 +5,8 @@
    schedule gamma_t and the initial buffer v_0 is arbitrary (copied as is).
 
    Weight-decay run:  v_{t+1} = gamma_t v_t + G_t(theta_t) + lambda_t theta_t,
-                      theta_{t+1} = theta_t - eta_t v_{t+1},   from (theta_0, v_0).
+                      theta_{t+1} = theta_t - eta_t v_{t+1},   from (theta_0, v_0)
+                      (Momentum.v's [srun]).
    Converted run:     the same with lambda = 0 and LR eta~_t = eta_t / (c_t c_{t+1}),
                       from the same (theta_0, v_0), where
                       c_0 = 1, kappa_0 = 0,
@@ -20,41 +21,41 @@
        kappa_t = (c_t - c_{t-1}) / eta_{t-1} and the paper's recurrence
        c_{t+1} = (1 + gamma_t r_t - eta_t lambda_t) c_t - gamma_t r_t c_{t-1},
        r_t = eta_t / eta_{t-1}; [kappa_form_agrees_with_general_schedule]: with
-       gamma constant and every eta_t > 0 they are GeneralSchedule.v's c and k.
-   Refuted on a concrete instance with eta_0 = 0 (one coordinate,
-   G_t(x) = 1/x, eta = (0, 1/4, ...), lambda = 1, gamma = 1/2, theta_0 = 1,
-   v_0 = 0): [buffer_without_kappa_refuted] (v~_t = c_t v_t, the kappa term
-   dropped, fails at t = 1) and [paper_recurrence_refuted_at_zero_lr]
-   (GeneralSchedule.v's run, whose r_1 = eta_1 / 0 is 0 in Coq, fails at t = 2:
-   its hypothesis eta_t > 0 cannot be dropped; the kappa form gives c_2 = 5/8
-   there, not 3/4, [kappa_form_zero_lr_instance]).
+       every eta_t > 0 they are GeneralSchedule.v's c and k (momentum schedule;
+       [kappa_form_agrees_with_general_schedule_const]: constant momentum).
+   Refuted on concrete instances inside the hypothesis class: Witness.v's
+   scale-invariant loss L(x) = x1^2 / (x1^2 + x2^2) (gradient map wG,
+   g(1, 1) = (1/2, -1/2)), theta_0 = (1, 1), v_0 = 0, lambda = 1, gamma = 1/2:
+   - with eta = (0, 1/4, 1/4, ...): [buffer_without_kappa_refuted]
+     (v~_t = c_t v_t, the kappa term dropped, fails at t = 1:
+     v~_1 = (1/2, -1/2), c_1 v_1 = (3/2, 1/2)) and
+     [paper_recurrence_refuted_at_zero_lr] (GeneralSchedule.v's run, whose
+     r_1 = eta_1 / 0 is 0 in Coq, fails at t = 2: its hypothesis eta_t > 0
+     cannot be dropped; it has c_2 = 3/4, theta~_2 = (3/4, 5/4) but
+     theta_2 / c_2 = (7/12, 13/12); the kappa form gives c_2 = 5/8 there,
+     [kappa_form_zero_lr_instance]);
+   - with eta_t = 1/2: [wrong_kappa_buffer_refuted], the statement of the
+     negative control negative/WrongKappaBuffer.v (the invariant with the
+     buffer only rescaled) fails at t = 1 (v~_1 = (1/2, -1/2),
+     c_1 v_1 = (3/4, 1/4)); [right_kappa_buffer_instance]: the invariant on
+     the same instance.
+
+   Main theorems: [kappa_form_equivalence], [kappa_step_invariant],
+   [kappa_form_buffer], [kappa_form_paper_recurrence],
+   [kappa_form_agrees_with_general_schedule], [buffer_without_kappa_refuted],
+   [paper_recurrence_refuted_at_zero_lr], [wrong_kappa_buffer_refuted].
    Negative control: negative/WrongKappaBuffer.v.
    Corresponding SymPy module: proofs/kappa_form.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.
 From ExpLR Require Import Vec Momentum.
-From ExpLR Require GeneralSchedule Refutation.
+From ExpLR Require Import Witness.
+From ExpLR Require GeneralSchedule.
 Open Scope R_scope.
 
 Section ScheduledMomentum.
 
 Variable I : Type.
-
-(* A run of PyTorch SGD whose momentum is a schedule [mom t]. *)
-Fixpoint srun (G : nat -> vec I -> vec I) (lr wd mom : nat -> R)
-    (s0 : vec I * vec I) (t : nat) : vec I * vec I :=
-  match t with
-  | O => s0
-  | S t' => sgd_step (G t') (lr t') (wd t') (mom t') (srun G lr wd mom s0 t')
-  end.
-
-(* With a constant momentum it is Momentum.v's run. *)
-Lemma srun_constant (G : nat -> vec I -> vec I) (lr wd : nat -> R) (g : R)
-    (s0 : vec I * vec I) (t : nat) :
-  srun G lr wd (fun _ => g) s0 t = run G lr wd g s0 t.
-Proof.
-  induction t as [| t IH]; simpl; [reflexivity | now rewrite IH].
-Qed.
 
 (* The one-step invariant, with no division by the learning rate: from
    theta~ = theta / c0 and v~ = c0 v + k0 theta, one step of each run gives
@@ -85,7 +86,6 @@ Qed.
 
 End ScheduledMomentum.
 
-Arguments srun {I} G lr wd mom s0 t.
 Arguments kappa_step_invariant {I} g c0 k0 lr wd mom theta v theta_e v_e.
 
 Section KappaForm.
@@ -211,38 +211,62 @@ End KappaForm.
 Arguments kwd_run {I} G eta lam gamma theta0 v0 t.
 Arguments kexp_run {I} G eta lam gamma theta0 v0 t.
 
-(* (3), second part: with a constant momentum and every eta_t > 0, the scales
-   and buffer coefficients are those of GeneralSchedule.v. *)
-Theorem kappa_form_agrees_with_general_schedule (eta lam : nat -> R) (g : R) :
+(* (3), second part: with every eta_t > 0, the scales and buffer coefficients
+   are those of GeneralSchedule.v (momentum schedule gamma_t). *)
+Theorem kappa_form_agrees_with_general_schedule (eta lam gamma : nat -> R) :
+  (forall t, 0 < eta t) ->
+  forall t,
+    kc eta lam gamma t = GeneralSchedule.cs eta lam gamma t /\
+    kappa eta lam gamma t = GeneralSchedule.ks eta lam gamma t.
+Proof.
+  intros Heta.
+  destruct (kappa_form_paper_recurrence eta lam gamma) as [H1 [Hk Hrec]].
+  assert (Hc : forall t, kc eta lam gamma t = GeneralSchedule.cs eta lam gamma t /\
+                         kc eta lam gamma (S t) = GeneralSchedule.cs eta lam gamma (S t)).
+  { induction t as [| t [IH0 IH1]].
+    - split; [reflexivity |]. rewrite H1. reflexivity.
+    - split; [exact IH1 |].
+      rewrite (Hrec t (Heta t)).
+      change (GeneralSchedule.cs eta lam gamma (S (S t))) with
+        ((1 + gamma (S t) * (eta (S t) / eta t) - eta (S t) * lam (S t))
+           * GeneralSchedule.cs eta lam gamma (S t)
+         - gamma (S t) * (eta (S t) / eta t) * GeneralSchedule.cs eta lam gamma t).
+      rewrite IH0, IH1. reflexivity. }
+  intro t. split; [exact (proj1 (Hc t)) |].
+  destruct t as [| t]; [reflexivity |].
+  rewrite (Hk t (Heta t)).
+  unfold GeneralSchedule.ks. rewrite (proj1 (Hc t)), (proj2 (Hc t)). reflexivity.
+Qed.
+
+(* The same with a constant momentum: GeneralSchedule.v's c and k. *)
+Theorem kappa_form_agrees_with_general_schedule_const (eta lam : nat -> R) (g : R) :
   (forall t, 0 < eta t) ->
   forall t,
     kc eta lam (fun _ => g) t = GeneralSchedule.c eta lam g t /\
     kappa eta lam (fun _ => g) t = GeneralSchedule.k eta lam g t.
 Proof.
-  intros Heta.
-  destruct (kappa_form_paper_recurrence eta lam (fun _ => g)) as [H1 [Hk Hrec]].
-  assert (Hc : forall t, kc eta lam (fun _ => g) t = GeneralSchedule.c eta lam g t /\
-                         kc eta lam (fun _ => g) (S t) = GeneralSchedule.c eta lam g (S t)).
-  { induction t as [| t [IH0 IH1]].
-    - split; [reflexivity |]. rewrite H1. reflexivity.
-    - split; [exact IH1 |].
-      rewrite (Hrec t (Heta t)).
-      change (GeneralSchedule.c eta lam g (S (S t))) with
-        ((1 + g * (eta (S t) / eta t) - eta (S t) * lam (S t)) * GeneralSchedule.c eta lam g (S t)
-         - g * (eta (S t) / eta t) * GeneralSchedule.c eta lam g t).
-      rewrite IH0, IH1. reflexivity. }
-  intro t. split; [exact (proj1 (Hc t)) |].
-  destruct t as [| t]; [reflexivity |].
-  rewrite (Hk t (Heta t)).
-  unfold GeneralSchedule.k. rewrite (proj1 (Hc t)), (proj2 (Hc t)). reflexivity.
+  intros Heta t. exact (kappa_form_agrees_with_general_schedule eta lam (fun _ => g) Heta t).
 Qed.
 
-(* ---- A warm-up from learning rate 0: a concrete instance. ---- *)
+(* ---- Concrete instances on Witness.v's scale-invariant loss. ---- *)
+
+(* One step from theta = (1, 1), v = 0 with momentum 1/2 and LR 0: theta stays
+   at (1, 1) and v_1 = g(1, 1) + wd (1, 1). *)
+Lemma zl_step0 (lr wd : R) :
+  lr = 0 ->
+  sgd_step (wG 0) lr wd (/ 2) (wone, vzero)
+  = (wone, fun i : bool => if i then / 2 + wd else - / 2 + wd).
+Proof.
+  intros ->. unfold sgd_step, wG. cbn [fst snd]. rewrite wgrad_one.
+  apply injective_projections; cbn [fst snd]; apply functional_extensionality;
+    intros []; cbn; unfold wone, vzero; ring.
+Qed.
+
+(* ---- A warm-up from learning rate 0. ---- *)
 
 Definition zl_eta (t : nat) : R := match t with O => 0 | S _ => / 4 end.
 Definition zl_lam (t : nat) : R := 1.
 Definition zl_gamma (t : nat) : R := / 2.
-Definition zl_theta0 : vec unit := fun _ => 1.
 
 Lemma zl_kc_1 : kc zl_eta zl_lam zl_gamma 1 = 1.
 Proof. rewrite kc_S, kappa_S, kc_0, kappa_0. unfold zl_eta. ring. Qed.
@@ -253,24 +277,30 @@ Proof.
   unfold zl_eta, zl_lam, zl_gamma. field.
 Qed.
 
+(* The weight-decay run after one step (LR 0): theta_1 = (1, 1), v_1 = (3/2, 1/2). *)
+Lemma zl_wd_1 :
+  srun wG zl_eta zl_lam zl_gamma (wone, vzero) 1
+  = (wone, fun i : bool => if i then / 2 + 1 else - / 2 + 1).
+Proof. apply zl_step0. reflexivity. Qed.
+
 (* The kappa form covers the instance: theta~_t = theta_t / c_t, with c_2 = 5/8. *)
 Lemma kappa_form_zero_lr_instance (t : nat) :
   (forall s, (s <= t)%nat -> 0 < kc zl_eta zl_lam zl_gamma s) ->
-  fst (kexp_run Refutation.inv_grad zl_eta zl_lam zl_gamma zl_theta0 vzero t)
+  fst (kexp_run wG zl_eta zl_lam zl_gamma wone vzero t)
   = vscale (/ kc zl_eta zl_lam zl_gamma t)
-      (fst (kwd_run Refutation.inv_grad zl_eta zl_lam zl_gamma zl_theta0 vzero t)).
+      (fst (kwd_run wG zl_eta zl_lam zl_gamma wone vzero t)).
 Proof.
-  apply kappa_form_equivalence. exact Refutation.inv_grad_homogeneous.
+  apply kappa_form_equivalence. exact witness_homogeneous.
 Qed.
 
 (* Refuted: the buffer relation without the kappa term, v~_t = c_t v_t, fails at
-   t = 1 although eta_0 = 0 (v~_1 = 1, c_1 v_1 = 2). *)
+   t = 1 although eta_0 = 0 (v~_1 = (1/2, -1/2), c_1 v_1 = (3/2, 1/2)). *)
 Theorem buffer_without_kappa_refuted :
   ~ (forall t : nat,
        (forall s, (s <= t)%nat -> 0 < kc zl_eta zl_lam zl_gamma s) ->
-       snd (kexp_run Refutation.inv_grad zl_eta zl_lam zl_gamma zl_theta0 vzero t)
+       snd (kexp_run wG zl_eta zl_lam zl_gamma wone vzero t)
        = vscale (kc zl_eta zl_lam zl_gamma t)
-           (snd (kwd_run Refutation.inv_grad zl_eta zl_lam zl_gamma zl_theta0 vzero t))).
+           (snd (kwd_run wG zl_eta zl_lam zl_gamma wone vzero t))).
 Proof.
   intro Hclaim.
   assert (Hpos : forall s, (s <= 1)%nat -> 0 < kc zl_eta zl_lam zl_gamma s).
@@ -278,46 +308,105 @@ Proof.
     - rewrite kc_0. lra.
     - rewrite zl_kc_1. lra.
     - exfalso. lia. }
-  pose proof (f_equal (fun x => x tt) (Hclaim 1%nat Hpos)) as H1.
+  pose proof (f_equal (fun x => x true) (Hclaim 1%nat Hpos)) as H1.
   rewrite zl_kc_1 in H1.
-  unfold kexp_run, kwd_run in H1; simpl in H1.
-  unfold Refutation.inv_grad, vscale, vzero, zl_theta0, zl_lam, zl_gamma in H1.
-  rewrite Rinv_1 in H1.
-  lra.
+  unfold kexp_run, kwd_run in H1. rewrite zl_wd_1 in H1.
+  change (srun wG (kexp_lr zl_eta zl_lam zl_gamma) (fun _ => 0) zl_gamma (wone, vzero) 1)
+    with (sgd_step (wG 0) (kexp_lr zl_eta zl_lam zl_gamma 0) 0 (/ 2) (wone, vzero)) in H1.
+  rewrite zl_step0 in H1 by (unfold kexp_lr, zl_eta; unfold Rdiv; ring).
+  cbn in H1. unfold vscale in H1. lra.
 Qed.
 
 (* Refuted: GeneralSchedule.v's run (the paper's recurrence, where
    r_1 = eta_1 / eta_0 = eta_1 / 0 is 0 in Coq) on the same instance, with its
-   hypothesis eta_t > 0 dropped: c_2 = 3/4 and theta~_2 = 1/2, but
-   theta_2 / c_2 = 1/3. *)
+   hypothesis eta_t > 0 dropped: c_2 = 3/4 and theta~_2 = (3/4, 5/4), but
+   theta_2 / c_2 = (7/12, 13/12). *)
 Theorem paper_recurrence_refuted_at_zero_lr :
   ~ (forall t : nat,
-       (forall s, (s <= t)%nat -> 0 < GeneralSchedule.c zl_eta zl_lam (/ 2) s) ->
-       fst (GeneralSchedule.exp_run Refutation.inv_grad zl_eta zl_lam (/ 2) zl_theta0 t)
-       = vscale (/ GeneralSchedule.c zl_eta zl_lam (/ 2) t)
-           (fst (GeneralSchedule.wd_run Refutation.inv_grad zl_eta zl_lam (/ 2) zl_theta0 t))).
+       (forall s, (s <= t)%nat -> 0 < GeneralSchedule.cs zl_eta zl_lam zl_gamma s) ->
+       fst (GeneralSchedule.exp_srun wG zl_eta zl_lam zl_gamma wone t)
+       = vscale (/ GeneralSchedule.cs zl_eta zl_lam zl_gamma t)
+           (fst (GeneralSchedule.wd_srun wG zl_eta zl_lam zl_gamma wone t))).
 Proof.
   intro Hclaim.
-  assert (Hc1 : GeneralSchedule.c zl_eta zl_lam (/ 2) 1 = 1).
+  assert (Hc1 : GeneralSchedule.cs zl_eta zl_lam zl_gamma 1 = 1).
   { simpl. unfold zl_eta. ring. }
-  assert (Hc2 : GeneralSchedule.c zl_eta zl_lam (/ 2) 2 = 3 / 4).
-  { change (GeneralSchedule.c zl_eta zl_lam (/ 2) 2) with
-      ((1 + / 2 * (zl_eta 1 / zl_eta 0) - zl_eta 1 * zl_lam 1)
-       * GeneralSchedule.c zl_eta zl_lam (/ 2) 1
-       - / 2 * (zl_eta 1 / zl_eta 0) * GeneralSchedule.c zl_eta zl_lam (/ 2) 0).
-    rewrite Hc1. unfold zl_eta, zl_lam, Rdiv. simpl. rewrite Rinv_0. field. }
-  assert (Hpos : forall s, (s <= 2)%nat -> 0 < GeneralSchedule.c zl_eta zl_lam (/ 2) s).
+  assert (Hc2 : GeneralSchedule.cs zl_eta zl_lam zl_gamma 2 = 3 / 4).
+  { change (GeneralSchedule.cs zl_eta zl_lam zl_gamma 2) with
+      ((1 + zl_gamma 1 * (zl_eta 1 / zl_eta 0) - zl_eta 1 * zl_lam 1)
+       * GeneralSchedule.cs zl_eta zl_lam zl_gamma 1
+       - zl_gamma 1 * (zl_eta 1 / zl_eta 0) * GeneralSchedule.cs zl_eta zl_lam zl_gamma 0).
+    rewrite Hc1. unfold zl_eta, zl_lam, zl_gamma, Rdiv. simpl. rewrite Rinv_0. field. }
+  assert (Hpos : forall s, (s <= 2)%nat -> 0 < GeneralSchedule.cs zl_eta zl_lam zl_gamma s).
   { intros s Hs. destruct s as [| [| [| s]]].
     - simpl. lra.
     - rewrite Hc1. lra.
     - rewrite Hc2. lra.
     - exfalso. lia. }
-  pose proof (f_equal (fun x => x tt) (Hclaim 2%nat Hpos)) as H2.
+  pose proof (f_equal (fun x => x true) (Hclaim 2%nat Hpos)) as H2.
   rewrite Hc2 in H2.
-  unfold GeneralSchedule.exp_run, GeneralSchedule.wd_run in H2; simpl in H2.
-  unfold GeneralSchedule.exp_lr in H2. rewrite Hc1, Hc2 in H2.
-  change (GeneralSchedule.c zl_eta zl_lam (/ 2) 0) with 1 in H2.
-  unfold Refutation.inv_grad, vscale, vzero, zl_theta0, zl_eta, zl_lam in H2.
-  field_simplify in H2.
-  lra.
+  unfold GeneralSchedule.exp_srun, GeneralSchedule.wd_srun in H2.
+  change (srun wG zl_eta zl_lam zl_gamma (wone, vzero) 2)
+    with (sgd_step (wG 1) (zl_eta 1) (zl_lam 1) (zl_gamma 1)
+            (srun wG zl_eta zl_lam zl_gamma (wone, vzero) 1)) in H2.
+  change (srun wG (GeneralSchedule.exp_slr zl_eta zl_lam zl_gamma) (fun _ => 0) zl_gamma
+            (wone, vzero) 2)
+    with (sgd_step (wG 1) (GeneralSchedule.exp_slr zl_eta zl_lam zl_gamma 1) 0 (zl_gamma 1)
+            (sgd_step (wG 0) (GeneralSchedule.exp_slr zl_eta zl_lam zl_gamma 0) 0 (/ 2)
+               (wone, vzero))) in H2.
+  rewrite zl_wd_1 in H2.
+  rewrite zl_step0 in H2
+    by (unfold GeneralSchedule.exp_slr, zl_eta; unfold Rdiv; ring).
+  unfold GeneralSchedule.exp_slr in H2. rewrite Hc1, Hc2 in H2.
+  unfold sgd_step, wG in H2. cbn [fst snd] in H2. rewrite wgrad_one in H2.
+  cbn in H2. unfold vscale, wone, zl_eta, zl_lam, zl_gamma in H2.
+  field_simplify in H2. lra.
+Qed.
+
+(* ---- The negative control's wrong claim, with positive learning rates. ---- *)
+
+Definition kb_eta (t : nat) : R := / 2.
+
+Lemma kb_kc_1 : kc kb_eta zl_lam zl_gamma 1 = / 2.
+Proof. rewrite kc_S, kappa_S, kc_0, kappa_0. unfold kb_eta, zl_lam. field. Qed.
+
+Lemma kb_kc_pos (s : nat) : (s <= 1)%nat -> 0 < kc kb_eta zl_lam zl_gamma s.
+Proof.
+  intro Hs. destruct s as [| [| s]].
+  - rewrite kc_0. lra.
+  - rewrite kb_kc_1. lra.
+  - exfalso. lia.
+Qed.
+
+(* Refuted: the invariant of negative/WrongKappaBuffer.v (the buffer only
+   rescaled, v~_t = c_t v_t + 0 theta_t) fails at t = 1 with eta_t = 1/2,
+   lambda_t = 1, gamma_t = 1/2, theta_0 = (1, 1), v_0 = 0. *)
+Theorem wrong_kappa_buffer_refuted :
+  ~ (forall t : nat,
+       (forall s, (s <= t)%nat -> 0 < kc kb_eta zl_lam zl_gamma s) ->
+       fst (kexp_run wG kb_eta zl_lam zl_gamma wone vzero t)
+       = vscale (/ kc kb_eta zl_lam zl_gamma t) (fst (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t)) /\
+       snd (kexp_run wG kb_eta zl_lam zl_gamma wone vzero t)
+       = vadd (vscale (kc kb_eta zl_lam zl_gamma t) (snd (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t)))
+              (vscale 0 (fst (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t)))).
+Proof.
+  intro Hclaim.
+  pose proof (f_equal (fun x => x true) (proj2 (Hclaim 1%nat kb_kc_pos))) as H1.
+  rewrite kb_kc_1 in H1.
+  unfold kexp_run, kwd_run in H1. cbn [srun sgd_step fst snd] in H1.
+  unfold wG in H1. rewrite wgrad_one in H1.
+  cbn in H1. unfold vadd, vscale, vzero, wone, zl_lam, zl_gamma in H1.
+  field_simplify in H1. lra.
+Qed.
+
+(* The same instance satisfies KappaForm.v's invariant (with kappa_t). *)
+Lemma right_kappa_buffer_instance (t : nat) :
+  (forall s, (s <= t)%nat -> 0 < kc kb_eta zl_lam zl_gamma s) ->
+  fst (kexp_run wG kb_eta zl_lam zl_gamma wone vzero t)
+  = vscale (/ kc kb_eta zl_lam zl_gamma t) (fst (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t)) /\
+  snd (kexp_run wG kb_eta zl_lam zl_gamma wone vzero t)
+  = vadd (vscale (kc kb_eta zl_lam zl_gamma t) (snd (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t)))
+         (vscale (kappa kb_eta zl_lam zl_gamma t) (fst (kwd_run wG kb_eta zl_lam zl_gamma wone vzero t))).
+Proof.
+  apply kappa_form_invariant. exact witness_homogeneous.
 Qed.

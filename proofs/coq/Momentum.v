@@ -3,14 +3,20 @@
    equivalence (Li & Arora, ICLR 2020, main theorem, momentum case).
 
    Convention (torch.optim.SGD, dampening = 0, nesterov = False):
-       v_{t+1}     = gamma v_t + G_t(theta_t) + lambda_t theta_t
+       v_{t+1}     = gamma_t v_t + G_t(theta_t) + lambda_t theta_t
        theta_{t+1} = theta_t - eta_t v_{t+1}
    The learning rate multiplies the whole buffer; weight decay is coupled.
+   [run] has a constant momentum gamma_t = gamma, [srun] a momentum schedule
+   gamma_t; [srun_constant]: with gamma_t = gamma they are the same run.
 
-   Shared by GeneralSchedule.v (result 2), ClosedForm.v (result 3) and
-   Rescaling.v (result 5).  Corresponding SymPy modules:
-   proofs/general_schedule.py and proofs/closed_form.py (the one-step
-   algebra below is the symbolic identity both of them check). *)
+   Shared by GeneralSchedule.v, MidRun.v, ScaleInvariance.v, KappaForm.v,
+   ClosedForm.v, Texp.v, Rescaling.v and others.
+
+   Main theorem: [step_invariant] (and [step_invariant_at], the same with the
+   homogeneity needed at the current point only).
+   Corresponding SymPy modules: proofs/general_schedule.py and
+   proofs/closed_form.py (the one-step algebra below is the symbolic identity
+   both of them check). *)
 
 From Coq Require Import Reals Lra FunctionalExtensionality.
 From ExpLR Require Import Vec.
@@ -38,6 +44,23 @@ Fixpoint run (G : nat -> vec I -> vec I) (lr wd : nat -> R) (mom : R)
   | O => s0
   | S t' => sgd_step (G t') (lr t') (wd t') mom (run G lr wd mom s0 t')
   end.
+
+(* A run whose momentum is a schedule too: [mom t] is gamma_t, the momentum
+   of step t (e.g. the momentum cycled by a one-cycle policy). *)
+Fixpoint srun (G : nat -> vec I -> vec I) (lr wd mom : nat -> R)
+    (s0 : vec I * vec I) (t : nat) : vec I * vec I :=
+  match t with
+  | O => s0
+  | S t' => sgd_step (G t') (lr t') (wd t') (mom t') (srun G lr wd mom s0 t')
+  end.
+
+(* With a constant momentum it is [run]. *)
+Lemma srun_constant (G : nat -> vec I -> vec I) (lr wd : nat -> R) (g : R)
+    (s0 : vec I * vec I) (t : nat) :
+  srun G lr wd (fun _ => g) s0 t = run G lr wd g s0 t.
+Proof.
+  induction t as [| t IH]; simpl; [reflexivity | now rewrite IH].
+Qed.
 
 (* The one-step invariant.  Suppose, at some step, the exponential-LR state
    is related to the weight-decay state by
@@ -104,5 +127,7 @@ End MomentumSGD.
 
 Arguments sgd_step {I} g lr wd mom s.
 Arguments run {I} G lr wd mom s0 t.
+Arguments srun {I} G lr wd mom s0 t.
+Arguments srun_constant {I} G lr wd g s0 t.
 Arguments step_invariant_at {I} g c0 c1 k lr wd mom theta v theta_e v_e.
 Arguments step_invariant {I} G t c0 c1 k lr wd mom theta v theta_e v_e.

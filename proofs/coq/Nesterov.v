@@ -5,19 +5,24 @@
    main theorem).
 
    Convention (torch.optim.SGD, nesterov = True, dampening = 0), with
-   d_t = G_t(theta_t) + lambda_t theta_t and v_0 = 0:
-       v_{t+1} = gamma v_t + d_t,   theta_{t+1} = theta_t - eta_t (d_t + gamma v_{t+1}).
+   d_t = G_t(theta_t) + lambda_t theta_t, v_0 = 0 and a momentum schedule
+   gamma_t:
+       v_{t+1} = gamma_t v_t + d_t,   theta_{t+1} = theta_t - eta_t (d_t + gamma_t v_{t+1}).
    Scale sequence: c_0 = 1, c_{t+1} = (1 - eta_t lambda_t) c_t; c_{-1} := 1.
-   Converted run: no weight decay, LR eta~_t = eta_t / (c_t c_{t+1}), and
-   before step t the buffer is rewritten
-       v~ <- (c_t / c_{t-1}) v~ + (c_t^2 lambda_t / gamma) theta~_t.
+   Converted run: no weight decay, the same gamma_t, LR
+   eta~_t = eta_t / (c_t c_{t+1}), and before step t the buffer is rewritten
+       v~ <- (c_t / c_{t-1}) v~ + (c_t^2 lambda_t / gamma_t) theta~_t.
    Claim: theta~_t = theta_t / c_t and (after step t-1) v~_t = c_{t-1} v_t,
-   for every t with c_0, ..., c_t > 0, gamma <> 0.
+   for every t with c_0, ..., c_t > 0, every gamma_t <> 0.
 
-   Main theorems: [nesterov_equivalence] (one-step invariant
-   [nesterov_step_invariant]) and [nesterov_no_hyperparameter_map]: without
+   Main theorems: [nesterov_equivalence] (momentum schedule;
+   [nesterov_equivalence_const]: constant momentum; one-step invariant
+   [nesterov_step_invariant], any momentum of that step) and
+   [nesterov_no_hyperparameter_map]: without
    the rewrite, no LR schedule, momentum schedule and scale sequence make the
    converted run follow theta_t / c_t, on a concrete instance (see below).
+   Negative control: negative/WrongNesterovBuffer.v; RefuteNesterov.v proves
+   its wrong claim false on Witness.v's loss.
    Corresponding SymPy module: proofs/nesterov.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.
@@ -71,11 +76,11 @@ Qed.
 
 Variable G : nat -> vec I -> vec I.          (* per-step gradient map G_t *)
 Variables eta lam : nat -> R.                (* LR and WD schedules *)
-Variable gamma : R.                          (* momentum *)
+Variable gamma : nat -> R.                   (* momentum schedule gamma_t *)
 Variable theta0 : vec I.                     (* common initial point *)
 
 Hypothesis G_homogeneous : homogeneous_m1 G.
-Hypothesis gamma_nonzero : gamma <> 0.
+Hypothesis gamma_nonzero : forall t, gamma t <> 0.
 
 Fixpoint c (t : nat) : R :=
   match t with
@@ -87,13 +92,13 @@ Fixpoint c (t : nat) : R :=
 Definition cprev (t : nat) : R := match t with O => 1 | S t' => c t' end.
 
 Definition wd_run (t : nat) : vec I * vec I :=
-  nest_run G eta lam (fun _ => gamma) (theta0, vzero) t.
+  nest_run G eta lam gamma (theta0, vzero) t.
 
 Definition exp_lr (t : nat) : R := eta t / (c t * c (S t)).
 
 (* The buffer rewrite before step t. *)
 Definition rewrite_buffer (t : nat) (theta_e v_e : vec I) : vec I :=
-  vadd (vscale (c t / cprev t) v_e) (vscale (c t * c t * lam t / gamma) theta_e).
+  vadd (vscale (c t / cprev t) v_e) (vscale (c t * c t * lam t / gamma t) theta_e).
 
 (* The converted run: rewrite, then one step without weight decay. *)
 Fixpoint exp_run (t : nat) : vec I * vec I :=
@@ -101,7 +106,7 @@ Fixpoint exp_run (t : nat) : vec I * vec I :=
   | O => (theta0, vzero)
   | S t' =>
       let s := exp_run t' in
-      nest_step (G t') (exp_lr t') 0 gamma (fst s, rewrite_buffer t' (fst s) (snd s))
+      nest_step (G t') (exp_lr t') 0 (gamma t') (fst s, rewrite_buffer t' (fst s) (snd s))
   end.
 
 Lemma nesterov_invariant (t : nat) :
@@ -121,16 +126,16 @@ Proof.
     destruct IH as [IHtheta IHv]; [intros s Hs; apply Hpos; lia |].
     assert (Hrw : rewrite_buffer t (fst (exp_run t)) (snd (exp_run t))
                   = vadd (vscale (c t) (snd (wd_run t)))
-                         (vscale (c t * lam t / gamma) (fst (wd_run t)))).
+                         (vscale (c t * lam t / gamma t) (fst (wd_run t)))).
     { unfold rewrite_buffer. rewrite IHtheta, IHv.
       apply functional_extensionality; intro i; unfold vscale, vadd.
-      field. split; [exact gamma_nonzero | lra]. }
+      field. split; [exact (gamma_nonzero t) | lra]. }
     pose proof (nesterov_step_invariant (G t) (c t) (c (S t))
-                  (eta t) (lam t) gamma
+                  (eta t) (lam t) (gamma t)
                   (fst (wd_run t)) (snd (wd_run t))
                   (fst (exp_run t)) (rewrite_buffer t (fst (exp_run t)) (snd (exp_run t)))
                   (homogeneous_at_inv G t (c t) (fst (wd_run t)) G_homogeneous Hct)
-                  Hct ltac:(lra) gamma_nonzero ltac:(simpl; ring)
+                  Hct ltac:(lra) (gamma_nonzero t) ltac:(simpl; ring)
                   IHtheta Hrw) as [Htheta Hv].
     unfold wd_run in *; simpl.
     rewrite <- surjective_pairing in Htheta, Hv.
@@ -152,6 +157,19 @@ End Nesterov.
 
 Arguments nest_step {I} g lr wd mom s.
 Arguments nest_run {I} G lr wd mom s0 t.
+
+(* Main theorem, constant momentum gamma <> 0. *)
+Theorem nesterov_equivalence_const (I : Type) (G : nat -> vec I -> vec I)
+    (eta lam : nat -> R) (gamma : R) (theta0 : vec I) :
+  homogeneous_m1 G -> gamma <> 0 ->
+  forall t : nat,
+  (forall s, (s <= t)%nat -> 0 < c eta lam s) ->
+  fst (exp_run I G eta lam (fun _ => gamma) theta0 t)
+  = vscale (/ c eta lam t) (fst (nest_run G eta lam (fun _ => gamma) (theta0, vzero) t)).
+Proof.
+  intros Hhom Hg t Hpos.
+  exact (nesterov_equivalence I G eta lam (fun _ => gamma) theta0 Hhom (fun _ => Hg) t Hpos).
+Qed.
 
 (* ---- Without the rewrite: no hyper-parameter-only map. ---- *)
 

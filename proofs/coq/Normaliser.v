@@ -22,6 +22,9 @@
      [eval_output_scaled]: the eval-mode output (x - mu) / sqrt(s2 + eps) is
        unchanged by (x, mu, s2, eps) -> (x / c, mu / c, s2 / c^2, eps / c^2)
        for c > 0: exact with eps = 0 or with eps scaled as stated.
+     [var_nonneg], [normaliser_eps_pos]: var(x) >= 0, so [normaliser_eps]
+       holds for every eps > 0 with no condition on x (used by
+       NormaliserRun.v, which joins eps m^2 to the training theorem).
 
    Main theorems: [normaliser_eps], [running_stats_scaled], [eval_output_scaled].
    Corresponding SymPy module: proofs/normaliser_eps.py. *)
@@ -120,4 +123,29 @@ Proof.
   rewrite sqrt_scale_sq by (apply Rinv_0_lt_compat; exact Hc).
   pose proof (sqrt_lt_R0 _ Hv).
   field. split; lra.
+Qed.
+
+(* The variance is nonnegative (a sum of squares over n; Coq's / 0 = 0 for n = 0). *)
+Lemma sum_nonneg (n : nat) (f : nat -> R) : (forall i, 0 <= f i) -> 0 <= sum n f.
+Proof.
+  intro H. induction n as [| n IH]; simpl; [lra |].
+  pose proof (H n). lra.
+Qed.
+
+Lemma var_nonneg (n : nat) (x : nat -> R) : 0 <= var n x.
+Proof.
+  unfold var, Rdiv. apply Rmult_le_pos.
+  - apply sum_nonneg. intro i. apply pow2_ge_0.
+  - destruct n as [| n].
+    + simpl. rewrite Rinv_0. lra.
+    + left. apply Rinv_0_lt_compat, lt_0_INR. lia.
+Qed.
+
+(* [normaliser_eps] for every eps > 0, with no condition on the group x. *)
+Corollary normaliser_eps_pos (eps m : R) (n : nat) (x : nat -> R) (j : nat) :
+  0 < m -> 0 < eps ->
+  normalise (eps * m ^ 2) n (fun i => m * x i) j = normalise eps n x j.
+Proof.
+  intros Hm He. apply normaliser_eps; [exact Hm |].
+  pose proof (var_nonneg n x). lra.
 Qed.

@@ -132,7 +132,7 @@ Proof.
   assert (Hlr : etat = exp_lr reta lam gamma).
   { apply functional_extensionality; intro s. symmetry. apply reverse_map_forward. }
   rewrite Hlr, <- reverse_map_c.
-  apply (general_schedule_equivalence I G reta lam gamma theta0 G_homogeneous reta_pos t).
+  apply (general_schedule_equivalence_const I G reta lam gamma theta0 G_homogeneous reta_pos t).
   intros s _. rewrite reverse_map_c. apply reverse_map_positive.
 Qed.
 

@@ -21,15 +21,20 @@
      [hessian_euler]       Hv(x, x) = -g(x).
 
    Then, for per-step losses L_t with gradients G_t, the general theorem of
-   GeneralSchedule.v (PyTorch momentum SGD, any LR / WD schedule) holds with
-   the homogeneity hypothesis replaced by scale invariance of L_t, as long as
-   the weight-decay run stays off the origin (where L_t has no gradient):
-     [scale_invariant_general_schedule]   theta~_t = theta_t / c_t.
+   GeneralSchedule.v (PyTorch momentum SGD, any LR / WD / momentum schedule)
+   holds with the homogeneity hypothesis replaced by scale invariance of L_t,
+   as long as the weight-decay run stays off the origin (where L_t has no
+   gradient):
+     [scale_invariant_general_schedule]   theta~_t = theta_t / c_t
+   (momentum schedule gamma_t; [scale_invariant_general_schedule_const]: the
+   same with a constant momentum, Momentum.v's [run]).
    [grad_homogeneous_m1] gives the hypothesis [homogeneous_m1] of every other
    file when the gradient map is also given the value 0 at the origin.
 
    Main theorems: [grad_homogeneous], [grad_orthogonal], [hessian_homogeneous],
    [hessian_euler], [scale_invariant_general_schedule].
+   Negative control: negative/WrongHomogeneity.v; RefuteHomogeneity.v proves
+   its wrong claim false on Witness.v's loss.
    Corresponding SymPy module: proofs/scale_invariance.py. *)
 
 From Coq Require Import Reals Lra Lia List FunctionalExtensionality.
@@ -297,17 +302,17 @@ Section Runs.
 Variable Ls : nat -> vec I -> R.             (* per-step loss L_t *)
 Variable G : nat -> vec I -> vec I.          (* its gradient G_t *)
 Variables eta lam : nat -> R.                (* LR and WD schedules *)
-Variable gamma : R.                          (* momentum *)
+Variable gamma : nat -> R.                   (* momentum schedule gamma_t *)
 Variable theta0 : vec I.
 
 Hypothesis Ls_scale_invariant : forall t, scale_invariant (Ls t).
 Hypothesis Ls_gradient : forall t, has_gradient (Ls t) (G t).
 Hypothesis eta_pos : forall t, 0 < eta t.
 
-Let c := GeneralSchedule.c eta lam gamma.
-Let k := GeneralSchedule.k eta lam gamma.
-Let wd_run := GeneralSchedule.wd_run G eta lam gamma theta0.
-Let exp_run := GeneralSchedule.exp_run G eta lam gamma theta0.
+Let c := cs eta lam gamma.
+Let k := ks eta lam gamma.
+Let wd_run := wd_srun G eta lam gamma theta0.
+Let exp_run := exp_srun G eta lam gamma theta0.
 
 Lemma scale_invariant_invariant (t : nat) :
   (forall s, (s <= t)%nat -> 0 < c s) ->
@@ -316,7 +321,7 @@ Lemma scale_invariant_invariant (t : nat) :
   snd (exp_run t) = vadd (vscale (c t) (snd (wd_run t))) (vscale (k t) (fst (wd_run t))).
 Proof.
   induction t as [| t IH]; intros Hpos Hnz.
-  - unfold exp_run, wd_run, GeneralSchedule.exp_run, GeneralSchedule.wd_run; simpl.
+  - unfold exp_run, wd_run, exp_srun, wd_srun; simpl.
     split; apply functional_extensionality; intro i; unfold vscale, vadd, vzero; simpl.
     + unfold c; simpl. rewrite Rinv_1. ring.
     + unfold k; simpl. ring.
@@ -330,21 +335,21 @@ Proof.
       - rewrite Rinv_inv. reflexivity.
       - apply Rinv_0_lt_compat. exact Hct.
       - apply Hnz. lia. }
-    pose proof (step_invariant_at (G t) (c t) (c (S t)) (k t) (eta t) (lam t) gamma
+    pose proof (step_invariant_at (G t) (c t) (c (S t)) (k t) (eta t) (lam t) (gamma t)
                   (fst (wd_run t)) (snd (wd_run t))
                   (fst (exp_run t)) (snd (exp_run t))
-                  Hg Hct ltac:(lra) Heta (c_recurrence eta lam gamma eta_pos t)
+                  Hg Hct ltac:(lra) Heta (cs_recurrence eta lam gamma eta_pos t)
                   IHtheta IHv) as [Htheta Hv].
-    unfold exp_run, wd_run, GeneralSchedule.exp_run, GeneralSchedule.wd_run in *; simpl.
+    unfold exp_run, wd_run, exp_srun, wd_srun in *; simpl.
     rewrite <- surjective_pairing in Htheta, Hv.
-    unfold exp_lr at 1.
+    unfold exp_slr at 1.
     split.
     + exact Htheta.
     + exact Hv.
 Qed.
 
 (* Main theorem: a scale-invariant differentiable loss, PyTorch momentum SGD
-   with any LR / WD schedule from zero buffers: the exponential-LR run is the
+   with any LR / WD / momentum schedule from zero buffers: the exponential-LR run is the
    weight-decay run divided by c_t, for every t with c_0, ..., c_t > 0 and
    theta_0, ..., theta_{t-1} off the origin. *)
 Theorem scale_invariant_general_schedule (t : nat) :
@@ -356,5 +361,23 @@ Proof.
 Qed.
 
 End Runs.
+
+(* The same with a constant momentum (Momentum.v's [run]). *)
+Theorem scale_invariant_general_schedule_const
+    (Ls : nat -> vec I -> R) (G : nat -> vec I -> vec I) (eta lam : nat -> R)
+    (gamma : R) (theta0 : vec I) :
+  (forall t, scale_invariant (Ls t)) -> (forall t, has_gradient (Ls t) (G t)) ->
+  (forall t, 0 < eta t) ->
+  forall t : nat,
+  (forall s, (s <= t)%nat -> 0 < GeneralSchedule.c eta lam gamma s) ->
+  (forall s, (s < t)%nat -> nonzero (fst (GeneralSchedule.wd_run G eta lam gamma theta0 s))) ->
+  fst (GeneralSchedule.exp_run G eta lam gamma theta0 t)
+  = vscale (/ GeneralSchedule.c eta lam gamma t) (fst (GeneralSchedule.wd_run G eta lam gamma theta0 t)).
+Proof.
+  intros Hsi Hgr Heta t Hpos Hnz.
+  rewrite exp_run_srun, wd_run_srun.
+  apply (scale_invariant_general_schedule Ls G eta lam (fun _ => gamma) theta0 Hsi Hgr Heta t Hpos).
+  intros s Hs. rewrite <- wd_run_srun. exact (Hnz s Hs).
+Qed.
 
 End Gradient.

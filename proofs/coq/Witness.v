@@ -1,4 +1,5 @@
-(* Witness.v -- one concrete member of the theorems' hypothesis class, used as
+(* Witness.v -- one concrete member of the hypothesis class of the theorems of
+   Li & Arora (ICLR 2020) and of this project, used as
    the witness of every proved negation ("the wrong claim fails"), so that a
    refutation cannot rest on a gradient map no scale-invariant loss has.
 
