@@ -40,10 +40,10 @@
        the gradient at theta is a hypothesis about the gradient computation,
        not proven here.)
      [sgd_vec_bit_exact]: the same for whole parameter vectors.
-   Negative control: negative/RescaleByThree.v (the factor 3 instead of 2^k
-   is rejected) and [rescale_by_three_not_exact] (a double x, neither x nor
-   3 x subnormal, with rnd(3 x) <> 3 rnd(x)); RefuteRescaling.v proves the
-   negation of that control's claim.
+   Negative control: [rescale_by_three_not_exact] (a double x, neither x nor
+   3 x subnormal, with rnd(3 x) <> 3 rnd(x)); RefuteRescaling.v's
+   [wrong_factor_commutes_refuted] proves false the claim that rounding
+   commutes with the factor 3 instead of 2^k.
 
    Main theorems: [rnd64_mult_bpow], [sgd_step_bit_exact], [sgd_vec_bit_exact],
    [rescale_by_three_not_exact].
@@ -211,7 +211,7 @@ End Vectors.
 (* Why a power of two: the factor 3 breaks exactness on the first double
    above 1.  x = 1 + 2^-52 is a double, 3 x = 3 + 3 2^-52 lies halfway between
    two doubles, so rnd(3 x) <> 3 rnd(x) = 3 x, although neither value is
-   subnormal (negative/RescaleByThree.v: the proof above fails for 3). *)
+   subnormal (the proof above fails for 3). *)
 Definition x_three : R := 1 + bpow radix2 (-52).
 
 Theorem rescale_by_three_not_exact :

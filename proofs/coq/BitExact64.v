@@ -21,8 +21,10 @@
        result is not distinguished from a negative zero.)
    The same with each a + alpha*b fused into one IEEE FMA (b64_fma), or any
    other placement of the roundings: BitExactFma.v.  The no-overflow bound
-   2^1024 cannot be raised: RefuteRescaling.v refutes the claim of
-   negative/WrongOverflowBound.v (bound 2^2048) with x = y = 2^1000.
+   2^1024 cannot be raised: RefuteRescaling.v's [wrong_mult64_refuted]
+   proves false, with x = y = 2^1000, the multiplication lemma with the bound
+   2^2048 ("finite doubles x, y with |rnd(x y)| < 2^2048 give a finite IEEE
+   product b64_mult x y equal to rnd(x y)").
 
    Main theorem: [sgd64_bit_exact].
    Corresponding SymPy module: proofs/rescaling.py. *)

@@ -24,8 +24,10 @@
    Main theorem: [dampening_equivalence] (momentum schedule, run [damp_srun]);
    [dampening_equivalence_const]: its constant-momentum form ([damp_run]);
    one-step invariant: [damp_step_invariant] (any momentum of that step).
-   Negative control: negative/WrongDampeningScale.v; RefuteDampening.v proves
-   its wrong claim false on Witness.v's loss.
+   Negative control: RefuteDampening.v's [wrong_damp_scale_refuted] proves
+   the one-step invariant with the undampened scale recurrence
+   c1 = (1 - eta lambda) c0 + gamma eta kappa0 (instead of the decay term
+   (1 - tau) eta lambda) false on Witness.v's loss.
    Corresponding SymPy module: proofs/dampening.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.

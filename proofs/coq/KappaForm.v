@@ -34,9 +34,9 @@
      cannot be dropped; it has c_2 = 3/4, theta~_2 = (3/4, 5/4) but
      theta_2 / c_2 = (7/12, 13/12); the kappa form gives c_2 = 5/8 there,
      [kappa_form_zero_lr_instance]);
-   - with eta_t = 1/2: [wrong_kappa_buffer_refuted], the statement of the
-     negative control negative/WrongKappaBuffer.v (the invariant with the
-     buffer only rescaled) fails at t = 1 (v~_1 = (1/2, -1/2),
+   - with eta_t = 1/2: [wrong_kappa_buffer_refuted], the negative control's
+     wrong claim (the invariant with the buffer only rescaled,
+     v~_t = c_t v_t) fails at t = 1 (v~_1 = (1/2, -1/2),
      c_1 v_1 = (3/4, 1/4)); [right_kappa_buffer_instance]: the invariant on
      the same instance.
 
@@ -44,7 +44,9 @@
    [kappa_form_buffer], [kappa_form_paper_recurrence],
    [kappa_form_agrees_with_general_schedule], [buffer_without_kappa_refuted],
    [paper_recurrence_refuted_at_zero_lr], [wrong_kappa_buffer_refuted].
-   Negative control: negative/WrongKappaBuffer.v.
+   Negative control: [wrong_kappa_buffer_refuted] proves the invariant with
+   the buffer only rescaled, v~_t = c_t v_t (the term kappa_t theta_t
+   dropped), false on Witness.v's loss.
    Corresponding SymPy module: proofs/kappa_form.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.
@@ -378,8 +380,8 @@ Proof.
   - exfalso. lia.
 Qed.
 
-(* Refuted: the invariant of negative/WrongKappaBuffer.v (the buffer only
-   rescaled, v~_t = c_t v_t + 0 theta_t) fails at t = 1 with eta_t = 1/2,
+(* Refuted: the invariant with the buffer only rescaled (the negative
+   control, v~_t = c_t v_t + 0 theta_t) fails at t = 1 with eta_t = 1/2,
    lambda_t = 1, gamma_t = 1/2, theta_0 = (1, 1), v_0 = 0. *)
 Theorem wrong_kappa_buffer_refuted :
   ~ (forall t : nat,

@@ -18,8 +18,9 @@
 
    Main theorem: [mid_run_equivalence] (momentum schedule);
    [mid_run_equivalence_const]: its constant-momentum form (Momentum.v's [run]).
-   Negative control: negative/WrongMidRunBuffer.v; RefuteMidRun.v proves its
-   wrong claim (the buffer reset to zero) false.
+   Negative control: RefuteMidRun.v's [wrong_mid_run_buffer_refuted] proves
+   the mid-run theorem with the exponential run's buffer reset to zero
+   (instead of copied from the weight-decay run) false on Witness.v's loss.
    Corresponding SymPy module: proofs/mid_run.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.

@@ -21,8 +21,10 @@
    [nesterov_no_hyperparameter_map]: without
    the rewrite, no LR schedule, momentum schedule and scale sequence make the
    converted run follow theta_t / c_t, on a concrete instance (see below).
-   Negative control: negative/WrongNesterovBuffer.v; RefuteNesterov.v proves
-   its wrong claim false on Witness.v's loss.
+   Negative control: RefuteNesterov.v's [wrong_nesterov_buffer_refuted]
+   proves the one-step invariant with the buffer only rescaled, v~ = c v
+   (without the term (c lambda / gamma) theta of the rewrite), false on
+   Witness.v's loss.
    Corresponding SymPy module: proofs/nesterov.py. *)
 
 From Coq Require Import Reals Lra Lia FunctionalExtensionality.

@@ -1,5 +1,5 @@
-(* Refutation.v -- the statement of the negative control negative/WrongLR.v
-   is false, not merely unproven: with the exponential run's LR left at
+(* Refutation.v -- the negative control's wrong claim is false, not merely
+   unproven ([wrong_lr_refuted]): with the exponential run's LR left at
    eta~_t = eta_t (not divided by c_t c_{t+1}), the equivalence of the general
    theorem (Li & Arora, ICLR 2020, main theorem with momentum) fails on a
    concrete instance inside the theorem's hypothesis class, while the right

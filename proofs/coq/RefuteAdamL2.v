@@ -1,5 +1,5 @@
-(* RefuteAdamL2.v -- the statement of the negative control
-   negative/WrongAdamL2Map.v is false, not merely unproven: AdamW's map
+(* RefuteAdamL2.v -- the negative control's wrong claim is false, not
+   merely unproven ([l2_map_refuted]): AdamW's map
    (eta~ = eta / c_1, eps~ = eps, the same betas, c_0 = 1, c_1 = 1 - eta lambda)
    does not carry the first step of torch.optim.Adam with COUPLED L2 decay
    (x = g + lambda theta through the moments) onto Adam without weight decay,
@@ -7,8 +7,9 @@
    (extending Li & Arora, ICLR 2020, to Adam; see AdamL2.v for the stronger
    result that no hyper-parameters at all work on its four-coordinate loss).
 
-   The claim [l2_map_claim] is the statement of [wrong_adam_l2_map] (its
-   [stock] with coupled = true), one coordinate, first step, zero buffers.
+   The claim [l2_map_claim]: the converted step (eta / c_1, no weight decay)
+   equals the coupled-L2 stock step divided by c_1 = 1 - eta lambda, on one
+   coordinate, first step, zero buffers.
    Instance: theta = 1 and g = 1/2, the first coordinate of Witness.v's point
    wone = (1, 1) and of its scale-invariant loss's gradient there,
    wgrad wone = (1/2, -1/2); eta = 1/10, lambda = 1/2, eps = 1/100,
@@ -78,7 +79,7 @@ Proof.
   repeat split; field.
 Qed.
 
-(* Main theorem: the claim of negative/WrongAdamL2Map.v is false. *)
+(* Main theorem: AdamW's map on the coupled-L2 stock step is false. *)
 Theorem l2_map_refuted : ~ l2_map_claim.
 Proof.
   intro H.

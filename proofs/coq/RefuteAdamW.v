@@ -1,12 +1,15 @@
-(* RefuteAdamW.v -- the statement of the negative control
-   negative/WrongAdamLROnly.v is false, not merely unproven: a map for
+(* RefuteAdamW.v -- the negative control's wrong claim is false, not merely
+   unproven ([lr_only_refuted]): a map for
    AdamW -> Adam without weight decay (the project's extension of Li & Arora,
    ICLR 2020) that keeps the first-moment coefficient beta1 (instead of
    beta1~_k = beta1_k nu_{k-1} / nu_k) breaks the first-moment half of the
    one-step invariant of AdamW.v, and the run it gives departs from
    m~_k = m_k / nu_k, while the right map works on the same instances.
 
-   The claim [lr_only_claim] is the statement of [wrong_first_moment].
+   The claim [lr_only_claim]: with
+   nu_k = beta1 nu_{k-1} + (1 - beta1) / A_{k-1}, the first-moment update
+   with beta1 kept, from (m / nu_{k-1}, A_{k-1} g), gives m' / nu_k, where m'
+   is AdamW's first-moment update from (m, g).
    Instance: the values at step 2 of the witness run below: A_1 = 1/2,
    nu_1 = 1, nu_2 = 3/2, beta1 = 1/2, m_1 = 1/4, g_2 = 18/25; the claim's two
    sides are 61/200 and 97/300; with beta1~ = beta1 nu_1 / nu_2 = 1/3 both are
@@ -37,7 +40,7 @@ Definition lr_only_claim : Prop :=
     0 < A0 -> 0 < nu0 -> 0 < nu1 -> nu1 = b1 * nu0 + (1 - b1) / A0 ->
     mstep b1 (/ nu0 * m) (A0 * g) = / nu1 * mstep b1 m g.
 
-(* Main theorem: the claim of negative/WrongAdamLROnly.v is false. *)
+(* Main theorem: the first-moment invariant with beta1 kept is false. *)
 Theorem lr_only_refuted : ~ lr_only_claim.
 Proof.
   intro H.

@@ -1,5 +1,5 @@
-(* RefuteDampening.v -- the statement of the negative control
-   negative/WrongDampeningScale.v is false, not merely unproven: the one-step
+(* RefuteDampening.v -- the negative control's wrong claim is false, not
+   merely unproven ([wrong_damp_scale_refuted]): the one-step
    invariant of Dampening.v (dampened SGD with weight decay == dampened SGD
    without it, LR alone scheduled; a project result extending Li & Arora,
    ICLR 2020) fails with the undampened scale recurrence

@@ -1,8 +1,8 @@
 (* RefuteEquilibrium.v -- the second-moment steady state with momentum
    (Equilibrium.v; the equilibrium behind the exponential-LR equivalence of
    Li & Arora, ICLR 2020) does not have the momentum-free norm: the
-   statement of the negative control negative/WrongEquilibriumNoMomentum.v,
-   that with
+   negative control's wrong claim ([equilibrium_no_momentum_refuted]), that
+   with
        A = sqrt(eta sigma^2 / (lambda (2 - eta lambda))),
        B = -lambda A / (1 + gamma),   C = 2 lambda A / (eta (1 + gamma)),
    (A, B, C) is a fixed point of the closed moment map for every gamma in

@@ -1,9 +1,11 @@
-(* RefuteHomogeneity.v -- the statement of the negative control
-   negative/WrongHomogeneity.v is false, not merely unproven: the gradient of
-   a scale-invariant loss (Li & Arora, ICLR 2020, the gradient lemma; here
-   ScaleInvariance.v's [grad_homogeneous]) is not homogeneous of degree +1,
-   g(c x) = c g(x), on a concrete scale-invariant loss, whose gradient is
-   homogeneous of degree -1, g(c x) = g(x) / c, as the lemma says.
+(* RefuteHomogeneity.v -- the negative control's wrong claim, "the gradient
+   of a scale-invariant loss is homogeneous of degree +1, g(c x) = c g(x) for
+   c > 0 and x <> 0", is false, not merely unproven
+   ([wrong_homogeneity_refuted]): the gradient of a scale-invariant loss
+   (Li & Arora, ICLR 2020, the gradient lemma; here ScaleInvariance.v's
+   [grad_homogeneous]) is not homogeneous of degree +1 on a concrete
+   scale-invariant loss, whose gradient is homogeneous of degree -1,
+   g(c x) = g(x) / c, as the lemma says.
 
    Instance: Witness.v's loss L(x) = x1^2 / (x1^2 + x2^2) on two coordinates
    with the map wgrad, inside ScaleInvariance.v's hypothesis class

@@ -1,8 +1,9 @@
 (* RefuteLrInVelocity.v -- the LR-in-velocity equivalence (LrInVelocity.v;
    the Keras/TensorFlow momentum convention, a project result extending
    Li & Arora, ICLR 2020, main theorem) fails with the momentum left at gamma
-   instead of gamma~_t = gamma c_{t-1} / c_{t+1}: the error of the negative
-   control negative/WrongKerasMomentum.v, stated for the whole run (no-WD run
+   instead of gamma~_t = gamma c_{t-1} / c_{t+1}: the negative control's
+   wrong claim (LrInVelocity.v's one-step invariant with the momentum kept at
+   gamma), stated for the whole run (no-WD run
    with eta~_t = eta_t / (c_t c_{t+1}) and momentum gamma, claim
    theta~_t = theta_t / c_t while c_0, ..., c_t > 0).  The wrong claim is
    refuted on a concrete member of the theorem's hypothesis class, and the

@@ -1,5 +1,5 @@
-(* RefuteMidRun.v -- the statement of the negative control
-   negative/WrongMidRunBuffer.v is false, not merely unproven: the mid-run
+(* RefuteMidRun.v -- the negative control's wrong claim is false, not
+   merely unproven ([wrong_mid_run_buffer_refuted]): the mid-run
    theorem of MidRun.v (Li & Arora, ICLR 2020, main theorem with momentum,
    started from any buffer v_0) fails when the exponential run's buffer is
    reset to zero instead of copied from the weight-decay run, on a concrete

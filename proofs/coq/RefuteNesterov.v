@@ -1,5 +1,5 @@
-(* RefuteNesterov.v -- the statement of the negative control
-   negative/WrongNesterovBuffer.v is false, not merely unproven: the one-step
+(* RefuteNesterov.v -- the negative control's wrong claim is false, not
+   merely unproven ([wrong_nesterov_buffer_refuted]): the one-step
    invariant of Nesterov.v (Nesterov SGD with weight decay == without it, one
    buffer rewrite per step; a project result extending Li & Arora, ICLR 2020)
    fails when the buffer is only rescaled, v~ = c v, without the term

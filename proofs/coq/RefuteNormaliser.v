@@ -1,5 +1,6 @@
-(* RefuteNormaliser.v -- the statement of the negative control
-   negative/WrongNormaliserEps.v is false, not merely unproven, and so is the
+(* RefuteNormaliser.v -- the negative control's wrong claim, the normaliser
+   result with eps scaled by m instead of m^2 (N_{eps m}(m x) = N_eps(x)), is
+   false, not merely unproven ([wrong_normaliser_eps_refuted]), and so is the
    training theorem with eps left fixed in the converted run (the normaliser
    results behind Li & Arora, ICLR 2020, with eps > 0; the right statements
    are Normaliser.v's [normaliser_eps] and NormaliserRun.v's
@@ -12,8 +13,8 @@
    2 / sqrt(4 + eps')):
      [normaliser_eps_power_refuted]  "N_{eps m^p}(m x) = N_eps(x)" is false
        for every p <> 2;
-     [wrong_normaliser_eps_refuted]  p = 1, the statement of the negative
-       control WrongNormaliserEps.v (eps scaled by m);
+     [wrong_normaliser_eps_refuted]  p = 1, the negative control's wrong
+       claim (eps scaled by m);
      [unscaled_eps_refuted]          eps not scaled at all;
      [right_normaliser_eps_instance] the same instance with eps m^2: both
        sides are 1 / sqrt 2.
@@ -126,7 +127,7 @@ Proof.
     simpl in E. nra.
 Qed.
 
-(* Main theorem: the statement of negative/WrongNormaliserEps.v (eps m) is false. *)
+(* Main theorem: the normaliser result with eps m (not eps m^2) is false. *)
 Theorem wrong_normaliser_eps_refuted :
   ~ (forall (eps m : R) (n : nat) (x : nat -> R) (j : nat),
        0 < m -> 0 < var n x + eps ->

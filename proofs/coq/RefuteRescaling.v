@@ -1,21 +1,21 @@
-(* RefuteRescaling.v -- the statements of the negative controls
-   negative/RescaleByThree.v and negative/WrongOverflowBound.v (bit-exact
-   rescaling of the exponential-LR runs of Li & Arora, ICLR 2020, in
-   binary64) are false, not merely unproven: each is refuted on a concrete
-   double.
+(* RefuteRescaling.v -- the two negative controls of the bit-exact
+   rescaling of the exponential-LR runs of Li & Arora, ICLR 2020, in binary64
+   (rescaling by the factor 3 instead of a power of two; the no-overflow
+   bound 2^2048 instead of 2^1024) are false, not merely unproven: each is
+   refuted on a concrete double.
 
    Claims.
-     [wrong_factor_commutes_refuted]: the negation of the wrong claim of
-       negative/RescaleByThree.v, "for every valid rounding rnd, every x and
-       e, round(x * factor e) = round(x) * factor e in precision 53 (FLX)
-       with factor e = 3".  Witness: nearest-even rounding, x = 1 + 2^-52
+     [wrong_factor_commutes_refuted]: the negation of the wrong claim that
+       rounding commutes with the factor 3, "for every valid rounding rnd,
+       every x and e, round(x * factor e) = round(x) * factor e in precision
+       53 (FLX) with factor e = 3".  Witness: nearest-even rounding, x = 1 + 2^-52
        (a double); 3 x = 3 + 3 2^-52 is halfway between two doubles
        ([rescale_by_three_not_exact] of BitExact.v, carried from binary64's
        FLT format to FLX, where both values are normal).
-     [wrong_mult64_refuted]: the negation of the wrong claim of
-       negative/WrongOverflowBound.v, "for finite doubles x, y with
-       |rnd(x y)| < 2^2048, the IEEE product b64_mult x y is finite and
-       equals rnd(x y)".  Witness: x = y = 2^1000; rnd(x y) = 2^2000 is
+     [wrong_mult64_refuted]: the negation of the wrong claim that
+       BitExact64.v's mult64 holds with the bound 2^2048, "for finite
+       doubles x, y with |rnd(x y)| < 2^2048, the IEEE product b64_mult x y
+       is finite and equals rnd(x y)".  Witness: x = y = 2^1000; rnd(x y) = 2^2000 is
        below 2^2048, but the IEEE product overflows to +infinity (computed
        by vm_compute on Flocq's binary64), so it is not finite.
      [mult64_bound_sharp]: on the same witness the hypothesis of the right
@@ -29,7 +29,7 @@ From Flocq Require Import Core IEEE754.BinarySingleNaN IEEE754.Binary IEEE754.Bi
 From ExpLR Require Import BitExact BitExact64.
 Open Scope R_scope.
 
-(* The factor of negative/RescaleByThree.v. *)
+(* The wrong rescaling factor: 3 instead of 2^e. *)
 Definition factor3 (e : Z) : R := 3.
 
 (* Main theorem: rounding does not commute with the factor 3. *)

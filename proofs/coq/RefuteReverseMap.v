@@ -1,9 +1,10 @@
 (* RefuteReverseMap.v -- the necessity half of the reverse map
    (ReverseMap.v, [reverse_map_necessary]; the converse direction of the
    general theorem of Li & Arora, ICLR 2020) fails with the wrong sign in the
-   existence condition: the statement of the negative control
-   negative/WrongReverseSign.v, D_t = 1 + eta~_t c_t k_t = c_t / c_{t+1}, is
-   false, not merely unproven.  The result has no gradient map; the witness
+   existence condition: the negative control's wrong claim,
+   D_t = 1 + eta~_t c_t k_t = c_t / c_{t+1} (instead of 1 - eta~_t c_t k_t),
+   is false, not merely unproven ([reverse_sign_refuted]).  The result has no
+   gradient map; the witness
    is a concrete choice of reals satisfying every hypothesis, on which the
    right sign holds.
 

@@ -1,8 +1,9 @@
 (* RefuteTexp.v -- TEXP (Texp.v; Li & Arora, ICLR 2020, the TEXP schedule)
-   fails without the boundary buffer shift: the statement of the negative
-   control negative/WrongTexpNoShift.v (delta_t = 0 at every step, i.e. the
-   plain no-WD momentum run with LR eta~_t = eta_t / (c_t c_{t+1}) from
-   (theta_0, -q_0 theta_0)) is false, not merely unproven.  Refuted here is
+   fails without the boundary buffer shift: the negative control's wrong
+   claim, Texp.v's invariant with delta_t = 0 at every step (i.e. the plain
+   no-WD momentum run with LR eta~_t = eta_t / (c_t c_{t+1}) from
+   (theta_0, -q_0 theta_0)), is false, not merely unproven
+   ([texp_no_shift_refuted]).  Refuted here is
    already its first half, theta~_t = theta_t / c_t for every t, on a
    concrete member of the theorem's hypothesis class; the right statement
    (with the shift) holds on the same instance.

@@ -33,8 +33,9 @@
 
    Main theorems: [grad_homogeneous], [grad_orthogonal], [hessian_homogeneous],
    [hessian_euler], [scale_invariant_general_schedule].
-   Negative control: negative/WrongHomogeneity.v; RefuteHomogeneity.v proves
-   its wrong claim false on Witness.v's loss.
+   Negative control: RefuteHomogeneity.v's [wrong_homogeneity_refuted]
+   proves the gradient lemma with the wrong degree, g(c x) = c g(x)
+   (degree +1 instead of g(x) / c), false on Witness.v's loss.
    Corresponding SymPy module: proofs/scale_invariance.py. *)
 
 From Coq Require Import Reals Lra Lia List FunctionalExtensionality.
