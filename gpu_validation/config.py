@@ -266,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     p.add_argument("--data", help="cifar10_jpeg.npz or a directory holding cifar-10-batches-py")
     p.add_argument(
-        "--download", action="store_true", help="download with torchvision into --data (a dir)"
+        "--download",
+        action="store_true",
+        help="fetch CIFAR-10 (standard archive + published MD5, or torchvision where it imports) "
+        "into --data (a directory) or the cache folder",
     )
     p.add_argument("--out", help="output directory (default out/gpu_validation)")
     p.add_argument("--cache-dir", dest="cache_dir", help="where decoded images are cached")

@@ -8,7 +8,10 @@ Two sources give the same arrays (N, 32, 32, 3) uint8 and int64 labels:
   runs skip the decoding. A subset (the smoke mode) decodes only its images.
 - torchvision's ``cifar-10-batches-py`` directory (pickled dicts with
   ``b'data'`` uint8 (N, 3072), channel-major, and ``b'labels'``), read
-  directly; torchvision itself is only needed for ``download``.
+  directly with an unpickler that admits numpy arrays only.
+
+:func:`download_cifar10` fetches that layout into a cache folder: through torchvision
+where it imports, otherwise from the standard archive checked against its published MD5.
 
 Subsets are drawn with a seeded ``numpy.random.Generator`` (the archive is
 sorted by class, so a prefix would not do).
@@ -30,8 +33,12 @@ __all__ = [
     "Cifar10",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "CIFAR10_MD5",
+    "CIFAR10_URL",
     "REPO_ROOT",
+    "default_cache_dir",
     "default_data_path",
+    "default_decode_cache",
     "download_cifar10",
     "load_cifar10",
     "read_npz",
@@ -65,13 +72,14 @@ class Cifar10:
 
 
 def default_data_path(cwd: Path | None = None) -> Path | None:
-    """The first of ``<repo>/../shared/data/cifar10_jpeg.npz`` (or ``<repo>/shared/...``), ``./data``, ``<repo>/data`` holding CIFAR-10."""
+    """The first of ``<repo>/../shared/data/cifar10_jpeg.npz`` (or ``<repo>/shared/...``),
+    ``./data``, ``<repo>/data`` and :func:`default_cache_dir` holding CIFAR-10."""
     here = Path.cwd() if cwd is None else Path(cwd)
     candidates = [
         REPO_ROOT.parent / "shared" / "data" / _NPZ_NAME,
         REPO_ROOT / "shared" / "data" / _NPZ_NAME,
     ]
-    for base in (here / "data", REPO_ROOT / "data"):
+    for base in (here / "data", REPO_ROOT / "data", default_cache_dir()):
         candidates += [base / _NPZ_NAME, base]
     for c in candidates:
         if c.is_file() and c.suffix == ".npz":
@@ -173,9 +181,31 @@ def read_npz(
     return Cifar10(out["train_x"], out["train_y"], out["test_x"], out["test_y"], str(path))
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batch files only: builtins plus the numpy array reconstructors
+    (a pickle naming any other callable is refused, so a tampered file cannot run code)."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch file")
+
+
 def _unpickle(path: Path) -> dict:
     with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+        return _ArrayUnpickler(f, encoding="bytes").load()
 
 
 def read_torchvision_dir(root: Path) -> Cifar10:
@@ -206,20 +236,110 @@ def read_torchvision_dir(root: Path) -> Cifar10:
     return Cifar10(train_x, train_y, test_x, test_y, str(d))
 
 
-def download_cifar10(root: Path) -> Path:
-    """Download torchvision's CIFAR-10 into ``root`` (needs torchvision importable)."""
-    try:
-        import torchvision  # noqa: F401
-        from torchvision.datasets import CIFAR10
-    except Exception as e:  # ImportError, or a torchvision built for another torch
-        raise RuntimeError(
-            f"--download needs torchvision, which does not import here ({e!r}); pass --data with "
-            "cifar10_jpeg.npz or a directory holding cifar-10-batches-py instead"
-        ) from e
-    root = Path(root)
+#: The standard CIFAR-10 archive (python version) and its published MD5 checksum.
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+
+def default_cache_dir() -> Path:
+    """Where ``--download`` puts CIFAR-10: ``$XDG_CACHE_HOME/exp-lr-equivalence/cifar10``
+    (``~/.cache/...`` when the variable is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "exp-lr-equivalence" / "cifar10"
+
+
+def default_decode_cache() -> Path:
+    """Where decoded images are cached: ``<repo>/data/cache`` in a source checkout (it is
+    git-ignored), else beside the download cache (an installed package writes nothing into
+    site-packages)."""
+    if (REPO_ROOT / ".git").exists() or (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / "data" / "cache"
+    return default_cache_dir().parent / "decoded"
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fetch(url: str, target: Path, progress: bool) -> None:
+    """Download ``url`` to ``target`` (atomically, with a progress bar when asked)."""
+    import urllib.request
+
+    from tqdm import tqdm
+
+    tmp = target.with_suffix(target.suffix + ".part")
+    with urllib.request.urlopen(url) as r, open(tmp, "wb") as f:  # noqa: S310 (fixed https URL)
+        total = int(r.headers.get("Content-Length") or 0) or None
+        with tqdm(
+            total=total, unit="B", unit_scale=True, desc="CIFAR-10", disable=not progress
+        ) as bar:
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                f.write(chunk)
+                bar.update(len(chunk))
+    tmp.replace(target)
+
+
+def download_cifar10(
+    root: Path | str | None = None,
+    *,
+    url: str = CIFAR10_URL,
+    md5: str = CIFAR10_MD5,
+    progress: bool = True,
+    use_torchvision: bool = True,
+) -> Path:
+    """Fetch CIFAR-10 into ``root`` (default :func:`default_cache_dir`) and return the
+    directory holding ``cifar-10-batches-py``; nothing is fetched when it is already there.
+
+    torchvision's ``CIFAR10(download=True)`` is used where torchvision imports; otherwise
+    the project's own path: the standard archive (``url``) is downloaded, its MD5 checked
+    against the published ``md5`` (a mismatch raises and the archive is deleted), and it is
+    unpacked with tarfile's ``data`` filter (no absolute paths, links or devices).  The
+    batch files are read by :func:`read_torchvision_dir`, whose unpickler admits only numpy
+    arrays and builtins.
+    """
+    root = default_cache_dir() if root is None else Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    CIFAR10(str(root), train=True, download=True)
-    CIFAR10(str(root), train=False, download=True)
+    if (root / _BATCHES).is_dir():
+        read_torchvision_dir(root)  # complete and readable, or it raises
+        return root
+    if use_torchvision:
+        try:
+            from torchvision.datasets import CIFAR10
+        except Exception:  # ImportError, or a torchvision built for another torch
+            pass
+        else:
+            CIFAR10(str(root), train=True, download=True)
+            CIFAR10(str(root), train=False, download=True)
+            return root
+    import tarfile
+
+    archive = root / url.rsplit("/", 1)[-1]
+    if not archive.is_file():
+        _fetch(url, archive, progress)
+    got = _md5(archive)
+    if got != md5:
+        archive.unlink()
+        raise RuntimeError(
+            f"CIFAR-10 archive from {url} has MD5 {got}, expected {md5}: deleted, not used"
+        )
+    with tarfile.open(archive, "r:gz") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(root, filter="data")
+        else:  # Python < 3.10.12 / 3.11.4: the same rules, checked by hand
+            for m in tar.getmembers():
+                parts = Path(m.name).parts
+                if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()):
+                    raise RuntimeError(f"{archive}: refusing the member {m.name!r}")
+            tar.extractall(root)  # noqa: S202 (members checked above)
+    if not (root / _BATCHES).is_dir():
+        raise RuntimeError(f"{archive} holds no {_BATCHES} directory")
+    read_torchvision_dir(root)
     return root
 
 

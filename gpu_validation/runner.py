@@ -33,7 +33,13 @@ import torch
 from equivalence.noise_floor import U32, U64, Trace, judge, trajectory_tol
 
 from .config import Config
-from .data import REPO_ROOT, default_data_path, download_cifar10, load_cifar10
+from .data import (
+    REPO_ROOT,
+    default_data_path,
+    default_decode_cache,
+    download_cifar10,
+    load_cifar10,
+)
 from .train import Interrupted, train_seed
 
 __all__ = ["run", "versions", "git_commit", "write_json", "exact_check"]
@@ -245,8 +251,8 @@ def resolve_device(cfg: Config) -> torch.device:
 
 def resolve_data(cfg: Config) -> Path:
     if cfg.download:
-        root = Path(cfg.data) if cfg.data else REPO_ROOT / "data"
-        if root.suffix == ".npz":
+        root = Path(cfg.data) if cfg.data else None  # None: the download cache
+        if root is not None and root.suffix == ".npz":
             raise ValueError(f"--download needs a directory for --data, got the file {root}")
         return download_cifar10(root)
     if cfg.data:
@@ -270,7 +276,7 @@ def run(cfg: Config) -> dict[str, Any]:
     data_path = resolve_data(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else REPO_ROOT / "data" / "cache"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_decode_cache()
     t0 = time.perf_counter()
     data = load_cifar10(
         data_path,

@@ -33,7 +33,10 @@ def test_reduced_main_job_verifies_every_claim(tmp_path, capsys):
     rc = exp_lr_verify.main(["--quick", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "ALL CLAIMS VERIFIED" in out
+    # --quick skips Coq and the smoke run: the last line says so rather than "all verified"
+    assert "ALL CLAIMS VERIFIED" not in out
+    assert "skipped (Coq check skipped by --quick or --no-coq" in out
+    assert "CIFAR-10 smoke skipped by --quick or --no-smoke" in out
     text = (tmp_path / "report.md").read_text()
     for header in report.HEADER:
         assert header in text
@@ -202,3 +205,51 @@ def test_a_failing_further_result_fails_the_job(tmp_path, monkeypatch, capsys):
     assert [c["key"] for c in bad] == ["new_result"]
     assert "deliberately wrong" in bad[0]["detail"]
     capsys.readouterr()
+
+
+def _claims(**statuses: Status) -> list:
+    from exp_lr_verify.claims import Claim
+
+    out = [
+        Claim(k, t, p, symbolic=Status.PASSED, kernel=Status.PASSED, numeric=Status.PASSED)
+        for k, t, p in CLAIMS
+    ]
+    return [
+        replace(c, numeric=statuses[c.key], detail="no CIFAR-10 data found")
+        if c.key in statuses
+        else c
+        for c in out
+    ]
+
+
+def test_the_last_line_names_a_skipped_claim_and_its_remedy():
+    from exp_lr_verify.cli import verdict
+
+    assert verdict(_claims()) == "ALL CLAIMS VERIFIED"
+    line = verdict(_claims(cifar_smoke=Status.SKIPPED))
+    assert line == (
+        f"{len(CLAIMS) - 1} verified, 1 skipped (no CIFAR-10: pass --data PATH or --download)"
+    )
+    # negative control: a failed claim is a failure whatever else was skipped
+    assert verdict(_claims(cifar_smoke=Status.SKIPPED, texp=Status.FAILED)).startswith(
+        "SOME CLAIMS FAILED (texp)"
+    )
+
+
+def test_download_flag_fetches_into_the_given_folder(tmp_path, monkeypatch):
+    from exp_lr_verify import cli
+    from gpu_validation import data
+
+    calls = []
+
+    def fake(root, progress=True):
+        calls.append(root)
+        (tmp_path / "d" / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+        return tmp_path / "d"
+
+    monkeypatch.setattr(data, "download_cifar10", fake)
+    cfg = cli.parse_config(["--download", "--data", str(tmp_path / "d"), "--no-progress"])
+    assert calls == [str(tmp_path / "d")] and cfg.data == str(tmp_path / "d")
+    with pytest.raises(SystemExit):  # a file is not a download folder
+        (tmp_path / "f.npz").write_bytes(b"")
+        cli.parse_config(["--download", "--data", str(tmp_path / "f.npz")])
