@@ -13,14 +13,24 @@ door), :func:`convert` (online, :class:`ExpLRConverter`),
 :class:`EquivalentLR` (precomputed),
 :func:`lrs_from_scheduler`. Scale-invariance audit: :func:`audit`. Effective-LR and
 equilibrium monitor: :class:`Monitor`, :func:`groups_from_audit`, :func:`predict_equilibrium`.
+
+Where they live: :mod:`equivalence.schedule` (the schedule mathematics, numpy only),
+:mod:`equivalence.invariance` (the scale-invariance audit), :mod:`equivalence.optim` (the
+PyTorch optimizer conversions), :mod:`equivalence.monitor` (the monitor) and
+:mod:`equivalence.verify` (the verification harness: lockstep runs, the noise floor, the test
+networks); :mod:`equivalence.cli` is the command line. Each layer imports only the ones before
+it in that list (``tests/test_layering.py``). The old flat module names
+(``equivalence.converter``, ``equivalence.lockstep``, ...) still import, with a
+``DeprecationWarning`` naming the new place (:mod:`equivalence._moved`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import schedules
-from .closed_form import (
+from . import _moved
+from .schedule import schedules
+from .schedule.closed_form import (
     alpha_root,
     closed_form_initial_buffer,
     closed_form_lrs,
@@ -33,7 +43,7 @@ from .closed_form import (
     texp_deviation,
     texp_lrs,
 )
-from .exact import (
+from .schedule.exact import (
     ScaleSequenceError,
     equivalent_lrs,
     log_equivalent_lrs,
@@ -43,49 +53,56 @@ from .exact import (
     scale_factors,
     scale_ratios,
 )
-from .recipe import FORMS, ExpLRSchedule
+from .schedule.recipe import FORMS, ExpLRSchedule
 
 __version__ = "0.1.0"
 
+#: public name -> the module (under ``equivalence.``) that defines it, imported on first use
 _TORCH_NAMES = {
-    "EquivalentLR": "torch_sgd",
-    "PlainSchedule": "torch_sgd",
-    "ConvertedRun": "converter",
-    "convert": "converter",
-    "convert_optimizer": "converter",
-    "ExpLRConverter": "converter",
-    "ConversionError": "converter",
-    "InvarianceCheckError": "inplace",
-    "StockAveragedModel": "inplace",
-    "ScheduleLR": "converter",
-    "NormLayers": "normalisers",
-    "lrs_from_scheduler": "torch_sgd",
-    "is_norm_layer": "torch_sgd",
-    "convert_adamw": "torch_adamw",
-    "AdamWEquivalence": "torch_adamw",
-    "adamw_equivalent_schedule": "torch_adamw",
-    "convert_sgd_variant": "sgd_variants",
-    "keras_equivalent_schedule": "sgd_variants",
-    "keras_lockstep": "sgd_variants",
-    "keras_reference_run": "sgd_variants",
-    "audit": "invariance",
-    "AuditReport": "invariance",
-    "make_scale_invariant": "invariance",
-    "Monitor": "monitor",
-    "groups_from_audit": "monitor",
-    "predict_equilibrium": "monitor",
+    "EquivalentLR": "optim.torch_sgd",
+    "PlainSchedule": "optim.torch_sgd",
+    "ConvertedRun": "optim.run",
+    "convert": "optim.converter",
+    "convert_optimizer": "optim.converter",
+    "ExpLRConverter": "optim.online",
+    "ConversionError": "optim.inplace",
+    "InvarianceCheckError": "optim.inplace",
+    "StockAveragedModel": "optim.inplace",
+    "ScheduleLR": "optim.scheduling",
+    "NormLayers": "optim.normalisers",
+    "lrs_from_scheduler": "optim.torch_sgd",
+    "is_norm_layer": "optim.torch_sgd",
+    "convert_adamw": "optim.torch_adamw",
+    "AdamWEquivalence": "optim.torch_adamw",
+    "adamw_equivalent_schedule": "optim.torch_adamw",
+    "convert_sgd_variant": "optim.sgd_variants",
+    "keras_equivalent_schedule": "optim.sgd_variants",
+    "keras_lockstep": "optim.sgd_variants",
+    "keras_reference_run": "optim.sgd_variants",
+    "audit": "invariance.core",
+    "AuditReport": "invariance.report",
+    "make_scale_invariant": "invariance.make_invariant",
+    "Monitor": "monitor.core",
+    "groups_from_audit": "monitor.core",
+    "predict_equilibrium": "monitor.equilibrium",
 }
+
+_moved.install(__name__)
 
 
 def __getattr__(name: str) -> Any:
     """Import the PyTorch interface on first use: the schedule maths (and its command line)
-    starts without paying for ``import torch``."""
-    mod = _TORCH_NAMES.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
+    starts without paying for ``import torch``. The old flat module names (``lockstep``,
+    ``noise_floor``, ``converter``, ...) give the modules at their new places."""
     import importlib
 
-    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    mod = _TORCH_NAMES.get(name)
+    if mod is not None:
+        value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    elif name in _moved.MOVED:
+        value = importlib.import_module(f".{_moved.MOVED[name]}", __name__)
+    else:
+        raise AttributeError(f"module 'equivalence' has no attribute {name!r}")
     globals()[name] = value  # later look-ups skip this hook
     return value
 

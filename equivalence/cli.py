@@ -26,9 +26,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import __version__, schedules
-from .closed_form import per_epoch_growth
-from .recipe import FORMS, ExpLRSchedule
+from . import __version__
+from .schedule import schedules
+from .schedule.closed_form import per_epoch_growth
+from .schedule.recipe import FORMS, ExpLRSchedule
 
 _LN10 = math.log(10.0)
 

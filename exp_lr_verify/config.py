@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from equivalence.noise_floor import JITTER_TWINS
+from equivalence.verify.noise_floor import JITTER_TWINS
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from torch.optim.lr_scheduler import (
 )
 
 import equivalence
-from equivalence import lockstep, schedules
-from equivalence.noise_floor import Verdict
-from equivalence.testing_nets import Net, batches, loss_fn, main_job_nets
+from equivalence import schedules
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import Verdict
+from equivalence.verify.testing_nets import Net, batches, loss_fn, main_job_nets
 
 from .claims import Status
 from .config import VerifyConfig

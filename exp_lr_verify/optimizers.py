@@ -22,8 +22,8 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
 import equivalence
-from equivalence import lockstep
-from equivalence.testing_nets import batches, loss_fn, main_job_nets, ratio_of_quadratics
+from equivalence.verify import lockstep
+from equivalence.verify.testing_nets import batches, loss_fn, main_job_nets, ratio_of_quadratics
 
 from .claims import Status
 from .config import VerifyConfig

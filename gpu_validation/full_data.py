@@ -73,9 +73,16 @@ from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
 import equivalence
-from equivalence.lockstep import ConvertedTwin, SGDRecipe, Twin, TwinFactory, converted, perturbed
 from equivalence.monitor import Monitor, groups_from_audit, plot_all
-from equivalence.noise_floor import FLOOR_FACTOR, U32, U64, Floor, Trace, judge, rel_err
+from equivalence.verify.lockstep import (
+    ConvertedTwin,
+    SGDRecipe,
+    Twin,
+    TwinFactory,
+    converted,
+    perturbed,
+)
+from equivalence.verify.noise_floor import FLOOR_FACTOR, U32, U64, Floor, Trace, judge, rel_err
 
 from .augment import DeviceAugmenter, normalize
 from .data import default_data_path, load_cifar10

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
-from equivalence.lockstep import ConvertedTwin, SGDRecipe, converted
+from equivalence.verify.lockstep import ConvertedTwin, SGDRecipe, converted
 
 from .config import Config
 from .model import conv_weights

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from equivalence.noise_floor import U32, U64, Trace, judge, trajectory_tol
+from equivalence.verify.noise_floor import U32, U64, Trace, judge, trajectory_tol
 
 from .config import Config
 from .data import (

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from equivalence.testing_nets import EPS_BN, InvariantMLP, make_batches, make_pair
+from equivalence.verify.testing_nets import EPS_BN, InvariantMLP, make_batches, make_pair
 
 torch.set_num_threads(1)  # tiny networks: threads cost more than they give
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import equivalence
-from equivalence.lockstep import SGDRecipe, TwinFactory
+from equivalence.verify.lockstep import SGDRecipe, TwinFactory
 
 
 class _WrongLR:

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from strategies import Recipe
 
-from equivalence import lockstep
-from equivalence.noise_floor import JITTER_TWINS, Floor, Trace
-from equivalence.testing_nets import DTYPE, Net, NetSpec, batches, build, loss_fn
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import JITTER_TWINS, Floor, Trace
+from equivalence.verify.testing_nets import DTYPE, Net, NetSpec, batches, build, loss_fn
 
 
 def harness_args(

@@ -29,8 +29,8 @@ from torch.optim.lr_scheduler import (
 )
 
 import equivalence
-from equivalence.lockstep import SGDRecipe
-from equivalence.testing_nets import ALL_ACTS, HOMOGENEOUS_ACTS, NetSpec
+from equivalence.verify.lockstep import SGDRecipe
+from equivalence.verify.testing_nets import ALL_ACTS, HOMOGENEOUS_ACTS, NetSpec
 
 PAPER = {"lr": 0.1, "weight_decay": 5e-4, "momentum": 0.9}
 

@@ -36,9 +36,8 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR, OneCycleLR
 
 import equivalence
-from equivalence import lockstep, torch_adamw
-from equivalence.noise_floor import JITTER_TWINS, Floor, Status, Trace, Verdict, judge
-from equivalence.torch_adamw import (
+from equivalence.optim import torch_adamw
+from equivalence.optim.torch_adamw import (
     AdamMapState,
     AdamStepParams,
     AdamWEquivalence,
@@ -46,6 +45,8 @@ from equivalence.torch_adamw import (
     adamw_step_params,
     convert_adamw,
 )
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import JITTER_TWINS, Floor, Status, Trace, Verdict, judge
 from tests.conftest import examples
 
 torch.set_num_threads(1)

@@ -14,7 +14,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 import equivalence
 from equivalence.invariance import AuditReport
-from equivalence.testing_nets import NetSpec, batches, build
+from equivalence.verify.testing_nets import NetSpec, batches, build
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

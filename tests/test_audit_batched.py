@@ -13,8 +13,8 @@ from test_audit import _seeded
 from torch import nn
 
 import equivalence
-from equivalence.invariance_checks import EulerRows, ScaledLoss, joint_draws
-from equivalence.invariance_search import search
+from equivalence.invariance.checks import EulerRows, ScaledLoss, joint_draws
+from equivalence.invariance.search import search
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -200,7 +200,7 @@ def test_resnet18_without_a_norm_is_not_invariant_there():
 def test_search_past_the_enumeration_budget(monkeypatch, invariant):
     """Past the budget the screen searches greedily; whatever it proposes, the forward tests decide:
     the invariant set is still found (positive), and none is reported when none is (control)."""
-    monkeypatch.setattr("equivalence.invariance_search.ENUMERATION_BUDGET", 0)
+    monkeypatch.setattr("equivalence.invariance.search.ENUMERATION_BUDGET", 0)
     rows, names, truth = _synthetic_rows(6, 2)
 
     def violation(singles, rest):

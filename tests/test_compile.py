@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import equivalence as eq
-from equivalence.compile_norms import is_traceable
+from equivalence.optim.compile_norms import is_traceable
 
 from .test_inplace import Net, data, invariant, sgd_mixed
 

@@ -18,8 +18,9 @@ import pytest
 
 import equivalence
 import exp_lr_verify
-from equivalence import lockstep, sgd_variants
-from equivalence.noise_floor import Status as NoiseStatus
+from equivalence.optim import sgd_variants
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import Status as NoiseStatus
 from exp_lr_verify import job, numeric, optimizers, report
 from exp_lr_verify.claims import CLAIMS, Status
 from exp_lr_verify.numeric import NumericResult

@@ -52,8 +52,8 @@ import torch
 from pairs import noise_floor, run_pair
 from strategies import Recipe
 
-from equivalence.noise_floor import SERIES, Status, judge, running_max
-from equivalence.testing_nets import NetSpec
+from equivalence.verify.noise_floor import SERIES, Status, judge, running_max
+from equivalence.verify.testing_nets import NetSpec
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

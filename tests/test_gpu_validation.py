@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from equivalence.noise_floor import trajectory_tol
+from equivalence.verify.noise_floor import trajectory_tol
 from gpu_validation import SMOKE, Config, main, smoke
 from gpu_validation.augment import DeviceAugmenter, EpochDraw, crop_flip, draw_epoch, normalize
 from gpu_validation.config import parse_config
@@ -459,7 +459,7 @@ def test_reported_lr_of_b_is_the_equivalent_lr(smoke_run: tuple[int, dict, Path]
     from torch.optim.lr_scheduler import MultiStepLR
 
     from equivalence import log_equivalent_lrs
-    from equivalence.lockstep import SGDRecipe
+    from equivalence.verify.lockstep import SGDRecipe
 
     _, res, _ = smoke_run
     cfg = res["config"]

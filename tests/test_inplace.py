@@ -25,8 +25,8 @@ from torch.optim.lr_scheduler import LambdaLR, LinearLR, MultiStepLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import equivalence as eq
-from equivalence.inplace import InvarianceCheckError
-from equivalence.noise_floor import JITTER_ULPS
+from equivalence.optim.inplace import InvarianceCheckError
+from equivalence.verify.noise_floor import JITTER_ULPS
 
 U = float(np.finfo(np.float64).eps)
 FLOOR_MIN = 64 * U

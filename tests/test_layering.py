@@ -4,11 +4,19 @@
 ``gpu_validation`` builds on ``equivalence`` only; ``equivalence``, ``proofs`` and ``toy``
 import none of the project's other packages. No private name (``_x``: a module or an object)
 is imported across a package boundary.
+
+Inside ``equivalence`` the same holds for its rooms (subpackages), in layer order
+:data:`ROOMS`: ``schedule`` (numpy only: no torch), ``invariance``, ``optim``, ``monitor``,
+``verify``; each imports only the rooms before it, none imports the package root or its
+top-level modules (``cli``), and no private name crosses a room boundary. The modules of
+``equivalence`` import one another without a cycle.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +133,219 @@ def test_relative_imports_resolve_within_the_package():
     assert imports("from . import convert", "equivalence.lockstep") == [
         ("equivalence", ["convert"])
     ]
+
+
+# -- the rooms of equivalence/ ------------------------------------------------------------------
+
+#: equivalence's rooms in layer order: each may import only the rooms before it (and itself)
+ROOMS = ("schedule", "invariance", "optim", "monitor", "verify")
+#: what the schedule room may not import at all
+NO_TORCH = {"torch", "torchvision"}
+
+
+def room_of(module: str) -> str | None:
+    """The room of ``equivalence.<room>.…`` (None for another package or the top level)."""
+    parts = module.split(".")
+    if parts[0] != "equivalence" or len(parts) < 3 or parts[1] not in ROOMS:
+        return None
+    return parts[1]
+
+
+def room_violations(source: str, module: str) -> list[str]:
+    """Imports in ``source`` (of ``module``, in a room) that break the rooms' layering."""
+    room = room_of(module)
+    if room is None:
+        return []
+    allowed = set(ROOMS[: ROOMS.index(room) + 1])
+    bad = []
+    for target, names in imports(source, module):
+        parts = target.split(".")
+        if room == "schedule" and parts[0] in NO_TORCH:
+            bad.append(f"{module} imports {target} (the schedule room is numpy only)")
+        if parts[0] != "equivalence":
+            continue
+        # `from equivalence import optim` names rooms; anything else is the package root
+        others = [parts[1]] if len(parts) > 1 else (names or ["equivalence"])
+        for other in others:
+            if other not in ROOMS:
+                bad.append(
+                    f"{module} imports equivalence's top level ({target}: {other}); "
+                    "a room imports rooms only"
+                )
+            elif other not in allowed:
+                bad.append(f"{module} imports {target} ({room} may import {sorted(allowed)})")
+            elif other != room:
+                private = [p for p in [*parts[2:], *names] if _private(p)]
+                if private:
+                    bad.append(f"{module} imports the private {private} of {target}")
+    return bad
+
+
+def _room_modules() -> list[tuple[str, Path]]:
+    return [(m, p) for m, p in _modules() if room_of(m) is not None]
+
+
+def test_every_room_exists_and_holds_modules():
+    rooms = {room_of(m) for m, _ in _room_modules()}
+    assert rooms == set(ROOMS), rooms
+    top = sorted(p.name for p in (ROOT / "equivalence").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "_moved.py", "cli.py"], top
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_each_room_imports_only_the_rooms_before_it(room):
+    bad = [
+        v
+        for m, p in _room_modules()
+        if room_of(m) == room
+        for v in room_violations(p.read_text(encoding="utf-8"), m)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_module_of_equivalence_imports_the_other_packages():
+    others = {"exp_lr_verify", "gpu_validation", "toy", "proofs"}
+    bad = [
+        f"{m} imports {t}"
+        for m, p in _modules()
+        if m.startswith("equivalence.")
+        for t, _ in imports(p.read_text(encoding="utf-8"), m)
+        if t.split(".")[0] in others
+    ]
+    assert not bad, bad
+
+
+def test_the_package_root_and_the_schedule_room_load_without_torch():
+    """``import equivalence`` and every module of the schedule room (and the command line,
+    which is built on it) leave torch unimported."""
+    mods = sorted(m for m, _ in _room_modules() if room_of(m) == "schedule")
+    mods = [m.removesuffix(".__init__") for m in mods] + ["equivalence", "equivalence.cli"]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        "print(sorted(k for k in sys.modules if k.split('.')[0] in ('torch', 'torchvision')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "expected"),
+    [
+        ("import torch", "equivalence.schedule.exact", "numpy only"),
+        ("from torch import nn", "equivalence.schedule.recipe", "numpy only"),
+        ("from ..optim.run import ConvertedRun", "equivalence.schedule.x", "schedule may import"),
+        ("from ..verify import lockstep", "equivalence.optim.converter", "optim may import"),
+        ("from equivalence.verify.noise_floor import K", "equivalence.monitor.core", "monitor"),
+        ("from ..verify.lockstep import x", "equivalence.invariance.core", "invariance may"),
+        ("from .. import convert", "equivalence.verify.lockstep", "top level"),
+        ("import equivalence", "equivalence.optim.x", "top level"),
+        ("from ..cli import main", "equivalence.monitor.core", "top level"),
+        ("from ..schedule.exact import _ratio_sequence", "equivalence.optim.x", "private"),
+        ("from ..schedule import _checks", "equivalence.optim.x", "private"),
+        ("from ..schedule.exact import ScaleSequenceError", "equivalence.optim.x", None),
+        ("from .exact import _exp_or_overflow", "equivalence.schedule.recipe", None),
+        ("from ..optim.converter import convert", "equivalence.verify.lockstep", None),
+        ("import torch", "equivalence.optim.x", None),
+    ],
+)
+def test_the_room_check_catches_each_kind_of_violation(source, module, expected):
+    """Negative controls of the room rules (and imports they allow)."""
+    found = room_violations(source, module)
+    if expected is None:
+        assert found == []
+    else:
+        assert any(expected in v for v in found), found
+
+
+# -- no import cycle -----------------------------------------------------------------------------
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """module -> the modules of ``sources`` it imports (``pkg.__init__`` named ``pkg``).
+
+    ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to
+    ``pkg``; imports anywhere in a module count (inside functions too).
+    """
+
+    def node(m: str) -> str:
+        return m.removesuffix(".__init__")
+
+    nodes = {node(m) for m in sources}
+    graph: dict[str, set[str]] = {node(m): set() for m in sources}
+    for m, src in sources.items():
+        for target, names in imports(src, m):
+            subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in nodes]
+            if subs:
+                graph[node(m)].update(subs)
+            if target in nodes and len(subs) < len(names or [None]):
+                graph[node(m)].add(target)
+        graph[node(m)].discard(node(m))
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_in_equivalence():
+    sources = {
+        m: p.read_text(encoding="utf-8") for m, p in _modules() if m.split(".")[0] == "equivalence"
+    }
+    graph = import_graph(sources)
+    assert len(graph) > 30 and sum(map(len, graph.values())) > 50  # the graph is really read
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle_and_resolves_imports():
+    """Negative controls: the converter <-> precomputed-path cycle as it once was (one side
+    importing inside a function), and a cycle through a package's ``__init__``, are found;
+    ``from pkg import module`` is an edge to the module, ``from pkg import name`` to ``pkg``."""
+    sources = {
+        "eq.__init__": "from .optim import run\nfrom .optim import convert",
+        "eq.optim.__init__": "from .converter import convert",
+        "eq.optim.converter": "def f():\n    from .torch_sgd import convert_precomputed",
+        "eq.optim.torch_sgd": "from .converter import ConvertedRun",
+        "eq.optim.run": "from . import inplace",
+        "eq.optim.inplace": "",
+    }
+    graph = import_graph(sources)
+    assert graph["eq"] == {"eq.optim.run", "eq.optim"}
+    assert graph["eq.optim.run"] == {"eq.optim.inplace"}
+    assert cycles(graph) == [["eq.optim.converter", "eq.optim.torch_sgd"]]
+    sources["eq.optim.torch_sgd"] = "from .run import ConvertedRun"  # the cut
+    assert cycles(import_graph(sources)) == []
+    sources["eq.optim.__init__"] = "from .run import ConvertedRun"  # the package re-exports run
+    sources["eq.optim.run"] = "from . import convert"  # and run imports from the package
+    assert cycles(import_graph(sources)) == [["eq.optim", "eq.optim.run"]]

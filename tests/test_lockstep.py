@@ -14,9 +14,9 @@ import torch
 from torch.optim.lr_scheduler import MultiStepLR
 
 import equivalence
-from equivalence import lockstep
-from equivalence.noise_floor import Status, Trace, judge
-from equivalence.testing_nets import (
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import Status, Trace, judge
+from equivalence.verify.testing_nets import (
     InvariantMLP,
     batches,
     loss_fn,
@@ -157,7 +157,7 @@ def test_horizon_with_a_sampled_eval_series() -> None:
 
     Negative control: a per-step series saturating at step 5 still cuts the horizon there.
     """
-    from equivalence.noise_floor import SATURATED, Floor, Trace
+    from equivalence.verify.noise_floor import SATURATED, Floor, Trace
 
     small = SATURATED / 10
     quiet = Trace((small,) * 8, (small,) * 8, (small,) * 2, ())
@@ -196,7 +196,7 @@ def test_adamw_recipe_verified_and_validated() -> None:
     stock Adam, and its floor twins move Adam's buffers too; bad values are named."""
     from torch.optim.lr_scheduler import CosineAnnealingLR
 
-    from equivalence.testing_nets import batches, loss_fn, main_job_nets
+    from equivalence.verify.testing_nets import batches, loss_fn, main_job_nets
 
     _, net = main_job_nets(0)[2]  # the LayerNorm MLP
     data = batches(net.spec, 60, 16, 0)

@@ -26,16 +26,16 @@ from hypothesis import strategies as st
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
 
 import equivalence as eq
-from equivalence import lockstep
-from equivalence.noise_floor import Floor, Status, Trace, judge
-from equivalence.sgd_variants import (
+from equivalence.optim.sgd_variants import (
     convert_sgd_variant,
     keras_equivalent_schedule,
     keras_lockstep,
     keras_reference_run,
 )
-from equivalence.testing_nets import ratio_of_quadratics
-from equivalence.torch_adamw import AdamWEquivalence, convert_adamw
+from equivalence.optim.torch_adamw import AdamWEquivalence, convert_adamw
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import Floor, Status, Trace, judge
+from equivalence.verify.testing_nets import ratio_of_quadratics
 from proofs._core import refute, verify_steps
 from tests.conftest import examples
 from tests.test_adamw import batches, flat, harness_pair, make_net, rel, step, within_floor
@@ -308,7 +308,7 @@ def test_keras_schedule_against_fraction_oracle() -> None:
 
 def test_sgd_converter_points_elsewhere_for_other_optimizers():
     """convert_optimizer refuses what it does not convert, and says where to go and why."""
-    from equivalence.sgd_variants import SGDVariantEquivalence
+    from equivalence.optim.sgd_variants import SGDVariantEquivalence
 
     p = [torch.nn.Parameter(torch.ones(2))]
     # the front door converts each kind it covers in place, through its own map

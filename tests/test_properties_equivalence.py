@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from pairs import noise_floor, run_pair
 from strategies import net_specs, paper_recipe, recipes
 
-from equivalence.noise_floor import U64, K, Status, judge, trajectory_tol
-from equivalence.testing_nets import NetSpec, build
+from equivalence.verify.noise_floor import U64, K, Status, judge, trajectory_tol
+from equivalence.verify.testing_nets import NetSpec, build
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

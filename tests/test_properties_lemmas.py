@@ -37,9 +37,9 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from strategies import net_specs
 
-from equivalence.lockstep import normaliser_spread
-from equivalence.noise_floor import DEGENERATE, U64
-from equivalence.testing_nets import NetSpec, batches, build, loss_fn
+from equivalence.verify.lockstep import normaliser_spread
+from equivalence.verify.noise_floor import DEGENERATE, U64
+from equivalence.verify.testing_nets import NetSpec, batches, build, loss_fn
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

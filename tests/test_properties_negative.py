@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from pairs import noise_floor, run_pair
 from strategies import net_specs, recipes
 
-from equivalence.noise_floor import K, floor_bound, trajectory_tol
-from equivalence.testing_nets import build, plain_mlp
+from equivalence.verify.noise_floor import K, floor_bound, trajectory_tol
+from equivalence.verify.testing_nets import build, plain_mlp
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

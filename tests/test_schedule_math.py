@@ -277,7 +277,7 @@ def test_bad_input_names_argument_and_range(call, match):
 
 def test_schedule_build_validates_its_input_once(monkeypatch):
     """Public entry points check ``lrs`` once; the kernels behind them assume it (and agree)."""
-    import equivalence.recipe as recipe
+    import equivalence.schedule.recipe as recipe
 
     calls = []
     real = recipe.as_lr_array

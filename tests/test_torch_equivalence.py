@@ -24,8 +24,9 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, MultiStepLR, SequentialLR
 
 import equivalence as eq
-from equivalence import lockstep, schedules
-from equivalence.noise_floor import Status
+from equivalence import schedules
+from equivalence.verify import lockstep
+from equivalence.verify.noise_floor import Status
 
 from ._nets import make_batches, make_pair, rel_diff, rel_param_error
 

@@ -39,7 +39,7 @@ from torch.optim.lr_scheduler import (
 
 import equivalence as eq
 from equivalence import schedules
-from equivalence.noise_floor import JITTER_ULPS
+from equivalence.verify.noise_floor import JITTER_ULPS
 
 torch.set_num_threads(1)
 

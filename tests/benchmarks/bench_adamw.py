@@ -20,7 +20,7 @@ from steptime import seconds_per_step  # this folder: the scripts run by path
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
-from equivalence.torch_adamw import convert_adamw
+from equivalence.optim.torch_adamw import convert_adamw
 
 
 def _model(width: int = 256) -> nn.Module:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .layer_kinds import NORM_CLASSES, has_running_stats
+from ..invariance.layer_kinds import NORM_CLASSES, has_running_stats
 
 __all__ = ["NormLayers", "has_running_stats", "is_normaliser"]
 
@@ -93,7 +93,7 @@ class NormLayers:
         for m, eps in zip(self.modules, self.user_eps):
             # eps is a plain float attribute: skip nn.Module.__setattr__'s slow checks
             object.__setattr__(m, "eps", eps / sq)
-            t = m.__dict__.get("_eps_t")  # a traceable normaliser (equivalence.compile_norms)
+            t = m.__dict__.get("_eps_t")  # a traceable normaliser (equivalence.optim.compile_norms)
             if t is not None:
                 t.fill_(eps / sq)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from .invariance_checks import Reach
+from .graph import Reach
 from .layer_kinds import NORM_CLASSES, owner
 
 __all__ = ["reasons"]

@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_int_sequence, check_nonnegative_float, check_positive_float, check_steps
+from .validation import (
+    check_int_sequence,
+    check_nonnegative_float,
+    check_positive_float,
+    check_steps,
+)
 
 __all__ = [
     "Schedule",

@@ -39,18 +39,17 @@ hook restores the stock values, corrects the normalisers or rescales the weights
 
 Outputs: :attr:`Monitor.records` (a list of dicts), :meth:`Monitor.scalars` (the latest step as
 a flat dict for TensorBoard-style loggers), :meth:`Monitor.iter_scalars` (every step),
-:meth:`Monitor.to_csv`, :meth:`Monitor.to_json`, and the plots :func:`plot_effective_lr`,
-:func:`plot_angular_update`, :func:`plot_weight_norms`.
+:meth:`Monitor.to_csv`, :meth:`Monitor.to_json` (kept and written by
+:class:`~equivalence.monitor.records.Records`), and the plots of
+:mod:`equivalence.monitor.plots`. The predictions come from
+:mod:`equivalence.monitor.equilibrium`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,34 +57,10 @@ import numpy as np
 import torch
 from torch.optim import SGD, Optimizer
 
-__all__ = [
-    "Equilibrium",
-    "Monitor",
-    "FIELDS",
-    "STEP_NORMS",
-    "predict_equilibrium",
-    "steps_to_equilibrium",
-    "angle_from_sides",
-    "groups_from_audit",
-    "plot_effective_lr",
-    "plot_angular_update",
-    "plot_weight_norms",
-    "plot_all",
-]
+from .equilibrium import EquilibriumTracker, steps_to_equilibrium
+from .records import Records
 
-#: The per-step, per-group fields of :attr:`Monitor.records` (besides ``step`` and ``group``).
-FIELDS = (
-    "lr",
-    "weight_norm",
-    "weight_norm_stock",
-    "effective_lr",
-    "angular_update",
-    "grad_norm_unit",
-    "predicted_angular_update",
-    "predicted_weight_norm",
-    "relaxation_steps",
-    "steps_to_equilibrium",
-)
+__all__ = ["Monitor", "STEP_NORMS", "angle_from_sides", "groups_from_audit"]
 
 Recipe = Callable[[int], tuple[float, float, float]]
 
@@ -93,92 +68,6 @@ Recipe = Callable[[int], tuple[float, float, float]]
 #: "difference" = a copy of w_t subtracted from w_{t+1} (any optimizer), "auto" = the first when
 #: it applies (torch.optim.SGD, momentum > 0, no Nesterov), else the second.
 STEP_NORMS = ("auto", "buffer", "difference")
-
-
-# -- the predictions (proofs/equilibrium.py) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Equilibrium:
-    """The steady state of PyTorch's SGD on a scale-invariant weight (``proofs/equilibrium.py``).
-
-    ``angular_update`` Δ* = arccos(1 − ηλ/(1+γ)) (rad); ``norm`` ‖w*‖ =
-    (ησ²(1+γ)/(λ(1−γ)(2(1+γ)−ηλ)))^{1/4} (NaN without σ²); ``rho`` the slowest eigenvalue
-    ρ = (b + √(b²−4γ))/2, b = (1+γ) − 4ηλ + 2η²λ²/(1+γ), of the linearised moment map;
-    ``relaxation_steps`` τ = −1/ln ρ ≈ (1−γ)/(4ηλ).
-    """
-
-    angular_update: float
-    norm: float
-    rho: float
-    relaxation_steps: float
-
-
-def _check_recipe(lr: float, weight_decay: float, momentum: float) -> None:
-    for name, val in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            raise TypeError(f"{name} must be a finite real number, got {val!r}")
-    if lr <= 0:
-        raise ValueError(f"lr = {lr!r} is outside the valid range 0 < lr < inf")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay = {weight_decay!r} is outside the valid range [0, inf)")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum = {momentum!r} is outside the valid range [0, 1)")
-    if lr * weight_decay >= 2 * (1 + momentum):
-        raise ValueError(
-            f"lr * weight_decay = {lr * weight_decay!r} is outside the valid range "
-            f"[0, 2 (1 + momentum)) = [0, {2 * (1 + momentum)!r}) (no steady state)"
-        )
-
-
-def predict_equilibrium(
-    lr: float, weight_decay: float, momentum: float, sigma2: float | None = None
-) -> Equilibrium:
-    """Δ*, ‖w*‖, ρ and τ of ``proofs/equilibrium.py`` for SGD(lr=η, weight_decay=λ, momentum=γ).
-
-    ``sigma2`` = E[‖g‖² ‖w‖²] (the gradient's squared norm at unit weight norm); without it
-    the norm is NaN. With ``weight_decay = 0`` there is no equilibrium: Δ* = 0, ‖w*‖ = inf,
-    ρ = 1, τ = inf.
-    """
-    _check_recipe(lr, weight_decay, momentum)
-    if sigma2 is not None and (not math.isfinite(sigma2) or sigma2 < 0):
-        raise ValueError(f"sigma2 = {sigma2!r} is outside the valid range [0, inf)")
-    eta, lam, g = float(lr), float(weight_decay), float(momentum)
-    e = eta * lam
-    if e == 0:
-        return Equilibrium(0.0, math.inf if sigma2 else math.nan, 1.0, math.inf)
-    delta = math.acos(1.0 - e / (1.0 + g))
-    norm = (
-        math.nan
-        if sigma2 is None
-        else (eta * sigma2 * (1 + g) / (lam * (1 - g) * (2 * (1 + g) - e))) ** 0.25
-    )
-    b = (1 + g) - 4 * e + 2 * e * e / (1 + g)
-    disc = b * b - 4 * g
-    # complex roots (large ηλ) have modulus √γ; otherwise the larger real root
-    rho = (b + math.sqrt(disc)) / 2 if disc >= 0 else math.sqrt(g)
-    rho = max(rho, g * g)  # the other eigenvalue of the moment map
-    tau = -1.0 / math.log(rho) if 0 < rho < 1 else math.inf
-    return Equilibrium(delta, norm, rho, tau)
-
-
-def steps_to_equilibrium(norm: float, eq: Equilibrium, rel_tol: float = 0.01) -> float:
-    """Predicted steps until ‖w‖ is within ``rel_tol`` of ‖w*‖: τ ln(D/ε), 0 when already there.
-
-    D = |‖w‖⁴/‖w*‖⁴ − 1| decays as ρ^t near the steady state (``proofs/equilibrium.py``,
-    linearisation; exact for ‖w‖⁴ in the γ = 0, small-ηλ limit); ε = (1 ± rel_tol)⁴ − 1 on the
-    side where ‖w‖ lies.
-    """
-    if not 0 < rel_tol < 1:
-        raise ValueError(f"rel_tol = {rel_tol!r} is outside the valid range (0, 1)")
-    if not (math.isfinite(eq.norm) and eq.norm > 0 and math.isfinite(norm)):
-        return math.nan
-    r4 = (norm / eq.norm) ** 4
-    d = abs(r4 - 1.0)
-    eps = (1 + rel_tol) ** 4 - 1 if r4 >= 1 else 1 - (1 - rel_tol) ** 4
-    if d <= eps:
-        return 0.0
-    return eq.relaxation_steps * math.log(d / eps)
 
 
 def angle_from_sides(a: Any, b: Any, c: Any) -> np.ndarray:
@@ -341,9 +230,8 @@ class Monitor:
             tuple[int, list[float], list[tuple[float, float, float]], float, bool]
         ] = []
         self._active = False
-        self._sigma2 = [math.nan] * n
-        self._sigma_count = [0] * n
-        self._records: list[dict[str, Any]] = []
+        self._equilibrium = EquilibriumTracker(n, every)  # σ² per group and the predictions
+        self._log = Records(self.group_names)
         self._pre = optimizer.register_step_pre_hook(self._pre_hook)
         self._post = optimizer.register_step_post_hook(self._post_hook)
         # Run first on both sides of the step. Before the step: read the stock (η_t, λ_t, γ_t)
@@ -372,7 +260,7 @@ class Monitor:
         schedule of the param group holding the first group's tensors, m_t from
         ``run.scheduler.current_scale``.
         """
-        from .recipe import ExpLRSchedule
+        from ..schedule.recipe import ExpLRSchedule
 
         opt, sched = run.optimizer, run.scheduler
         converter = getattr(run, "converter", None)
@@ -488,25 +376,9 @@ class Monitor:
             for k, name in enumerate(self.group_names):
                 eta, lam, gam = recipes[k]
                 s2 = float(v[1, k] * v[0, k])  # (‖g‖‖w‖)²: invariant under w → c w
-                try:
-                    eq0 = predict_equilibrium(eta, lam, gam)
-                except ValueError:
-                    eq0 = Equilibrium(math.nan, math.nan, math.nan, math.nan)
-                # running mean of σ² over about one relaxation time (the norm's memory)
-                n = self._sigma_count[k] + 1
-                horizon = (
-                    eq0.relaxation_steps / self.every if math.isfinite(eq0.relaxation_steps) else n
-                )
-                alpha = 1.0 / min(n, max(horizon, 1.0))
-                prev = self._sigma2[k]
-                self._sigma2[k] = s2 if not math.isfinite(prev) else prev + alpha * (s2 - prev)
-                self._sigma_count[k] = n
-                try:
-                    eq = predict_equilibrium(eta, lam, gam, self._sigma2[k])
-                except ValueError:
-                    eq = eq0
+                eq = self._equilibrium.update(k, eta, lam, gam, s2)
                 norm_stock = float(w0[k]) / m
-                self._records.append(
+                self._log.rows.append(
                     {
                         "step": t,
                         "group": name,
@@ -529,33 +401,20 @@ class Monitor:
     def records(self) -> list[dict[str, Any]]:
         """Every recorded (step, group) as a dict with ``step``, ``group`` and :data:`FIELDS`."""
         self.flush()
-        return self._records
+        return self._log.rows
 
     def series(self, group: str, field: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of one field of one group."""
-        if group not in self.group_names:
-            raise ValueError(f"group = {group!r} is not one of {self.group_names}")
-        if field not in FIELDS:
-            raise ValueError(f"field = {field!r} is not one of {FIELDS}")
-        rows = [r for r in self.records if r["group"] == group]
-        return np.array([r["step"] for r in rows]), np.array([r[field] for r in rows], dtype=float)
+        self.flush()
+        return self._log.series(group, field)
 
     def scalars(self, prefix: str = "monitor") -> dict[str, float]:
         """The latest recorded step as ``{"prefix/group/field": value}`` (for a logger's add_scalar).
 
         Reads the device (one synchronisation).
         """
-        recs = self.records
-        if not recs:
-            return {}
-        last = recs[-1]["step"]
-        out: dict[str, float] = {}
-        for r in reversed(recs):
-            if r["step"] != last:
-                break
-            for f in FIELDS:
-                out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
-        return out
+        self.flush()
+        return self._log.scalars(prefix)
 
     def iter_scalars(
         self, prefix: str = "monitor", start: int = 0
@@ -568,74 +427,28 @@ class Monitor:
                 for k, v in d.items():
                     writer.add_scalar(k, v, step)
         """
-        out: dict[str, float] = {}
-        current: int | None = None
-        for r in self.records:
-            if r["step"] < start:
-                continue
-            if current is not None and r["step"] != current:
-                yield current, out
-                out = {}
-            current = r["step"]
-            for f in FIELDS:
-                out[f"{prefix}/{r['group']}/{f}"] = float(r[f])
-        if current is not None:
-            yield current, out
+        self.flush()
+        yield from self._log.iter_scalars(prefix, start)
 
     def summary(self, last_fraction: float = 0.25) -> dict[str, dict[str, float]]:
         """Per group: means over the last ``last_fraction`` of the records, measured vs predicted."""
-        if not 0 < last_fraction <= 1:
-            raise ValueError(f"last_fraction = {last_fraction!r} is outside the valid range (0, 1]")
-        out: dict[str, dict[str, float]] = {}
-        for gname in self.group_names:
-            rows = [r for r in self.records if r["group"] == gname]
-            if not rows:
-                continue
-            tail = rows[int(len(rows) * (1 - last_fraction)) :] or rows[-1:]
-
-            def mean(f: str, rows: list[dict[str, Any]] = tail) -> float:
-                return float(np.nanmean([r[f] for r in rows])) if rows else math.nan
-
-            out[gname] = {
-                "steps": float(len(rows)),
-                "final_weight_norm": rows[-1]["weight_norm"],
-                "final_weight_norm_stock": rows[-1]["weight_norm_stock"],
-                "final_effective_lr": rows[-1]["effective_lr"],
-                "mean_angular_update": mean("angular_update"),
-                "predicted_angular_update": mean("predicted_angular_update"),
-                "mean_weight_norm_stock": mean("weight_norm_stock"),
-                "predicted_weight_norm": mean("predicted_weight_norm"),
-                "relaxation_steps": rows[-1]["relaxation_steps"],
-            }
-        return out
+        self.flush()
+        return self._log.summary(last_fraction)
 
     def to_csv(self, path: str | Path) -> Path:
         """Write one row per (step, group) with the columns ``step, group`` + :data:`FIELDS`."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("w", newline="") as f:
-            wr = csv.DictWriter(f, fieldnames=["step", "group", *FIELDS])
-            wr.writeheader()
-            for r in self.records:
-                wr.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-        return p
+        self.flush()
+        return self._log.to_csv(path)
 
     def to_dict(self) -> dict[str, Any]:
         """Columns per group: ``{"groups": {name: {"step": [...], field: [...]}}, "summary": ...}``."""
-        cols: dict[str, dict[str, list[Any]]] = {}
-        for gname in self.group_names:
-            rows = [r for r in self.records if r["group"] == gname]
-            cols[gname] = {"step": [r["step"] for r in rows]}
-            for f in FIELDS:
-                cols[gname][f] = [_finite_or_none(r[f]) for r in rows]
-        return {"fields": list(FIELDS), "groups": cols, "summary": _jsonable(self.summary())}
+        self.flush()
+        return self._log.to_dict()
 
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON (non-finite values as ``null``)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self.to_dict()))
-        return p
+        self.flush()
+        return self._log.to_json(path)
 
     def close(self) -> None:
         """Read what is left on the device and remove the hooks."""
@@ -650,146 +463,3 @@ class Monitor:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _finite_or_none(x: Any) -> Any:
-    return x if not isinstance(x, float) or math.isfinite(x) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    return _finite_or_none(obj)
-
-
-# -- plots -------------------------------------------------------------------------------------------
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _check_monitors(monitors: Mapping[str, Monitor]) -> None:
-    if not isinstance(monitors, Mapping) or not monitors:
-        raise ValueError(f"monitors must be a non-empty mapping label -> Monitor, got {monitors!r}")
-    for label, m in monitors.items():
-        if not isinstance(m, Monitor):
-            raise TypeError(f"monitors[{label!r}] is {type(m).__name__}, not a Monitor")
-
-
-def _pick(m: Monitor, groups: Iterable[str] | None) -> list[str]:
-    names = list(m.group_names if groups is None else groups)
-    bad = [g for g in names if g not in m.group_names]
-    if bad:
-        raise ValueError(f"groups {bad} are not among {m.group_names}")
-    return names
-
-
-def plot_effective_lr(
-    monitors: Mapping[str, Monitor], path: str | Path, groups: Iterable[str] | None = None
-) -> Path:
-    """Effective LR η_t/(‖w_t‖‖w_{t+1}‖) over time for each run (e.g. stock and converted)."""
-    _check_monitors(monitors)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    styles = ["-", "--", ":", "-."]
-    for i, (label, m) in enumerate(monitors.items()):
-        for g in _pick(m, groups):
-            s, v = m.series(g, "effective_lr")
-            ax.plot(s, v, styles[i % len(styles)], lw=1.2 if i == 0 else 1.8, label=f"{label}: {g}")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"effective LR $\eta_t/(\|w_t\|\,\|w_{t+1}\|)$")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
-
-
-def plot_angular_update(
-    monitor: Monitor, path: str | Path, groups: Iterable[str] | None = None, smooth: int = 50
-) -> Path:
-    """Angular update per step (running mean over ``smooth`` steps) against its prediction Δ*."""
-    if not isinstance(monitor, Monitor):
-        raise TypeError(f"monitor must be a Monitor, got {type(monitor).__name__}")
-    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
-        raise ValueError(f"smooth = {smooth!r} is outside the valid range [1, inf)")
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for g in _pick(monitor, groups):
-        s, v = monitor.series(g, "angular_update")
-        _, p = monitor.series(g, "predicted_angular_update")
-        k = min(smooth, max(len(v), 1))
-        (line,) = ax.plot(s, _trailing_mean(v, k), lw=1.2, label=f"{g} (mean of last {k})")
-        ax.plot(s, p, "--", color=line.get_color(), lw=1.0)
-    ax.plot([], [], "k--", lw=1.0, label=r"predicted $\arccos(1-\eta\lambda/(1+\gamma))$")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"angular update $\angle(w_t, w_{t+1})$ (rad)")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
-
-
-def _trailing_mean(v: np.ndarray, k: int) -> np.ndarray:
-    """Mean of the last k values at every index (fewer at the start), ignoring NaN."""
-    ok = np.isfinite(v)
-    c = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
-    n = np.concatenate([[0], np.cumsum(ok)])
-    i = np.arange(1, len(v) + 1)
-    lo = np.maximum(i - k, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (c[i] - c[lo]) / (n[i] - n[lo])
-
-
-def plot_weight_norms(
-    monitors: Mapping[str, Monitor], path: str | Path, groups: Iterable[str] | None = None
-) -> Path:
-    """Stored weight norms ‖w_t‖ of each run, and the stock run's predicted equilibrium ‖w*‖."""
-    _check_monitors(monitors)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    styles = ["-", "--", ":", "-."]
-    for i, (label, m) in enumerate(monitors.items()):
-        for g in _pick(m, groups):
-            s, v = m.series(g, "weight_norm")
-            ax.plot(s, v, styles[i % len(styles)], lw=1.2, label=f"{label}: {g}")
-            if i == 0:
-                _, p = m.series(g, "predicted_weight_norm")
-                ax.plot(s, p, color="grey", lw=0.8, alpha=0.7)
-    ax.plot([], [], color="grey", lw=0.8, label=r"predicted $\|w^*\|$ (stock)")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"$\|w_t\|$ (stored)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
-    return _save(fig, plt, path)
-
-
-def plot_all(
-    monitors: Mapping[str, Monitor], out_dir: str | Path, groups: Iterable[str] | None = None
-) -> list[Path]:
-    """The three plots into ``out_dir``; the angular-update plot of the first monitor."""
-    _check_monitors(monitors)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    first = next(iter(monitors.values()))
-    gl = None if groups is None else list(groups)
-    return [
-        plot_effective_lr(monitors, out / "effective_lr.png", gl),
-        plot_angular_update(first, out / "angular_update.png", gl),
-        plot_weight_norms(monitors, out / "weight_norms.png", gl),
-    ]
-
-
-def _save(fig: Any, plt: Any, path: str | Path) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    return p

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .invariance_checks import EulerRows
+from .checks import EulerRows
 
 __all__ = ["ENUMERATION_BUDGET", "Screen", "SearchResult", "search"]
 

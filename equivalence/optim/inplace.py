@@ -42,7 +42,7 @@ from torch.optim import Optimizer
 from torch.optim.swa_utils import AveragedModel
 from torch.utils._pytree import tree_leaves
 
-from .layer_kinds import has_running_stats
+from ..invariance.layer_kinds import has_running_stats
 from .normalisers import NormLayers, is_normaliser
 
 __all__ = [
@@ -589,7 +589,7 @@ class InPlaceConversion:
 
     def make_compilable(self) -> list[nn.Module]:
         """Make the sets' normalisers compile once under ``torch.compile`` although their eps
-        changes every step (:mod:`equivalence.compile_norms`); returns the modules changed.
+        changes every step (:mod:`equivalence.optim.compile_norms`); returns the modules changed.
         Call it before ``torch.compile(model)``; ``export`` and ``remove`` undo it."""
         from .compile_norms import make_traceable
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_lr_array, as_weight_decay_array, check_momentum
+from .validation import as_lr_array, as_weight_decay_array, check_momentum
 
 __all__ = [
     "ScaleSequenceError",

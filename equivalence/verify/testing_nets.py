@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .layer_kinds import NORM_CLASSES
+from ..invariance.layer_kinds import NORM_CLASSES
 
 DTYPE = torch.float64
 #: the normalisers' eps: eps breaks scale invariance; at 1e-300 it is below float64 rounding

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_lr_array, as_weight_decay_array, check_momentum, check_steps
 from .closed_form import (
     _texp_log_scales,
     _texp_shifts,
@@ -27,6 +26,7 @@ from .closed_form import (
     log_closed_form_lrs,
 )
 from .exact import _exp_or_overflow, _log_scales_from_ratios, _ratio_sequence
+from .validation import as_lr_array, as_weight_decay_array, check_momentum, check_steps
 
 __all__ = ["ExpLRSchedule", "FORMS"]
 

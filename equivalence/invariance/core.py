@@ -15,19 +15,19 @@ invariant (with the reason in words), or frozen (not trained, not audited).
 
 How (the rooms of the audit):
 
-- :mod:`equivalence.invariance_checks`: the numeric checks on a float64 deep
+- :mod:`equivalence.invariance.checks`: the numeric checks on a float64 deep
   copy of the model in training mode (batch statistics; dropout switched
   off), so that the model, its running statistics and its mode are left
   untouched. One backward pass per test point gives ⟨∇_W L, W⟩ for every
   tensor W at once; forward passes at random joint scalings confirm a set.
-- :mod:`equivalence.invariance_search`: the largest invariant set M ⊇ I (I:
+- :mod:`equivalence.invariance.search`: the largest invariant set M ⊇ I (I:
   the tensors invariant on their own), screened by Euler's identity and
   confirmed by scaling, with the procedure and its tolerances.
-- :mod:`equivalence.invariance_reasons`: why each tensor outside M breaks
+- :mod:`equivalence.invariance.reasons`: why each tensor outside M breaks
   invariance, in words.
-- :mod:`equivalence.invariance_report`: :class:`AuditReport` and
+- :mod:`equivalence.invariance.report`: :class:`AuditReport` and
   :class:`ParamCheck`.
-- :mod:`equivalence.make_invariant`: :func:`make_scale_invariant`, the
+- :mod:`equivalence.invariance.make_invariant`: :func:`make_scale_invariant`, the
   paper's way of making a network invariant.
 
 Normaliser scales and shifts (BN/GN/LN/IN affine parameters) and weight-norm
@@ -49,7 +49,7 @@ parameters, and reported (``respect_eps=True`` classifies with it).
 Cost, with s = len(scales): 2 forward + backward passes for the screen
 (they also record the autograd graph and the running-statistics inputs), s
 forward + backward and s forward passes to confirm M and check the gradients
-(:meth:`~equivalence.invariance_checks.ScaledLoss.check`), s + 1 forward
+(:meth:`~equivalence.invariance.checks.ScaledLoss.check`), s + 1 forward
 passes for the real eps and one for the running-statistics degrees: for the
 default s = 4, 6 forward + backward and 10 forward passes. A screen that lets
 a tensor through wrongly costs a few more confirmations (group testing,
@@ -67,12 +67,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .invariance_checks import EulerRows, ScaledLoss, joint_draws
-from .invariance_reasons import reasons
-from .invariance_report import AuditReport, ParamCheck
-from .invariance_search import SearchResult, search
+from .checks import EulerRows, ScaledLoss, joint_draws
 from .layer_kinds import is_gain_or_shift
 from .make_invariant import make_scale_invariant
+from .reasons import reasons
+from .report import AuditReport, ParamCheck
+from .search import SearchResult, search
 
 __all__ = ["audit", "AuditReport", "ParamCheck", "make_scale_invariant"]
 
@@ -98,7 +98,7 @@ def audit(
     Implements the check of the paper's scale-invariance lemma (Li & Arora,
     ICLR 2020): Euler's identity Σ_{W∈S} ⟨∇_W L, W⟩ = 0 screens every set from
     one backward pass per test point, and the loss at random joint scalings
-    confirms the set found (see :mod:`equivalence.invariance_search`).
+    confirms the set found (see :mod:`equivalence.invariance.search`).
 
     Args:
         model: any ``nn.Module``; it is deep-copied (float64, training mode)
@@ -117,7 +117,7 @@ def audit(
             a forward pass of modest depth: about 1e-15 to 1e-13 observed;
             structural violations are many orders of magnitude larger); also
             the screen's allowance for ⟨∇_S L, θ_S⟩ relative to its
-            Cauchy–Schwarz bound (see :mod:`equivalence.invariance_search`).
+            Cauchy–Schwarz bound (see :mod:`equivalence.invariance.search`).
         grad_rtol: the same for the gradient checks (degree −1, Euler), which
             lose more digits to cancellation.
         respect_eps: classify with the model's own normaliser eps (then a

@@ -11,7 +11,7 @@ class (``isinstance`` and ``state_dict`` unchanged) whose ``forward`` is the sto
 outside ``torch.compile`` (eager numerics bit for bit unchanged) and, while Dynamo traces it,
 the same normalisation written with tensor operations (``var_mean``, ``rsqrt(var + ε)``, the
 affine map, the running statistics with the unbiased variance and the module's momentum),
-reading ε from a 0-dim float64 tensor ``_eps_t`` that :class:`~equivalence.normalisers.NormLayers`
+reading ε from a 0-dim float64 tensor ``_eps_t`` that :class:`~equivalence.optim.normalisers.NormLayers`
 fills in place whenever it sets eps. Dynamo guards a tensor's metadata, not its value, so one
 graph serves every ε. Compiled numerics differ from eager by rounding only (the formulas of
 Inductor's own decomposition; float64: ~2e-15 relative over 100 steps).

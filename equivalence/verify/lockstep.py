@@ -2,7 +2,7 @@
 
 "Does my converted run really equal my stock run, on my model and my data?"::
 
-    from equivalence.lockstep import SGDRecipe, verify
+    from equivalence.verify.lockstep import SGDRecipe, verify
 
     recipe = SGDRecipe(lr=0.1, momentum=0.9, weight_decay=5e-4,
                        lr_scheduler=lambda o: MultiStepLR(o, [100, 150], 0.1))
@@ -13,7 +13,7 @@
 :func:`run` trains, from copies of ``model``, the stock recipe (stock ``torch.optim.SGD``
 with ``weight_decay``, the recipe's stock scheduler or per-step LR and weight decay set by
 hand) and a *twin* on the same batches, and records their divergence at every step (a
-:class:`~equivalence.noise_floor.Trace`): the converted run (:func:`converted`, through
+:class:`~equivalence.verify.noise_floor.Trace`): the converted run (:func:`converted`, through
 ``equivalence.convert``: the general theorem, ``proofs.general_schedule``), or a
 rounding-level perturbation of the stock run itself (:func:`perturbed`, the noise-floor
 twins), or any object with the :class:`Twin` protocol (a negative control). An
@@ -21,7 +21,7 @@ twins), or any object with the :class:`Twin` protocol (a negative control). An
 being ``equivalence.convert_adamw``'s stock Adam (``proofs.adamw``).
 :func:`measure_floor` runs the noise-floor twins against one recorded stock run, and
 :func:`verify` runs the converted twin and judges it with
-:func:`equivalence.noise_floor.judge` (the error model is documented there).
+:func:`equivalence.verify.noise_floor.judge` (the error model is documented there).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import convert
-from .layer_kinds import NORM_CLASSES
+from ..invariance.layer_kinds import NORM_CLASSES
+from ..optim.converter import convert
+from ..optim.sgd_variants import SGDVariantEquivalence, convert_sgd_variant
+from ..optim.torch_adamw import AdamWEquivalence, convert_adamw
 from .noise_floor import JITTER_TWINS, JITTER_ULPS, Floor, K, Trace, Verdict, judge, rel_err
-from .sgd_variants import SGDVariantEquivalence, convert_sgd_variant
-from .torch_adamw import AdamWEquivalence, convert_adamw
 
 __all__ = [
     "AdamWRecipe",
@@ -602,7 +602,7 @@ def run(
     """Train the stock recipe and ``twin`` (default :func:`converted`) side by side from ``model``.
 
     Both start from deep copies of ``model`` (left untouched) and take ``batches[t]`` at step
-    t (one step per batch). Recorded per step (see :class:`~equivalence.noise_floor.Trace`):
+    t (one step per batch). Recorded per step (see :class:`~equivalence.verify.noise_floor.Trace`):
     the parameter divergence rel(θ̃_t, m_t θ_t) (θ_t outside ``invariant``), the train-mode
     output divergence on the step's batch, and every ``eval_every`` steps (and at the last)
     the eval-mode output divergence on ``probe``. ``keep_params``: keep the twin's weights
@@ -790,7 +790,7 @@ def verify(
     """Does the converted run equal the stock run on ``model`` and ``batches``? A :class:`Verdict`.
 
     Runs the stock recipe and its converted twin (:func:`converted`) in lockstep and judges
-    the divergence with :func:`equivalence.noise_floor.judge`: err_t ≤ max(K·u·(t+1), 3·E_t)
+    the divergence with :func:`equivalence.verify.noise_floor.judge`: err_t ≤ max(K·u·(t+1), 3·E_t)
     before the predictability horizon, the floor E measured (:func:`measure_floor`, with
     ``jitter_twins`` jitter twins) only when an error passes the linear term. ``model`` is
     not trained (both runs start from copies).

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.optim import SGD, Optimizer
 
-from .exact import ScaleSequenceError
+from ..schedule.exact import ScaleSequenceError
 from .inplace import (
     ConversionError,
     InPlaceConversion,
@@ -171,7 +171,7 @@ def keras_lockstep(
 
 class SGDVariantEquivalence(InPlaceConversion):
     """Hooks driving the user's ``SGD`` (dampening > 0 or nesterov) through the exact map, in
-    place (:mod:`equivalence.inplace`). No power-of-two rescaling: c_t is a float."""
+    place (:mod:`equivalence.optim.inplace`). No power-of-two rescaling: c_t is a float."""
 
     STATE_KEY = "equivalence_sgd_variant"
 

@@ -17,7 +17,7 @@ for a set S in which L is invariant, L(c·θ_S, θ_R) = L(θ) for every c > 0:
 - :meth:`ScaledLoss.norm_degrees`: the degree k of each running-statistics layer's input in S
   (input → 2^k · input when S is doubled);
 - :meth:`ScaledLoss.reach`: which normalisers' inputs and whether the output depend on each
-  parameter, read off the autograd graph of one forward pass.
+  parameter, read off the autograd graph of one forward pass (:mod:`equivalence.invariance.graph`).
 
 The working copy is a float64 deep copy in training mode (batch statistics) with dropout
 switched off; the model itself, its running statistics and its mode are never touched.
@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .graph import Reach
 from .layer_kinds import DROPOUT_CLASSES, NORM_CLASSES
 
 __all__ = ["EulerRows", "Reach", "ScaledLoss", "joint_draws"]
@@ -56,26 +57,6 @@ class EulerRows:
     sq_norms: np.ndarray
     grad_norms: np.ndarray
     losses: np.ndarray
-
-
-@dataclass(frozen=True)
-class Reach:
-    """What depends on each parameter in the autograd graph of one forward pass.
-
-    ``norms[name]``: the normaliser modules whose input depends on parameter ``name``;
-    ``output``: the parameters the model's output depends on; ``nonzero``: the parameters
-    with a nonzero entry (doubling a zero tensor changes nothing).
-    """
-
-    norms: dict[str, list[str]]
-    output: frozenset[str]
-    nonzero: frozenset[str]
-
-    def changes(self, name: str) -> tuple[list[str], bool]:
-        """(normalisers whose input changes, whether the output changes) when ``name`` doubles."""
-        if name not in self.nonzero:
-            return [], False
-        return list(self.norms.get(name, [])), name in self.output
 
 
 def joint_draws(
@@ -262,17 +243,8 @@ class ScaledLoss:
         self._norm_inputs[self._eps_key()] = {
             n: x.detach().clone() for n, x in inputs.items() if isinstance(mods[n], NORM_CLASSES)
         }
-        names = {id(p): n for n, p in self.params.items()}
-        leaves = _GraphLeaves(names)
-        norms: dict[str, list[str]] = {}
-        for norm_name, x in inputs.items():
-            for p in leaves.of(x.grad_fn):
-                norms.setdefault(p, []).append(norm_name)
-        output: set[str] = set()
-        for t in _tensors(out):
-            output |= leaves.of(t.grad_fn)
         nonzero = frozenset(n for n, v in self.points[0].items() if bool(v.ne(0).any()))
-        self._reach = Reach(norms, frozenset(output), nonzero)
+        self._reach = Reach.of_graph(self.params, inputs, out, nonzero)
 
     # -- the checks -------------------------------------------------------------------
     def euler_rows(self) -> tuple[EulerRows, list[dict[str, torch.Tensor]]]:
@@ -377,47 +349,6 @@ class ScaledLoss:
 def _rel(value: float, ref: float) -> float:
     err = abs(value - ref) / max(abs(ref), 1e-300)
     return err if math.isfinite(err) else math.inf
-
-
-class _GraphLeaves:
-    """The parameters (AccumulateGrad leaves) reachable from an autograd node, memoised."""
-
-    def __init__(self, names: Mapping[int, str]) -> None:
-        self.names = names
-        self.memo: dict[int, frozenset[str]] = {}
-
-    def of(self, fn: Any) -> frozenset[str]:
-        if fn is None:
-            return frozenset()
-        stack: list[tuple[Any, bool]] = [(fn, False)]
-        while stack:  # iterative post-order: deep networks exceed the recursion limit
-            node, expanded = stack.pop()
-            key = id(node)
-            if key in self.memo:
-                continue
-            children = [c for c, _ in getattr(node, "next_functions", ()) if c is not None]
-            if not expanded:
-                stack.append((node, True))
-                stack.extend((c, False) for c in children if id(c) not in self.memo)
-                continue
-            found: set[str] = set()
-            var = getattr(node, "variable", None)
-            if var is not None and id(var) in self.names:
-                found.add(self.names[id(var)])
-            for c in children:
-                found |= self.memo.get(id(c), frozenset())
-            self.memo[key] = frozenset(found)
-        return self.memo[id(fn)]
-
-
-def _tensors(tree: Any) -> list[torch.Tensor]:
-    if isinstance(tree, torch.Tensor):
-        return [tree]
-    if isinstance(tree, (tuple, list)):
-        return [t for x in tree for t in _tensors(x)]
-    if isinstance(tree, dict):
-        return [t for x in tree.values() for t in _tensors(x)]
-    return []
 
 
 def _degree(x1: torch.Tensor, x2: torch.Tensor) -> float | None:

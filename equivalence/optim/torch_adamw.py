@@ -39,7 +39,7 @@ settles and these add up over the EMA's memory, so the rounding error is fed bac
 (first-order noise shaping, :func:`_shaped_beta`): the EMA-weighted sum of all past errors
 stays within half an ulp.
 
-Design: the user's own ``AdamW`` is converted in place (:mod:`equivalence.inplace`): its
+Design: the user's own ``AdamW`` is converted in place (:mod:`equivalence.optim.inplace`): its
 parameter groups keep the stock hyper-parameters (lr, weight_decay, betas, eps) that the
 user's schedulers read and write. A step pre-hook reads them, advances A, ν, σ and, for the
 duration of the step, shows the optimizer a view of its groups in which the invariant parts
@@ -287,7 +287,7 @@ _STOCK_KEYS = ("lr", "weight_decay", "betas", "eps")
 class AdamWEquivalence(InPlaceConversion):
     """The step hooks that make the user's ``AdamW`` follow the AdamW run without decay on S.
 
-    In place (:mod:`equivalence.inplace`): ``optimizer`` is the user's ``AdamW`` (or
+    In place (:mod:`equivalence.optim.inplace`): ``optimizer`` is the user's ``AdamW`` (or
     ``Adam(decoupled_weight_decay=True)``); between steps its groups hold the stock values,
     and for the duration of each step the invariant parts get η̃, β̃, ε̃ and no decay
     (module docstring). ``current_scale(s)`` is m with θ̃_k (this run) = m θ_k (the AdamW

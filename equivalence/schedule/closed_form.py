@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import (
+from .exact import _exp_or_overflow, log_equivalent_lrs
+from .validation import (
     as_lr_array,
     as_weight_decay_array,
     check_momentum,
@@ -41,7 +42,6 @@ from ._checks import (
     check_positive_float,
     check_steps,
 )
-from .exact import _exp_or_overflow, log_equivalent_lrs
 
 __all__ = [
     "alpha_root",

@@ -1,10 +1,10 @@
 r"""The precomputed path: stock ``torch.optim.SGD`` driven by a log-space schedule.
 
-:func:`equivalence.convert` converts online by default (:mod:`equivalence.converter`).
+:func:`equivalence.convert` converts online by default (:mod:`equivalence.optim.online`).
 This module keeps the precomputed path, which the closed form and TEXP need (their
 momentum-buffer shifts are fixed in advance) and ``online=False`` selects for the general
 form: the whole recipe is read ahead (:func:`lrs_from_scheduler`) into an
-:class:`~equivalence.recipe.ExpLRSchedule` (log η̃_t, log c_t in float64 log space) and
+:class:`~equivalence.schedule.recipe.ExpLRSchedule` (log η̃_t, log c_t in float64 log space) and
 :class:`EquivalentLR`, an ``LRScheduler`` stepped once after every optimizer step, does
 the book-keeping that keeps the no-WD run *exactly* equal to θ_t / c_t:
 
@@ -40,19 +40,20 @@ from torch import nn
 from torch.optim import SGD, Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from ._checks import as_lr_array, as_weight_decay_array, check_steps
-from .converter import ConversionError, ConvertedRun, convert, convert_optimizer, make_scheduler
-from .layer_kinds import has_running_stats
+from ..invariance.layer_kinds import has_running_stats
+from ..schedule.recipe import FORMS, ExpLRSchedule
+from ..schedule.schedules import materialize
+from ..schedule.validation import as_lr_array, as_weight_decay_array, check_steps
+from .inplace import ConversionError
 from .normalisers import NormLayers
-from .recipe import FORMS, ExpLRSchedule
-from .schedules import materialize
+from .recipe_record import RecipeRecord
+from .run import ConvertedRun
+from .scheduling import make_scheduler
 
 __all__ = [
     "PlainSchedule",
     "EquivalentLR",
     "ConvertedRun",
-    "convert",
-    "convert_optimizer",
     "convert_precomputed",
     "convert_optimizer_precomputed",
     "lrs_from_scheduler",
@@ -154,6 +155,7 @@ class EquivalentLR(LRScheduler):
                 f"all schedules must have the same number of steps, got {sorted(steps)}"
             )
         self.total_steps = steps.pop()
+        self._record = RecipeRecord(self.schedules)  # what a checkpoint says about the recipe
         for i, (group, sched) in enumerate(zip(groups, self.schedules)):
             _check_group(i, group, sched)
         exp_groups = [i for i, s in enumerate(self.schedules) if isinstance(s, ExpLRSchedule)]
@@ -311,31 +313,13 @@ class EquivalentLR(LRScheduler):
         return self.log2_scale[group] * _LN2 - float(sched.log_scales[t])
 
     # -- checkpointing --------------------------------------------------------------------
-    def _describe(self, upto: int) -> list[dict[str, Any]]:
-        """Per group: what a resume must agree on, over steps 0..upto−1 (a longer run may resume)."""
-        out = []
-        for s in self.schedules:
-            k = min(upto, s.steps)
-            d: dict[str, Any] = {
-                "kind": "exponential" if isinstance(s, ExpLRSchedule) else "plain",
-                "prefix": k,
-                "lrs": _digest(s.lrs[:k]),
-                "weight_decay": _digest(s.weight_decay[:k]),
-            }
-            if isinstance(s, ExpLRSchedule):
-                d["form"] = s.form
-                d["momentum"] = s.momentum
-                d["buffer_shifts"] = sorted((t, v) for t, v in s.buffer_shifts.items() if t < k)
-            out.append(d)
-        return out
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "last_epoch": self.last_epoch,
             "_step_count": self._step_count,
             "log2_scale": list(self.log2_scale),
             "_last_lr": list(self._last_lr),
-            "recipe": self._describe(self.last_epoch + 1),
+            "recipe": self._record.describe(self.last_epoch + 1),
             "rescale_log2": self.rescale_log2,
         }
 
@@ -349,32 +333,7 @@ class EquivalentLR(LRScheduler):
         theirs = state_dict.get("recipe")
         if theirs is None:
             raise ValueError("state_dict was not saved by EquivalentLR (it has no 'recipe' entry)")
-        diffs: list[str] = []
-        if len(theirs) != len(self.schedules):
-            diffs.append(
-                f"{len(theirs)} param groups (checkpoint) vs {len(self.schedules)} (this run)"
-            )
-        if t > self.total_steps:
-            diffs.append(f"the checkpoint is at step {t}, past this run's {self.total_steps} steps")
-        names = {
-            "prefix": "the number of steps recorded",
-            "kind": "the kind of schedule",
-            "form": "the form",
-            "momentum": "the momentum",
-            "lrs": "the learning rates of the steps taken",
-            "weight_decay": "the weight decays of the steps taken",
-            "buffer_shifts": "the momentum-buffer shifts",
-        }
-        prefix = min([d.get("prefix", t + 1) for d in theirs] or [t + 1])
-        for g, (a, b) in enumerate(zip(theirs, self._describe(prefix))):
-            for key, name in names.items():
-                if a.get(key) != b.get(key):
-                    shown = (
-                        ""
-                        if key in ("lrs", "weight_decay")
-                        else f" ({a.get(key)!r} vs {b.get(key)!r})"
-                    )
-                    diffs.append(f"param group {g}: {name} differ{shown}")
+        diffs = self._record.differences(theirs, t, self.total_steps)
         if state_dict.get("rescale_log2") != self.rescale_log2:
             diffs.append(
                 f"rescale_log2 {state_dict.get('rescale_log2')!r} (checkpoint) vs "
@@ -394,10 +353,6 @@ class EquivalentLR(LRScheduler):
             group["lr"] = lr
         if self.norm_group is not None:
             self._eps.set_scale(math.exp(-self.log_current_scale(self.norm_group)))
-
-
-def _digest(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
 def _check_group(i: int, group: dict[str, Any], sched: ExpLRSchedule | PlainSchedule) -> None:
@@ -436,7 +391,7 @@ def lrs_from_scheduler(
 ) -> np.ndarray:
     """Read the per-step LRs a stock PyTorch scheduler would set, as a (steps, groups) array.
 
-    ``scheduler`` is any ``lr_scheduler=`` form of :func:`equivalence.converter.make_scheduler`:
+    ``scheduler`` is any ``lr_scheduler=`` form of :func:`equivalence.optim.scheduling.make_scheduler`:
     a live scheduler (read from its current step on, without touching it or its
     optimizer: it is copied onto dummy parameters), a factory ``optimizer -> scheduler``
     or a schedule ``step -> lr`` (applied to a dummy SGD whose groups have ``base_lrs``),
