@@ -14,7 +14,9 @@ the site):
 
 - ``<!-- not run: REASON -->``: the block is shown but not run. REASON is one of
   :data:`REASONS` (several joined by ", "): it installs packages, it needs a GPU, or it is a
-  long run (the main job, the test suite, a benchmark, a CIFAR-10 run, a server). Nothing
+  long run (the main job, the test suite, a benchmark, a CIFAR-10 run, a server); or
+  ``in tests/FILE.py``: the same pattern runs, whole and judged, in that test file (the
+  framework integrations, whose snippets are fragments of a user's Trainer setup). Nothing
   else may be skipped.
 - ``<!-- continued -->``: the block runs in the namespace of the block before it on the same
   page (a session that goes on), which must itself run.
@@ -50,6 +52,16 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 #: the only reasons a block may be shown without being run
 REASONS = frozenset({"install", "needs GPU", "long run"})
+
+
+def _allowed(reason: str) -> bool:
+    """A reason of :data:`REASONS`, or ``in tests/FILE.py`` naming a test file that exists."""
+    if reason in REASONS:
+        return True
+    path = reason.removeprefix("in ")
+    return reason.startswith("in tests/") and path.endswith(".py") and (ROOT / path).is_file()
+
+
 RUN_LANGS = frozenset({"python", "pycon", "bash"})
 SHOWN_LANGS = frozenset({"latex", "text"})
 
@@ -214,7 +226,7 @@ def test_every_block_is_run_or_says_why_not() -> None:
             problems.append(f"{b.where}: language {b.lang!r} is neither run nor shown-only")
         if b.unknown:
             problems.append(f"{b.where}: unknown marker(s) {b.unknown}")
-        if b.skip and (not set(b.skip) <= REASONS or "" in b.skip):
+        if b.skip and (not all(_allowed(r) for r in b.skip) or "" in b.skip):
             problems.append(f"{b.where}: not run for {b.skip}, allowed reasons {sorted(REASONS)}")
         if b.skip and (b.setup or b.continued):
             problems.append(f"{b.where}: a block not run cannot have a setup or continue")

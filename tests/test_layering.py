@@ -7,7 +7,8 @@ is imported across a package boundary.
 
 Inside ``equivalence`` the same holds for its rooms (subpackages), in layer order
 :data:`ROOMS`: ``schedule`` (numpy only: no torch), ``invariance``, ``optim``, ``monitor``,
-``verify``; each imports only the rooms before it, none imports the package root or its
+``verify``, ``integrations`` (the training frameworks' adapters, which alone import
+``transformers``, ``accelerate`` or Lightning); each imports only the rooms before it, none imports the package root or its
 top-level modules (``cli``), and no private name crosses a room boundary. The modules of
 ``equivalence`` import one another without a cycle.
 """
@@ -137,8 +138,9 @@ def test_relative_imports_resolve_within_the_package():
 
 # -- the rooms of equivalence/ ------------------------------------------------------------------
 
-#: equivalence's rooms in layer order: each may import only the rooms before it (and itself)
-ROOMS = ("schedule", "invariance", "optim", "monitor", "verify")
+#: equivalence's rooms in layer order: each may import only the rooms before it (and itself);
+#: ``integrations`` (the training frameworks' adapters) is last: nothing imports it
+ROOMS = ("schedule", "invariance", "optim", "monitor", "verify", "integrations")
 #: what the schedule room may not import at all
 NO_TORCH = {"torch", "torchvision"}
 
@@ -229,10 +231,40 @@ def test_the_package_root_and_the_schedule_room_load_without_torch():
     assert r.stdout.strip() == "[]", r.stdout
 
 
+#: the training frameworks the integrations adapt: imported only by their adapters
+FRAMEWORKS = ("transformers", "accelerate", "pytorch_lightning", "lightning")
+
+
+def test_nothing_outside_the_integrations_imports_them_or_a_framework():
+    """No module of the project outside ``equivalence.integrations`` imports it or a training
+    framework (inside functions too), and ``import equivalence`` with its PyTorch interface
+    loads none of them."""
+    bad = []
+    for m, p in _modules():
+        if m.startswith("equivalence.integrations."):
+            continue
+        for target, names in imports(p.read_text(encoding="utf-8"), m):
+            parts = target.split(".")
+            if parts[0] in FRAMEWORKS or target.startswith("equivalence.integrations"):
+                bad.append(f"{m} imports {target}")
+            elif target == "equivalence" and "integrations" in names:
+                bad.append(f"{m} imports equivalence.integrations")
+    assert not bad, bad
+    code = (
+        "import sys, equivalence\n"
+        "equivalence.convert_optimizer, equivalence.Monitor, equivalence.audit\n"
+        "import equivalence.integrations\n"
+        f"print(sorted(k for k in sys.modules if k.split('.')[0] in {FRAMEWORKS!r}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
+
+
 @pytest.mark.parametrize(
     ("source", "module", "expected"),
     [
         ("import torch", "equivalence.schedule.exact", "numpy only"),
+        ("from ..integrations import huggingface", "equivalence.verify.lockstep", "verify may"),
         ("from torch import nn", "equivalence.schedule.recipe", "numpy only"),
         ("from ..optim.run import ConvertedRun", "equivalence.schedule.x", "schedule may import"),
         ("from ..verify import lockstep", "equivalence.optim.converter", "optim may import"),

@@ -61,6 +61,7 @@ def convert(
     online: bool | None = None,
     adjust_eps: bool = True,
     check: bool = True,
+    stock_grads: bool = False,
 ) -> ConvertedRun:
     """The exponential-LR equivalent of ``SGD(params, lr, momentum, weight_decay)`` + a schedule.
 
@@ -79,9 +80,11 @@ def convert(
 
     ``weight_decay_schedule``: per-update λ_t of the default group, applied to each group
     as λ_t · group_wd / weight_decay; with ``weight_decay = 0`` it is the decay itself.
+    ``stock_grads``: as in :func:`convert_optimizer` (online form only).
     """
     if form not in FORMS:
         raise ValueError(f"form = {form!r} is not one of {FORMS}")
+    _check_stock_grads(stock_grads)
     if steps is not None:
         check_steps(steps)
     use_online = form == "general" if online is None else bool(online)
@@ -90,6 +93,7 @@ def convert(
             f"form = {form!r} is a precomputed schedule; online conversion needs form='general'"
         )
     if not use_online:
+        _no_stock_grads(stock_grads, form)
         return convert_precomputed(
             params,
             lr=lr,
@@ -104,7 +108,7 @@ def convert(
             rescale_log2=rescale_log2,
         )
     opt = SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)  # validates like SGD
-    return convert_online(
+    run = convert_online(
         opt,
         invariant=invariant,
         lr_scheduler=lr_scheduler,
@@ -117,6 +121,7 @@ def convert(
         adjust_eps=adjust_eps,
         check=check,
     )
+    return _with_stock_grads(run, stock_grads)
 
 
 def convert_optimizer(
@@ -132,6 +137,7 @@ def convert_optimizer(
     online: bool | None = None,
     adjust_eps: bool = True,
     check: bool = True,
+    stock_grads: bool = False,
 ) -> ConvertedRun:
     """Convert the user's optimizer **in place**, at any point of its run: the front door.
 
@@ -158,9 +164,15 @@ def convert_optimizer(
         lr_scheduler: optional; a scheduler attached to ``optimizer`` is used as it is
             (see :func:`make_scheduler` for the other forms); it becomes ``run.scheduler``.
         check: the first-update checks (on by default).
+        stock_grads: keep the invariant tensors' ``.grad`` in stock units between backward and
+            step (:meth:`ConvertedRun.set_stock_grads`), so that third-party gradient clipping
+            (the Hugging Face Trainer's ``max_grad_norm``, ``accelerator.clip_grad_norm_``,
+            Lightning's ``gradient_clip_val``, ``torch.nn.utils.clip_grad_norm_``) and
+            gradient logging see the stock run's gradients. Off by default.
         form, online, steps: ``form="closed_form"``/``"texp"`` (SGD only) precompute the
             schedule on a *new* optimizer (``steps`` required), as before.
     """
+    _check_stock_grads(stock_grads)
     use_online = form == "general" if online is None else bool(online)
     if not use_online:
         if not isinstance(optimizer, SGD):
@@ -169,6 +181,7 @@ def convert_optimizer(
             )
         if steps is None:
             raise ValueError(f"form = {form!r} precomputes the schedule: give steps")
+        _no_stock_grads(stock_grads, form)
         return convert_optimizer_precomputed(
             optimizer,
             steps=steps,
@@ -200,7 +213,7 @@ def convert_optimizer(
             optimizer, invariant=invariant, norm_layers=norm_layers, model=model, check=check
         )
     elif isinstance(optimizer, SGD):
-        return convert_online(
+        run = convert_online(
             optimizer,
             invariant=invariant,
             lr_scheduler=lr_scheduler,
@@ -211,6 +224,7 @@ def convert_optimizer(
             adjust_eps=adjust_eps,
             check=check,
         )
+        return _with_stock_grads(run, stock_grads)
     else:
         raise TypeError(
             f"optimizer must be torch.optim.SGD, AdamW or Adam(decoupled_weight_decay=True), got "
@@ -218,7 +232,33 @@ def convert_optimizer(
         )
     inner = make_scheduler(lr_scheduler, optimizer)
     flat = tuple(p for s in as_sets(invariant) for p in s)
-    return ConvertedRun(optimizer, _GenericScheduler(inner, conv), [], conv, flat)
+    run = ConvertedRun(optimizer, _GenericScheduler(inner, conv), [], conv, flat)
+    return _with_stock_grads(run, stock_grads)
+
+
+def _no_stock_grads(stock_grads: bool, form: str) -> None:
+    if stock_grads:
+        raise ValueError(
+            f"stock_grads=True needs the online conversion (form='general', online not False); "
+            f"form = {form!r} here precomputes the schedule on a new optimizer: clip with "
+            "run.clip_grad_norm_ there"
+        )
+
+
+def _check_stock_grads(stock_grads: Any) -> None:
+    if not isinstance(stock_grads, bool):
+        raise TypeError(f"stock_grads must be True or False, got {type(stock_grads).__name__}")
+
+
+def _with_stock_grads(run: ConvertedRun, stock_grads: bool) -> ConvertedRun:
+    """Switch the mode on; if it is refused, the optimizer is left unconverted (scale 1)."""
+    if stock_grads:
+        try:
+            run.set_stock_grads(True)
+        except Exception:
+            run.remove()
+            raise
+    return run
 
 
 class _GenericScheduler(RunScheduler):

@@ -22,6 +22,13 @@ optimizer the user built, through its step hooks, and nothing else:
   scales each set by 2 (exact in floating point) and finds every normaliser it feeds.
 - **No reference cycle.** The hooks the optimizer holds are bound to the conversion, which
   holds the optimizer only weakly.
+- **Stock-unit gradients, opt-in** (:meth:`InPlaceConversion.set_stock_grads`,
+  ``convert_optimizer(..., stock_grads=True)``). A hook on each invariant tensor multiplies
+  the gradient backward delivers by m, so between backward and step ``.grad`` holds the stock
+  gradient for third-party clipping and logging (PyTorch's ``clip_grad_norm_`` in the Hugging
+  Face Trainer, Accelerate and Lightning); a global step pre-hook, which runs before every
+  optimizer's own hooks, evaluates a closure, hands the step g/m and puts the stock tensors
+  back after it.
 
 A map (subclass) supplies the recurrence: :meth:`InPlaceConversion._advance` (before the
 step: the per-(set, group) overrides), :meth:`_commit` (after it), :meth:`_rescale_state`
@@ -191,6 +198,11 @@ class InPlaceConversion:
         self.skipped: set[int] = set()
         #: the lr each user group's (first) invariant part stepped with at the last step
         self.step_lrs: dict[int, float] = {}
+        # stock-unit gradients (set_stock_grads): off until asked for
+        self._stock_grads = False
+        self._grad_hooks: list[Any] = []
+        self._grad_factors: list[float] = []
+        self._stashed: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
 
     def _check_fresh_groups(
         self, check_group: Callable[[dict[str, Any], int], None], kind: str
@@ -279,8 +291,13 @@ class InPlaceConversion:
             params = list(opt.param_groups[-1]["params"])
             norms = NormLayers(norm_layers, adjust_eps=self.adjust_eps)
             s = ScaleSet(len(self.sets), params, norms)
+            if self._stock_grads:
+                self._check_stock_grad_set(s)
             self.sets.append(s)
             self._new_set(s)
+            if self._stock_grads:
+                self._refresh_grad_factors()
+                self._hook_set(s)
         self._layout_key = None
 
     def _new_set(self, s: ScaleSet) -> None:  # pragma: no cover - maps define it
@@ -298,7 +315,9 @@ class InPlaceConversion:
                 "cannot tell how far it got. Restore from a checkpoint"
             )
         layout = self.layout()
-        has_closure = (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None
+        closure = args[1] if len(args) > 1 else kwargs.get("closure")
+        # a closure already evaluated (stock-unit gradients, before every hook) counts as none
+        has_closure = closure is not None and not isinstance(closure, _EvaluatedClosure)
         self.skipped = set()
         if not has_closure:
             self._check_gradients()
@@ -319,12 +338,15 @@ class InPlaceConversion:
         opt.param_groups = view
 
     def _post_hook(self, opt: Optimizer, args: Any, kwargs: Any) -> None:
+        self._restore_stock_grads()
         if self._user_groups is None:
             return
         opt.param_groups = self._user_groups
         self._user_groups = None
         self.updates += 1
         self._commit(opt)
+        if self._stock_grads:
+            self._refresh_grad_factors()
 
     def _check_gradients(self) -> None:
         """Every tensor of a set has a gradient, or none has (then the set skips this step, as
@@ -681,6 +703,7 @@ class InPlaceConversion:
                     opt.state[p] = self._stock_state(s, p, st)
         if model is not None:
             self._to_stock(model, model)
+        self._unhook_grads()  # gradients already in stock units stay so: right for the stock run
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -698,6 +721,133 @@ class InPlaceConversion:
     def _removed(self) -> None:
         """Hook for maps: reset their state after :meth:`remove`."""
 
+    # -- stock-unit gradients between backward and step (opt-in) ---------------------------------
+    @property
+    def stock_grads(self) -> bool:
+        """Whether ``.grad`` of the invariant tensors holds stock-unit gradients outside the step."""
+        return self._stock_grads
+
+    @torch.no_grad()
+    def set_stock_grads(self, enabled: bool = True) -> None:
+        """Keep the invariant tensors' ``.grad`` in **stock units** outside ``optimizer.step()``.
+
+        The stored weights are θ̃ = m θ (m = :meth:`current_scale` of the set), so backward
+        gives g̃ = g/m. With this mode on, a hook on each invariant tensor multiplies every
+        gradient that backward delivers by m before it is accumulated: between backward and
+        step, ``.grad`` holds the stock run's gradient g (sums of them under gradient
+        accumulation), and third-party code that reads or edits it (``clip_grad_norm_``,
+        ``clip_grad_value_`` of PyTorch, the Hugging Face Trainer, Accelerate or Lightning,
+        ``GradScaler.unscale_``, gradient logging) sees what it sees in the stock run. At the
+        step, before any other hook (a global step pre-hook of ours), each such ``.grad`` is
+        replaced by g/m for the update and the stock tensor is put back after it. A closure
+        given to ``step`` (Lightning's) is evaluated there first, so that its backward and its
+        clipping happen in stock units too.
+
+        Rounding: multiplying by m and dividing by it again rounds twice (2u relative on the
+        gradient at most, u the unit roundoff), below the update's own rounding; gradients
+        written to ``.grad`` directly, not by backward, are taken as stock units. ``enabled``
+        can be switched at any point outside ``step()``: gradients already present are
+        converted. Refused: invariant tensors that do not require grad, and sharded (DTensor)
+        parameters (FSDP writes their reduced gradient outside autograd's hook); use
+        :meth:`clip_grad_norm_` there.
+        """
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be True or False, got {type(enabled).__name__}")
+        if self._user_groups is not None or self._stashed:
+            raise RuntimeError("set_stock_grads cannot be switched inside optimizer.step()")
+        if enabled == self._stock_grads:
+            return
+        if enabled:
+            for s in self.sets:
+                self._check_stock_grad_set(s)
+            self._refresh_grad_factors()
+            self._scale_present_grads(divide=False)
+            for s in self.sets:
+                self._hook_set(s)
+            _STOCK_GRAD_RUNS[self.optimizer] = self
+            _install_stock_grads_hook()
+            self._stock_grads = True
+        else:
+            self._scale_present_grads(divide=True)
+            self._unhook_grads()
+
+    def _check_stock_grad_set(self, s: ScaleSet) -> None:
+        for p in s.params:
+            if not p.requires_grad:
+                raise ValueError(
+                    f"stock-unit gradients: invariant parameter {self.name_of(p)} (set {s.index}) "
+                    "does not require grad, so no hook can follow its gradient; remove it from "
+                    "invariant or set requires_grad before converting"
+                )
+            if _is_dtensor(p):
+                raise ValueError(
+                    f"stock-unit gradients: invariant parameter {self.name_of(p)} (set {s.index}) "
+                    "is sharded (a DTensor): FSDP writes its reduced gradient outside autograd's "
+                    "hook on the parameter, so it cannot be kept in stock units. Leave "
+                    "stock_grads off and clip with run.clip_grad_norm_ (the stock norm)"
+                )
+
+    def _refresh_grad_factors(self) -> None:
+        """m of each set (the factor from stored-unit to stock-unit gradients), once per step."""
+        self._grad_factors = [float(self.current_scale(s.index)) for s in self.sets]
+
+    def _hook_set(self, s: ScaleSet) -> None:
+        for p in s.params:
+            self._grad_hooks.append(p.register_hook(_ToStockGrad(self, s.index)))
+
+    def _unhook_grads(self) -> None:
+        self._restore_stock_grads()
+        for h in self._grad_hooks:
+            h.remove()
+        self._grad_hooks = []
+        opt = self._opt()
+        if opt is not None and _STOCK_GRAD_RUNS.get(opt) is self:
+            del _STOCK_GRAD_RUNS[opt]
+        self._stock_grads = False
+
+    def _scale_present_grads(self, divide: bool) -> None:
+        """Gradients already present, to stock units (× m) or back (÷ m), in place."""
+        for s in self.sets:
+            f = self._grad_factors[s.index] if self._grad_factors else 1.0
+            grads = [p.grad for p in s.params if p.grad is not None]
+            if grads and f != 1.0:
+                if divide:
+                    torch._foreach_div_(grads, f)
+                else:
+                    torch._foreach_mul_(grads, f)
+
+    def _grads_to_converted(self, args: Any, kwargs: Any) -> tuple[Any, Any] | None:
+        """The global step pre-hook's work (before every other hook): evaluate a closure, then
+        give the step g/m in place of each stock-unit gradient (the stock tensor kept)."""
+        self._restore_stock_grads()  # a step that raised left them swapped
+        out = None
+        closure = args[1] if len(args) > 1 else kwargs.get("closure")
+        if closure is not None and not isinstance(closure, _EvaluatedClosure):
+            with torch.enable_grad():
+                done = _EvaluatedClosure(closure())
+            if len(args) > 1:
+                args = (args[0], done, *args[2:])
+            else:
+                kwargs = {**kwargs, "closure": done}
+            out = (args, kwargs)
+        with torch.no_grad():
+            for s in self.sets:
+                f = self._grad_factors[s.index]
+                ps = [p for p in s.params if p.grad is not None]
+                if f == 1.0 or not ps:
+                    continue
+                stock = [p.grad for p in ps if p.grad is not None]
+                for p, g in zip(ps, torch._foreach_div(stock, f)):
+                    p.grad = g
+                self._stashed.append((ps, stock))
+        return out
+
+    def _restore_stock_grads(self) -> None:
+        stashed, self._stashed = self._stashed, []
+        for ps, grads in stashed:
+            for p, g in zip(ps, grads):
+                p.grad = g
+
     # -- gradients in stock units ---------------------------------------------------------------
     @torch.no_grad()
     def clip_grad_value_(self, clip_value: float) -> None:
@@ -711,7 +861,7 @@ class InPlaceConversion:
             raise ValueError(f"clip_value = {clip_value!r} is outside the valid range 0 <= v < inf")
         done: set[int] = set()
         for s in self.sets:
-            lim = v / self.current_scale(s.index)
+            lim = v if self._stock_grads else v / self.current_scale(s.index)
             for p in s.params:
                 done.add(id(p))
                 if p.grad is not None:
@@ -727,7 +877,7 @@ class InPlaceConversion:
         """``torch.nn.utils.clip_grad_norm_`` of the **stock** run (:func:`stock_clip_grad_norm_`)."""
         scale = {}
         for s in self.sets:
-            m = self.current_scale(s.index)
+            m = 1.0 if self._stock_grads else self.current_scale(s.index)
             scale.update({id(p): m for p in s.params})
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         return stock_clip_grad_norm_(params, scale, max_norm, norm_type, error_if_nonfinite)
@@ -740,7 +890,11 @@ class InPlaceConversion:
         raise NotImplementedError
 
     def _save_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-        state_dict[self.STATE_KEY] = self.state_dict()
+        state = self.state_dict()
+        # which sets passed the first-update checks: a state saved before them (e.g. the
+        # state_dict/load_state_dict round trip of Accelerate's prepare) leaves them to come
+        state["checked"] = [s.checked for s in self.sets]
+        state_dict[self.STATE_KEY] = state
         return state_dict
 
     def _load_pre_hook(self, opt: Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -769,12 +923,71 @@ class InPlaceConversion:
     def _load_post_hook(self, opt: Optimizer) -> None:
         if self._incoming is not None:
             state, self._incoming = self._incoming, None
+            checked = state.get("checked")
             self.load_state_dict(state)
-            for s in self.sets:
-                s.checked = True
+            for k, s in enumerate(self.sets):
+                # a checkpoint without the flags was saved after the checks (older format)
+                s.checked = s.checked or checked is None or (k < len(checked) and bool(checked[k]))
+            if self._stock_grads:
+                self._refresh_grad_factors()
 
     def _set_sizes(self) -> list[list[int]]:
         return [[int(p.numel()) for p in s.params] for s in self.sets]
+
+
+#: optimizer → its conversion, for those whose gradients are kept in stock units
+_STOCK_GRAD_RUNS: weakref.WeakKeyDictionary[Optimizer, InPlaceConversion] = (
+    weakref.WeakKeyDictionary()
+)
+_STOCK_GRADS_HOOK: list[Any] = []
+
+
+def _stock_grads_pre_hook(opt: Optimizer, args: Any, kwargs: Any) -> tuple[Any, Any] | None:
+    """Global step pre-hook: runs before every optimizer's own hooks (a monitor's included)."""
+    conv = _STOCK_GRAD_RUNS.get(opt)
+    return None if conv is None else conv._grads_to_converted(args, kwargs)
+
+
+def _install_stock_grads_hook() -> None:
+    if not _STOCK_GRADS_HOOK:
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        _STOCK_GRADS_HOOK.append(register_optimizer_step_pre_hook(_stock_grads_pre_hook))
+
+
+class _ToStockGrad:
+    """Tensor hook of an invariant parameter: the gradient backward delivers, × m of its set."""
+
+    __slots__ = ("conv", "index")
+
+    def __init__(self, conv: InPlaceConversion, index: int) -> None:
+        self.conv = weakref.ref(conv)
+        self.index = index
+
+    def __call__(self, grad: torch.Tensor) -> torch.Tensor | None:
+        conv = self.conv()
+        if conv is None or not conv._stock_grads:
+            return None
+        f = conv._grad_factors[self.index]
+        return None if f == 1.0 else grad * f
+
+
+class _EvaluatedClosure:
+    """A closure already evaluated by the stock-gradient pre-hook: returns its loss."""
+
+    def __init__(self, loss: Any) -> None:
+        self.loss = loss
+
+    def __call__(self) -> Any:
+        return self.loss
+
+
+def _is_dtensor(p: torch.Tensor) -> bool:
+    if not torch.distributed.is_available():
+        return False
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(p, DTensor)
 
 
 class StockAveragedModel(AveragedModel):

@@ -84,6 +84,20 @@ class ConvertedRun:
             return self.converter.clip_grad_norm_(max_norm, norm_type, error_if_nonfinite)
         return _clip_precomputed(self, max_norm, norm_type, error_if_nonfinite)
 
+    @property
+    def stock_grads(self) -> bool:
+        """Whether the invariant tensors' ``.grad`` holds stock-unit gradients outside the step
+        (:meth:`set_stock_grads`)."""
+        return isinstance(self.converter, InPlaceConversion) and self.converter.stock_grads
+
+    def set_stock_grads(self, enabled: bool = True) -> None:
+        """Keep ``.grad`` in stock units between backward and step, so that any third-party
+        clipping (PyTorch's ``clip_grad_norm_``, the Hugging Face Trainer's ``max_grad_norm``,
+        ``accelerator.clip_grad_norm_``, Lightning's ``gradient_clip_val``), gradient logging
+        or ``GradScaler`` sees the stock run's gradients; the step converts them back. See
+        :meth:`equivalence.optim.inplace.InPlaceConversion.set_stock_grads`."""
+        self._conversion("set_stock_grads").set_stock_grads(enabled)
+
     def clip_grad_value_(self, clip_value: float) -> None:
         """``torch.nn.utils.clip_grad_value_`` of the **stock** run: invariant gradients clamped
         to ±clip_value/m (their stock gradient is m g̃), the others to ±clip_value."""
