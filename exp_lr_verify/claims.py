@@ -275,6 +275,10 @@ CLAUSES: dict[str, tuple[Clause, ...]] = {
         ),
         _c("equilibrium: relaxation rate and small-step limits", sympy="equilibrium"),
         _c(
+            "AdamW equilibrium: expected weight norm and angular update (PyTorch's AdamW)",
+            sympy="equilibrium",
+        ),
+        _c(
             "κ form: the scale recurrence without 1/η (LR 0 allowed), the stock buffer recovered",
             "KappaForm.v:kappa_form_equivalence KappaForm.v:kappa_form_buffer",
             "kappa_form",

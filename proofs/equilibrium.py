@@ -1,4 +1,4 @@
-"""Equilibrium of the weight norm and of the angular update under SGD + momentum + weight decay.
+"""Equilibrium of the weight norm and of the angular update under weight decay: SGD + momentum, AdamW.
 
 Paper result: the equilibrium of a scale-invariant weight under weight decay (the project's own
 derivation in PyTorch's conventions, behind the monitor's predictions).
@@ -26,6 +26,20 @@ Derivation: expand ‖w_{t+1}‖², ⟨w_{t+1}, v_{t+1}⟩ and ‖v_{t+1}‖² w
 product (the only inner products needed are those of w_t, v_t and g_t), solve the
 steady-state equations (linear in B, C and E‖g‖²), close them with E‖g‖² = σ²/A, take the
 Jacobian of the moment map at the fixed point and factor its characteristic polynomial.
+
+AdamW (PyTorch's ``torch.optim.AdamW``, the steps named "AdamW: ..."; derived in
+``proofs/_adamw_equilibrium.py``): θ ← (1−ηλ)θ_t, then θ_{t+1} = θ − η m̂_t/(√v̂_t + ε).
+At t ≫ 1/(1−β2), with ĝ_t = g_t/(√v̂_t + ε) odd in the noise and G = E‖ĝ_t‖² constant
+(G = C, the number of coordinates, for isotropic noise, ε ≪ √v̂, β2 → 1), e = 1 − ηλ:
+
+    E‖u‖² = r G,  r = (1−β1)/(1+β1),
+    ‖w*‖² = η G r (1 + β1 e) / (λ (2 − ηλ) (1 − β1 e)),
+    cos Δ* = (e + β1)/(1 + β1 e),  Δ* = √(2ηλ(1−β1)/(1+β1)) (1 + O(ηλ)),
+
+and deviations decay as ρ^t, ρ = max(e, β1)², τ ≈ 1/(2ηλ), while v̂ follows the norm (v̂'s
+lag, c = ηλ/(1−β2): τ ≈ (1 + 2c)/(2ηλ) for c ≪ 1). SGD's formulas used for AdamW
+are wrong (the step "AdamW: SGD's formulas are off"; the false claim is
+:func:`adamw_negative_control`).
 """
 
 from __future__ import annotations
@@ -36,11 +50,12 @@ from typing import Any
 
 import sympy as sp
 
+from proofs import _adamw_equilibrium as _adamw
 from proofs._core import Proof, Step, equal, sym, vec, vector_coefficients
 from proofs._sgd import G, torch_step
 
 NAME = "equilibrium"
-RESULT = "equilibrium of the weight norm and the angular update (SGD, momentum, weight decay)"
+RESULT = "equilibrium of the weight norm and the angular update (SGD with momentum; AdamW)"
 STATEMENT = (
     r"For PyTorch's SGD with constant $\eta,\lambda>0$, $0\le\gamma<1$, $\eta\lambda<2(1+\gamma)$ "
     r"on a scale-invariant weight driven by isotropic gradient noise, the second moments have the "
@@ -48,7 +63,12 @@ STATEMENT = (
     r"{\lambda(1-\gamma)(2(1+\gamma)-\eta\lambda)}$, the angular update satisfies "
     r"$\cos\Delta^*=1-\frac{\eta\lambda}{1+\gamma}$, i.e. "
     r"$\Delta^*\approx\sqrt{2\eta\lambda/(1+\gamma)}$, and deviations decay as $\rho^t$ with "
-    r"$\rho=1-\frac{4\eta\lambda}{1-\gamma}+O(\eta^2\lambda^2)$."
+    r"$\rho=1-\frac{4\eta\lambda}{1-\gamma}+O(\eta^2\lambda^2)$. For PyTorch's AdamW "
+    r"($e=1-\eta\lambda$, $G=\mathbb E\|g/(\sqrt{\hat v}+\epsilon)\|^2$, $G=C$ for isotropic "
+    r"noise in $C$ coordinates) $\mathbb E\|u\|^2=\frac{1-\beta_1}{1+\beta_1}G$, "
+    r"$\|w^*\|^2=\frac{\eta G(1-\beta_1)(1+\beta_1e)}{\lambda(1+\beta_1)(2-\eta\lambda)"
+    r"(1-\beta_1e)}$ and $\cos\Delta^*=\frac{e+\beta_1}{1+\beta_1e}$, i.e. "
+    r"$\Delta^*\approx\sqrt{2\eta\lambda(1-\beta_1)/(1+\beta_1)}$."
 )
 ASSUMPTIONS = (
     r"PyTorch's SGD: $v_{t+1}=\gamma v_t+g_t+\lambda w_t$, $w_{t+1}=w_t-\eta v_{t+1}$ "
@@ -61,6 +81,7 @@ ASSUMPTIONS = (
     r"the angle is the ratio of expectations; the neglected fluctuations are $O(1/d)$ relative.",
     r"Steady state: $A=\mathbb E\|w_t\|^2$, $B=\mathbb E\langle w_t,v_t\rangle$, "
     r"$C=\mathbb E\|v_t\|^2$ do not depend on $t$.",
+    *_adamw.ASSUMPTIONS,
 )
 
 eta = sym("eta", r"\eta", positive=True)
@@ -247,6 +268,7 @@ def derive() -> tuple[Step, ...]:
             r"$\|w_{t+1}\|^2=(1-\eta\lambda)^2\|w_t\|^2+\eta^2\sigma^2/\|w_t\|^2$).",
         )
     )
+    steps.extend(_adamw.adamw_steps())
     return tuple(steps)
 
 
@@ -265,6 +287,13 @@ def _z3_all(hyps: list[Any], goals: list[Any]) -> bool:
         )
     return all(z3_prove(hyps, c) for c in cleared)
 
+
+#: AdamW's steady state (``proofs/_adamw_equilibrium.py``), for the monitor's tests
+ADAMW_NORM2_STAR = _adamw.NORM2_STAR
+ADAMW_COS_STAR = _adamw.COS_STAR
+ADAMW_RHO = _adamw.RHO
+adamw_negative_control = _adamw.adamw_negative_control
+ADAMW_NEGATIVE_WITNESS = _adamw.NEGATIVE_WITNESS
 
 NEGATIVE_WITNESS = {
     eta: sp.Rational(1, 10),

@@ -1,4 +1,4 @@
-"""The effective-LR and equilibrium monitor: per-group norms, effective LR and angular updates of a run, with the predictions of ``proofs/equilibrium.py``.
+"""The effective-LR and equilibrium monitor: per-group norms, effective LR and angular updates of a run, with the predictions of ``proofs/equilibrium.py`` (SGD and AdamW).
 
 :class:`Monitor` measures (:mod:`equivalence.monitor.core`), :mod:`equivalence.monitor.equilibrium`
 predicts, :class:`~equivalence.monitor.records.Records` keeps and writes the records, and
@@ -7,8 +7,15 @@ predicts, :class:`~equivalence.monitor.records.Records` keeps and writes the rec
 
 from __future__ import annotations
 
-from .core import STEP_NORMS, Monitor, Recipe, angle_from_sides, groups_from_audit
-from .equilibrium import Equilibrium, EquilibriumTracker, predict_equilibrium, steps_to_equilibrium
+from .core import STEP_NORMS, Monitor, Recipe, angle_from_sides, groups_from_audit, optimizer_kind
+from .equilibrium import (
+    OPTIMIZERS,
+    Equilibrium,
+    EquilibriumTracker,
+    predict_adamw_equilibrium,
+    predict_equilibrium,
+    steps_to_equilibrium,
+)
 from .plots import plot_all, plot_angular_update, plot_effective_lr, plot_weight_norms
 from .records import FIELDS, Records
 
@@ -20,10 +27,13 @@ __all__ = [
     "Records",
     "Recipe",
     "STEP_NORMS",
+    "OPTIMIZERS",
     "predict_equilibrium",
+    "predict_adamw_equilibrium",
     "steps_to_equilibrium",
     "angle_from_sides",
     "groups_from_audit",
+    "optimizer_kind",
     "plot_effective_lr",
     "plot_angular_update",
     "plot_weight_norms",

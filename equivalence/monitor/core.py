@@ -21,7 +21,19 @@ scale-invariant group S (from :func:`groups_from_audit`) and per step t:
   :func:`predict_equilibrium`: ``predicted_angular_update`` Δ* = arccos(1 − ηλ/(1+γ)),
   ``predicted_weight_norm`` ‖w*‖ = (ησ²(1+γ)/(λ(1−γ)(2(1+γ)−ηλ)))^{1/4} (stock units),
   ``relaxation_steps`` τ = −1/ln ρ and ``steps_to_equilibrium`` τ ln(D_t/ε) with
-  D_t = |‖w_t‖⁴/‖w*‖⁴ − 1| (0 once D_t ≤ ε, ε from ``rel_tol`` on ‖w‖).
+  D_t = |‖w_t‖⁴/‖w*‖⁴ − 1| (0 once D_t ≤ ε, ε from ``rel_tol`` on ‖w‖);
+- for PyTorch's AdamW (``torch.optim.AdamW``, or ``Adam(decoupled_weight_decay=True)``;
+  amsgrad off) the same fields from the derivation's AdamW steps, see
+  :func:`~equivalence.monitor.equilibrium.predict_adamw_equilibrium`: Δ* =
+  arccos((e+β1)/(1+β1e)), e = 1 − ηλ, and ‖w*‖² = ηGr(1+β1e)/(λ(2−ηλ)(1−β1e)),
+  r = (1−β1)/(1+β1), with G = E‖g_t/(√v̂_t + ε)‖² estimated along the run like σ² (from
+  ``exp_avg_sq`` after the step: the normalised gradient Adam actually used); D_t on ‖w‖²;
+  ``relaxation_steps`` from the moment map linearised with v̂'s lag (β2), ≈ (1 + 2c)/(2ηλ)
+  for c = ηλ/(1 − β2) ≪ 1; ``steps_to_equilibrium`` only while c ≤ :data:`ADAMW_LAG_LIMIT`
+  (NaN beyond: one mode no longer sets the time).
+  The norm needs the stock run's moments: on a converted run (``scale`` or ``step_lr``
+  given) it is NaN for AdamW, the angle is still predicted. ``effective_lr`` stays NaN for
+  AdamW (η/‖w‖² is SGD's effective LR; AdamW's step does not shrink with ‖w‖).
 
 Cost per monitored tensor per recorded step: fused norms (``torch._foreach_norm``) of w_t, g_t,
 w_{t+1} and of the step. For SGD with momentum (no Nesterov) the step is w_t − w_{t+1} = η v_{t+1}
@@ -55,14 +67,27 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.optim import SGD, Optimizer
+from torch.optim import SGD, Adam, AdamW, Optimizer
 
-from .equilibrium import EquilibriumTracker, steps_to_equilibrium
+from .equilibrium import Equilibrium, EquilibriumTracker, steps_to_equilibrium
 from .records import Records
 
-__all__ = ["Monitor", "STEP_NORMS", "angle_from_sides", "groups_from_audit"]
+__all__ = [
+    "ADAMW_LAG_LIMIT",
+    "Monitor",
+    "STEP_NORMS",
+    "angle_from_sides",
+    "groups_from_audit",
+    "optimizer_kind",
+]
 
 Recipe = Callable[[int], tuple[float, float, float]]
+
+#: AdamW's ``steps_to_equilibrium`` is given while c = ηλ/(1 − β2) ≤ this: there the slowest
+#: mode of the linearisation with v̂'s lag sets the time (checked at c = 0.1: within the
+#: error model; at c = 0.2 the crossing came 22 % early, at c = 5 2.6 times early). Beyond,
+#: ‖w‖² first relaxes faster (v̂ nearly frozen) and the slow mode's share is not observed: NaN.
+ADAMW_LAG_LIMIT = 0.25
 
 #: How ‖w_t − w_{t+1}‖ is obtained: "buffer" = η ‖v_{t+1}‖ from SGD's momentum buffer (no copy),
 #: "difference" = a copy of w_t subtracted from w_{t+1} (any optimizer), "auto" = the first when
@@ -87,6 +112,25 @@ def angle_from_sides(a: Any, b: Any, c: Any) -> np.ndarray:
         ratio = np.where(den > 0, np.maximum(num, 0.0) / den, np.inf)
         out = 2.0 * np.arctan(np.sqrt(ratio))
     return np.where((a > 0) & (b > 0), out, np.nan)
+
+
+def optimizer_kind(optimizer: Optimizer, group: Mapping[str, Any]) -> str | None:
+    """``"sgd"`` (``torch.optim.SGD``), ``"adamw"`` (``torch.optim.AdamW`` or
+    ``Adam(decoupled_weight_decay=True)``, amsgrad off) or ``None`` (no derived equilibrium:
+    Adam with coupled L2 decay, amsgrad, other optimizers) for one param group."""
+    if isinstance(optimizer, SGD):
+        return "sgd"
+    if isinstance(optimizer, (Adam, AdamW)):
+        decoupled = group.get("decoupled_weight_decay", isinstance(optimizer, AdamW))
+        if decoupled and not group.get("amsgrad", False):
+            return "adamw"
+    return None
+
+
+def _read_recipe(kind: str | None, group: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(η, λ, γ) of SGD or (η, λ, β1) of AdamW from a param group."""
+    momentum = group["betas"][0] if kind == "adamw" else group.get("momentum", 0.0)
+    return float(group["lr"]), float(group.get("weight_decay", 0.0)), float(momentum)
 
 
 # -- groups ------------------------------------------------------------------------------------------
@@ -117,14 +161,15 @@ class Monitor:
     """Records norms, effective LR, angular updates and equilibrium predictions of a run.
 
     Args:
-        optimizer: the run's optimizer (any ``torch.optim.Optimizer``; the effective LR and the
-            predictions need ``torch.optim.SGD``, for others they are NaN).
+        optimizer: the run's optimizer (any ``torch.optim.Optimizer``; the effective LR needs
+            ``torch.optim.SGD``, the predictions SGD or AdamW (:func:`optimizer_kind`); for
+            others they are NaN).
         groups: name -> tensors, each a set in which the loss is scale invariant (see
             :func:`groups_from_audit`); every tensor must be among the optimizer's parameters
             and within a group share one param group's LR.
         recipe: ``t -> (η_t, λ_t, γ)`` of the *stock* recipe the run is equivalent to (for the
-            predictions); ``None``: read the param group's ``lr``, ``weight_decay`` and
-            ``momentum`` (right for a stock run).
+            predictions; γ is β1 for AdamW); ``None``: read the param group's ``lr``,
+            ``weight_decay`` and ``momentum`` (``betas[0]`` for AdamW; right for a stock run).
         scale: ``() -> m_t`` with stored weights = m_t × stock weights at the current step
             (``None``: 1).
         every: record every ``every``-th step (1: all).
@@ -208,6 +253,8 @@ class Monitor:
                 ("lr", "learning rates; its effective LR is not one number"),
                 ("weight_decay", "weight decays; its equilibrium prediction is not one number"),
                 ("momentum", "momenta; its equilibrium prediction is not one number"),
+                ("betas", "betas; its equilibrium prediction is not one number"),
+                ("eps", "eps; its equilibrium prediction is not one number"),
             ):
                 vals = {optimizer.param_groups[i].get(key, 0.0) for i in pg}
                 if len(vals) != 1:
@@ -216,6 +263,16 @@ class Monitor:
                         f"({key} = {sorted(vals)}); give each its own monitor group"
                     )
             self._param_group.append(min(pg))
+        # per group: "sgd", "adamw" or None (no prediction); AdamW needs the stock moments for G
+        self._kinds = [
+            optimizer_kind(optimizer, optimizer.param_groups[i]) for i in self._param_group
+        ]
+        self._adamw_norm = scale is None and step_lr is None
+        self._adamw_params = [
+            (j, where[id(self.params[j])])
+            for j, k in enumerate(index)
+            if self._kinds[k] == "adamw" and self._adamw_norm
+        ]
         dev = self.params[0].device
         self._index = torch.tensor(index, device=dev)
         self._w = [p.detach() for p in self.params]  # views sharing the parameters' storage
@@ -224,11 +281,9 @@ class Monitor:
         self._use_buffer = False
         self._pre_norms: list[torch.Tensor] = []
         n = len(self.group_names)
-        self._buf = torch.zeros((flush_every, 4, n), dtype=torch.float64, device=dev)
+        self._buf = torch.zeros((flush_every, 5, n), dtype=torch.float64, device=dev)
         self._row = 0
-        self._pending: list[
-            tuple[int, list[float], list[tuple[float, float, float]], float, bool]
-        ] = []
+        self._pending: list[tuple[int, list[float], list[tuple[float, ...]], float, bool]] = []
         self._active = False
         self._equilibrium = EquilibriumTracker(n, every)  # σ² per group and the predictions
         self._log = Records(self.group_names)
@@ -301,18 +356,17 @@ class Monitor:
                     self._snap = [p.detach().clone() for p in self.params]
                 torch._foreach_copy_(self._snap, self._w)
                 self._pre_norms = list(torch._foreach_norm(self._snap + grads))
-        recipes = []
-        for i in self._param_group:
-            if self.recipe is not None:
-                r = self.recipe(self.step)
+        recipes: list[tuple[float, ...]] = []
+        for i, kind in zip(self._param_group, self._kinds):
+            r = (
+                self.recipe(self.step)
+                if self.recipe is not None
+                else _read_recipe(kind, opt.param_groups[i])
+            )
+            if kind == "adamw":  # β2 (its lag sets the relaxation time), from the param group
+                recipes.append((*r, float(opt.param_groups[i]["betas"][1])))
             else:
-                g = opt.param_groups[i]
-                r = (
-                    float(g["lr"]),
-                    float(g.get("weight_decay", 0.0)),
-                    float(g.get("momentum", 0.0)),
-                )
-            recipes.append(r)
+                recipes.append(tuple(r))
         m = float(self.scale()) if self.scale is not None else 1.0
         self._pending.append((self.step, [], recipes, m, self._use_buffer))
 
@@ -348,15 +402,37 @@ class Monitor:
                 else:
                     torch._foreach_sub_(self._snap, self._w)  # w_t − w_{t+1}
                     post = torch._foreach_norm(self._snap + self._w)  # ‖w_t − w_{t+1}‖, ‖w_{t+1}‖
-                # rows: ‖w_t‖², ‖g_t‖², ‖w_t − w_{t+1}‖², ‖w_{t+1}‖², summed per group (float64)
-                sq = torch.stack([*self._pre_norms, *post]).to(torch.float64).square_()
-                self._buf[self._row].index_add_(1, self._index, sq.view(4, -1))
+                # rows: ‖w_t‖², ‖g_t‖², ‖w_t − w_{t+1}‖², ‖w_{t+1}‖², ‖ĝ_t‖² (AdamW's
+                # normalised gradient, 0 for others), summed per group (float64)
+                sq = torch.stack([*self._pre_norms, *post, *self._normalised_grad_norms(opt)])
+                sq = sq.to(torch.float64).square_()
+                self._buf[self._row].index_add_(1, self._index, sq.view(5, -1))
                 self._pre_norms = []
             self._row += 1
             if self._row == self.flush_every:
                 self.flush()
         self._active = False
         self.step += 1
+
+    def _normalised_grad_norms(self, opt: Optimizer) -> list[torch.Tensor]:
+        """‖g_t/(√v̂_t + ε)‖ per monitored tensor for AdamW groups (v̂_t from ``exp_avg_sq``
+        after the step, bias-corrected with the step count; zeros elsewhere)."""
+        zero = self._w[0].new_zeros(())
+        out = [zero] * len(self.params)
+        for j, gi in self._adamw_params:
+            p = self.params[j]
+            st = opt.state.get(p, {})
+            if p.grad is None or "exp_avg_sq" not in st:
+                continue
+            group = opt.param_groups[gi]
+            beta2, eps = group["betas"][1], group["eps"]
+            step = st["step"]
+            if isinstance(step, torch.Tensor) and step.device.type == "cpu":
+                step = float(step)
+            bc2 = 1 - beta2**step
+            denom = st["exp_avg_sq"].sqrt().div_(bc2**0.5 if isinstance(bc2, float) else bc2.sqrt())
+            out[j] = torch.linalg.vector_norm(p.grad / denom.add_(eps)).to(zero.dtype)
+        return out
 
     # -- host side -----------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -368,15 +444,27 @@ class Monitor:
         pending, self._pending = self._pending[: self._row], self._pending[self._row :]
         self._row = 0
         sgd = isinstance(self.optimizer, SGD)
+        no_eq = Equilibrium(math.nan, math.nan, math.nan, math.nan)
         for (t, lrs, recipes, m, from_buffer), v in zip(pending, vals):
             w0, w1, d = np.sqrt(v[0]), np.sqrt(v[3]), np.sqrt(v[2])
             if from_buffer:
                 d = d * np.asarray(lrs)  # η ‖v_{t+1}‖ (one LR per group)
             angle = angle_from_sides(w0, w1, d)
             for k, name in enumerate(self.group_names):
-                eta, lam, gam = recipes[k]
+                eta, lam, gam = recipes[k][:3]
+                kind = self._kinds[k]
                 s2 = float(v[1, k] * v[0, k])  # (‖g‖‖w‖)²: invariant under w → c w
-                eq = self._equilibrium.update(k, eta, lam, gam, s2)
+                if kind is None:
+                    eq = no_eq
+                elif kind == "adamw":  # G = ‖g/(√v̂ + ε)‖², NaN where not measured
+                    g2 = float(v[4, k]) if self._adamw_norm else math.nan
+                    b2 = recipes[k][3]
+                    eq = self._equilibrium.update(k, eta, lam, gam, g2, "adamw", b2)
+                else:
+                    eq = self._equilibrium.update(k, eta, lam, gam, s2)
+                predicts = kind is not None
+                if kind == "adamw" and eta * lam > ADAMW_LAG_LIMIT * (1 - recipes[k][3]):
+                    predicts = False  # v̂'s lag: no one-mode time to equilibrium
                 norm_stock = float(w0[k]) / m
                 self._log.rows.append(
                     {
@@ -388,11 +476,11 @@ class Monitor:
                         "effective_lr": lrs[k] / float(w0[k] * w1[k]) if sgd else math.nan,
                         "angular_update": float(angle[k]),
                         "grad_norm_unit": math.sqrt(s2),
-                        "predicted_angular_update": eq.angular_update if sgd else math.nan,
-                        "predicted_weight_norm": eq.norm if sgd else math.nan,
-                        "relaxation_steps": eq.relaxation_steps if sgd else math.nan,
+                        "predicted_angular_update": eq.angular_update,
+                        "predicted_weight_norm": eq.norm,
+                        "relaxation_steps": eq.relaxation_steps,
                         "steps_to_equilibrium": steps_to_equilibrium(norm_stock, eq, self.rel_tol)
-                        if sgd
+                        if predicts
                         else math.nan,
                     }
                 )
