@@ -19,8 +19,14 @@ for a set S in which L is invariant, L(c·θ_S, θ_R) = L(θ) for every c > 0:
 - :meth:`ScaledLoss.reach`: which normalisers' inputs and whether the output depend on each
   parameter, read off the autograd graph of one forward pass (:mod:`equivalence.invariance.graph`).
 
-The working copy is a float64 deep copy in training mode (batch statistics) with dropout
-switched off; the model itself, its running statistics and its mode are never touched.
+The working copy is a float64 deep copy in training mode (batch statistics) with dropout and
+its relatives switched off (``torch.nn``'s dropout layers and any module whose class name says
+Dropout, DropPath, StochasticDepth or DropBlock, their ``p`` set to 0 for the layers that read
+it; float attributes named like a dropout probability, Hugging Face's ``attention_dropout``,
+set to 0), and every forward pass starts from the same random state, so that randomness left
+over repeats identically; the model itself, its running statistics, its mode and the caller's
+random state are never touched. The first pass is also recorded op by op
+(:class:`~equivalence.invariance.degrees.Trace`).
 """
 
 from __future__ import annotations
@@ -35,13 +41,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from .degrees import Trace
 from .graph import Reach
-from .layer_kinds import DROPOUT_CLASSES, NORM_CLASSES
+from .layer_kinds import NORM_CLASSES, is_random_regulariser
 
 __all__ = ["EulerRows", "Reach", "ScaledLoss", "joint_draws"]
 
 #: a set of parameter names scaled by one common factor
 Unit = Sequence[str]
+
+#: attribute-name fragments of dropout probabilities kept as plain floats, set to 0 in the copy
+_DROP_ATTRS = ("dropout", "drop_prob", "drop_rate", "drop_path")
+
+#: a tensor with an RMS at most this times the median RMS of the trainable tensors counts as zero
+#: when the test point is perturbed
+_NEAR_ZERO = 0.1
+
+#: every forward pass of the working copy starts from this seed (the global RNG restored after)
+_FORWARD_SEED = 20200101
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,10 @@ class ScaledLoss:
     ``points[0]`` is the model's own parameters; each further point adds Gaussian noise of half
     the tensor's RMS (1/2 for a zero tensor) to every trainable tensor, so that a zero bias or a
     special initial value cannot hide a broken invariance (the noise is drawn in float32: only
-    its randomness matters, not its last digits).
+    its randomness matters, not its last digits). A tensor far smaller than the model's others
+    (RMS at most ``_NEAR_ZERO`` times the median RMS of the trainable tensors: ConvNeXt's layer
+    scale, initialised to 1e-6) counts as zero: a residual branch scaled by 1e-6 changes the
+    loss by less than ``rtol`` whatever its parameters do, and would pass every forward test.
     """
 
     def __init__(
@@ -100,28 +120,44 @@ class ScaledLoss:
         self.model_eps = self.set_eps(None)
         self.params = dict(self.work.named_parameters())
         self.trainable = [n for n, p in self.params.items() if p.requires_grad]
+        self._cuda_devices = sorted(
+            {p.device.index or 0 for p in self.params.values() if p.device.type == "cuda"}
+        )
         self.args, self.kwargs = args, kwargs
         self.loss_fn = loss_fn
-        self.target: torch.Tensor | None = None
+        self.targets: list[torch.Tensor] | None = None
         self.gen = torch.Generator().manual_seed(seed)
         base = {n: p.detach().clone() for n, p in self.params.items()}
         self.points: list[dict[str, torch.Tensor]] = [base]
+        rms = {
+            n: float(torch.linalg.vector_norm(base[n])) / math.sqrt(base[n].numel())
+            if base[n].numel()
+            else 0.0
+            for n in self.trainable
+        }
+        positive = [r for r in rms.values() if r > 0]
+        floor = _NEAR_ZERO * float(np.median(positive)) if positive else 0.0
         for _ in range(n_points - 1):
             pt = dict(base)
             for n in self.trainable:
                 p = base[n]
-                rms = (
-                    float(torch.linalg.vector_norm(p)) / math.sqrt(p.numel()) if p.numel() else 0.0
-                )
-                sigma = 0.5 * (rms if rms > 0 else 1.0)
+                sigma = 0.5 * (rms[n] if rms[n] > floor else 1.0)
                 noise = torch.randn(p.shape, generator=self.gen, dtype=torch.float32)
-                pt[n] = torch.add(p, noise.to(p.dtype), alpha=sigma)
+                wide = noise.to(p.dtype)
+                pt[n] = torch.add(p, wide, alpha=sigma, out=wide)  # in place: no third tensor
             self.points.append(pt)
         self._at: tuple[int, dict[str, float]] = (0, {})  # the point and factors now loaded
         # caches, by the normalisers' eps (both depend on it) and the point
         self._refs: dict[tuple[tuple[float, ...], int], float] = {}
         self._norm_inputs: dict[tuple[float, ...], dict[str, torch.Tensor]] = {}
         self._reach: Reach | None = None
+        self._grad_buffers: dict[Any, dict[str, torch.Tensor]] = {}
+        self._sq_norms: dict[tuple[int, str], float] = {}  # ‖θ_W‖² at each point
+        #: after :meth:`check` with ``screen_tol``: the tensors of the units whose Euler sum did
+        #: not vanish at a scaled point (not invariant, whatever the unscaled points said)
+        self.suspects: set[str] = set()
+        #: the op-by-op record of the pass at ``points[0]`` (:mod:`equivalence.invariance.degrees`)
+        self.trace: Trace | None = None
 
     # -- state ------------------------------------------------------------------------
     def set_eps(self, value: float | Mapping[str, float] | None) -> dict[str, float]:
@@ -144,11 +180,11 @@ class ScaledLoss:
     def load(self, point: int, factors: Mapping[str, float]) -> None:
         """Load ``points[point]``, each named tensor times its factor (copies only what changes)."""
         now_point, now = self._at
-        pt = self.points[point]
+        pt, before = self.points[point], self.points[now_point]
         with torch.no_grad():
             for n, p in self.params.items():
                 c = factors.get(n, 1.0)
-                if point != now_point or now.get(n, 1.0) != c:
+                if (pt[n] is not before[n]) or now.get(n, 1.0) != c:  # (frozen: one tensor)
                     if c == 1.0:
                         p.copy_(pt[n])
                     else:
@@ -157,7 +193,17 @@ class ScaledLoss:
 
     # -- evaluation -------------------------------------------------------------------
     def output(self) -> Any:
-        return self.work(*self.args, **self.kwargs)
+        """The working copy's output, every pass from the same random state.
+
+        Randomness left in the forward pass (a drop path or noise layer not recognised as such)
+        then repeats identically at every evaluation, the same masks at every scale, instead of
+        failing every comparison; the caller's random state is restored afterwards.
+        """
+        with torch.random.fork_rng(devices=self._cuda_devices):
+            torch.random.default_generator.manual_seed(_FORWARD_SEED)
+            for i in self._cuda_devices:
+                torch.cuda.default_generators[i].manual_seed(_FORWARD_SEED)
+            return self.work(*self.args, **self.kwargs)
 
     def loss(self, out: Any) -> torch.Tensor:
         """The loss of ``out``, checked to be a finite scalar."""
@@ -168,14 +214,24 @@ class ScaledLoss:
 
     def _raw_loss(self, out: Any) -> torch.Tensor:
         if self.loss_fn is None:
-            if not isinstance(out, torch.Tensor):
-                raise TypeError(
-                    f"the model returns {type(out).__name__}; pass loss_fn (output -> scalar "
-                    "tensor) for outputs that are not a single tensor"
+            own = _own_loss(out)
+            if own is not None:  # a Hugging Face ModelOutput (or dict) with its loss
+                loss = own
+            else:
+                outs = [t for t in _tensors(out) if t.is_floating_point()]
+                if not outs:
+                    raise TypeError(
+                        f"the model returns {type(out).__name__} with no floating tensor; pass "
+                        "loss_fn (output -> scalar tensor)"
+                    )
+                if self.targets is None:
+                    self.targets = [
+                        torch.randn(t.shape, generator=self.gen, dtype=t.dtype) for t in outs
+                    ]
+                loss = sum(
+                    (0.5 * (t - y).pow(2).mean() for t, y in zip(outs, self.targets)),
+                    torch.zeros((), dtype=outs[0].dtype),
                 )
-            if self.target is None:
-                self.target = torch.randn(out.shape, generator=self.gen, dtype=out.dtype)
-            loss = 0.5 * (out - self.target).pow(2).mean()
         else:
             loss = self.loss_fn(out)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
@@ -198,13 +254,39 @@ class ScaledLoss:
             self._refs[key] = self._loss_value(point, {})
         return self._refs[key]
 
+    def _buffers(self, key: Any, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Gradient buffers for ``names``, allocated once per ``key`` and reused: a fresh
+        gradient per backward pass costs page faults that, for 10^8 parameters, take longer
+        than the pass itself."""
+        bufs = self._grad_buffers.setdefault(key, {})
+        for n in names:
+            if n not in bufs:  # zeroed before each use
+                bufs[n] = torch.empty_like(self.params[n])
+        return {n: bufs[n] for n in names}
+
     def _gradients(
-        self, point: int, factors: Mapping[str, float], record: bool = False
+        self,
+        point: int,
+        factors: Mapping[str, float],
+        record: bool = False,
+        into: Any = "scratch",
+        only: Sequence[str] | None = None,
     ) -> tuple[float, dict[str, torch.Tensor]]:
-        """L and ∇L at a scaled point; ``record``: keep the graph and the normalisers' inputs."""
+        """L and ∇L at a scaled point; ``record``: keep the graph and the normalisers' inputs.
+
+        The gradients are accumulated into the buffers named ``into`` (:meth:`_buffers`): the
+        ones returned are valid until the next call with the same ``into``; ``into=None``:
+        the gradients the backward pass allocated, returned as they are. ``only``: the
+        gradients of these tensors alone (the backward pass skips the others' weight
+        gradients: the embeddings' and the output layer's are the largest).
+        """
         self.load(point, factors)
-        for p in self.params.values():
+        grads = self._buffers(into, self.trainable if only is None else only) if into else {}
+        for n, p in self.params.items():
             p.grad = None
+            if n in grads:
+                grads[n].zero_()
+                p.grad = grads[n]  # the backward pass adds into it in place
         seen: dict[str, Any] = {}
         hooks = (
             [
@@ -217,23 +299,47 @@ class ScaledLoss:
             if record
             else []
         )
+        trace = Trace(self.params, NORM_CLASSES) if record else None
         try:
-            out = self.output()
+            out = loss = None
+            if trace is not None:
+                trace.attach(self.work)
+                try:
+                    with trace:
+                        out = self.output()
+                        # unscaled, a non-finite loss is an error (said clearly); scaled, a
+                        # violation
+                        loss = self._raw_loss(out) if factors else self.loss(out)
+                    trace.set_loss(loss)
+                except Exception:  # noqa: BLE001 - a pass that cannot run traced (a compiled
+                    trace.ok = False  # module, say) runs untraced; its own errors recur there
+                    out = loss = None
+                finally:
+                    trace.detach()
+            if loss is None:
+                out = self.output()
+                loss = self._raw_loss(out) if factors else self.loss(out)
         finally:
             for h in hooks:
                 h.remove()
-        # unscaled, a non-finite loss is an error (said clearly); scaled, it is a violation
-        loss = self._raw_loss(out) if factors else self.loss(out)
         if record:
             self._record(seen, out)
+            self.trace = trace if trace is not None and trace.ok else None
         value = float(loss.detach())
         if math.isfinite(value):
-            loss.backward()
-        grads = {}
-        for n in self.trainable:
-            g = self.params[n].grad
-            grads[n] = g if g is not None else torch.zeros_like(self.params[n])
-        for p in self.params.values():
+            if only is None:
+                loss.backward()
+            elif grads and loss.requires_grad:
+                loss.backward(inputs=[self.params[n] for n in grads])
+        if not into:  # the gradients the backward pass made, kept as they are
+            grads = {}
+            for n in self.trainable if only is None else only:
+                made = self.params[n].grad
+                grads[n] = made if made is not None else torch.zeros_like(self.params[n])
+        for n, p in self.params.items():
+            g = p.grad
+            if n in grads and g is not None and g is not grads[n]:
+                grads[n].copy_(g)  # replaced rather than accumulated (it should not be)
             p.grad = None
         return (value if math.isfinite(value) else math.inf), grads
 
@@ -243,7 +349,7 @@ class ScaledLoss:
         self._norm_inputs[self._eps_key()] = {
             n: x.detach().clone() for n, x in inputs.items() if isinstance(mods[n], NORM_CLASSES)
         }
-        nonzero = frozenset(n for n, v in self.points[0].items() if bool(v.ne(0).any()))
+        nonzero = frozenset(n for n, v in self.points[0].items() if int(torch.count_nonzero(v)))
         self._reach = Reach.of_graph(self.params, inputs, out, nonzero)
 
     # -- the checks -------------------------------------------------------------------
@@ -254,12 +360,14 @@ class ScaledLoss:
         gnorm, losses = np.zeros(k), np.zeros(k)
         all_grads = []
         for i in range(k):
-            loss, grads = self._gradients(i, {}, record=i == 0)
+            # kept for the confirmation: the backward pass's own gradients, no buffer to zero
+            loss, grads = self._gradients(i, {}, record=i == 0, into=None)
             self._refs.setdefault((self._eps_key(), i), loss)
             pt = self.points[i]
             for j, name in enumerate(self.trainable):
                 dots[i, j] = float(torch.vdot(grads[name].reshape(-1), pt[name].reshape(-1)))
                 sq[i, j] = float(torch.linalg.vector_norm(pt[name])) ** 2
+                self._sq_norms[(i, name)] = sq[i, j]
             gnorm[i] = math.sqrt(
                 sum(float(torch.linalg.vector_norm(g)) ** 2 for g in grads.values())
             )
@@ -282,6 +390,7 @@ class ScaledLoss:
         points: Sequence[int],
         grads: Sequence[Mapping[str, torch.Tensor]],
         grad_norms: np.ndarray,
+        screen_tol: tuple[float, float] | None = None,
     ) -> tuple[float, dict[str, float], float]:
         """The loss at every draw and point; the gradients at every other one (alternating).
 
@@ -292,29 +401,75 @@ class ScaledLoss:
         at ``points[i]``; the norm is that of the gradient of every trainable tensor, so that a
         set whose own gradient is rounding noise (a degenerate normaliser) is not judged on that
         noise.
+
+        ``screen_tol`` = (rtol, slope_tol): also Euler's identity at the scaled points, per unit
+        (the tensors sharing a factor in every draw), with the screen's tolerance
+        (:class:`equivalence.invariance.search.Screen`). An invariant unit has a vanishing
+        ⟨∇_U L, θ_U⟩ at *every* θ, so a unit that only seemed invariant at the unscaled points
+        (a scale derivative that vanished by accident) shows here: :attr:`suspects` names the
+        units that failed, from the same backward passes.
         """
         members = [n for n in self.trainable if any(n in d for d in draws)]
         per = dict.fromkeys(members, 0.0)
         worst = set_err = 0.0
+        by_factors: dict[tuple[float, ...], list[str]] = {}
+        for n in members:
+            by_factors.setdefault(tuple(d.get(n, 1.0) for d in draws), []).append(n)
+        units = list(by_factors.values())
+        suspects: set[str] = set()
         for i, point in enumerate(points):
             g1, gn = grads[point], max(float(grad_norms[point]), 1e-300)
             ref = self.reference(point)
+            sq = {
+                n: self._sq_norms.get((point, n))
+                or float(torch.linalg.vector_norm(self.points[point][n])) ** 2
+                for n in members
+            }
             for j, factors in enumerate(draws):
                 if (i + j) % 2:
                     worst = max(worst, _rel(self._loss_value(point, factors), ref))
                     continue
-                value, gc = self._gradients(point, factors)
+                value, gc = self._gradients(point, factors, only=members)
                 worst = max(worst, _rel(value, ref))
-                tot = 0.0
-                for n in members:
-                    d = (
-                        float(torch.linalg.vector_norm(torch.add(g1[n], gc[n], alpha=-factors[n])))
-                        ** 2
+                if screen_tol is not None and math.isfinite(value):
+                    suspects |= self._scaled_euler(
+                        point, factors, gc, units, sq, value, screen_tol, gn
                     )
+                tot = 0.0
+                for n in members:  # gc is scratch: the difference overwrites it
+                    diff = torch.add(g1[n], gc[n], alpha=-factors[n], out=gc[n])
+                    d = float(torch.linalg.vector_norm(diff)) ** 2
                     tot += d
                     per[n] = max(per[n], math.sqrt(d) / gn)
                 set_err = max(set_err, math.sqrt(tot) / gn)
+        self.suspects = suspects
         return worst, per, set_err
+
+    def _scaled_euler(
+        self,
+        point: int,
+        factors: Mapping[str, float],
+        gc: Mapping[str, torch.Tensor],
+        units: Sequence[Sequence[str]],
+        sq: Mapping[str, float],
+        loss: float,
+        screen_tol: tuple[float, float],
+        gnorm_point: float,
+    ) -> set[str]:
+        """The tensors of the units whose ⟨∇_U L, θ_U⟩ does not vanish at this scaled point."""
+        rtol, slope_tol = screen_tol
+        gnorm = gnorm_point  # ‖∇L‖ over every tensor, at the unscaled point: the scale of the
+        # rounding allowance (the backward pass at the scaled point computed the members' only)
+        pt = self.points[point]
+        failed: set[str] = set()
+        for unit in units:
+            c = factors[unit[0]]  # one factor per unit: θ_U scaled by c
+            dot = c * sum(float(torch.vdot(gc[n].reshape(-1), pt[n].reshape(-1))) for n in unit)
+            norm = c * math.sqrt(sum(sq[n] for n in unit))
+            tol = max(rtol * gnorm * norm, slope_tol * abs(loss), 1e-300)
+            if abs(dot) > tol:
+                failed.update(unit)
+        return failed
 
     def norm_degrees(self, members: Sequence[str]) -> dict[str, float | None]:
         """Double S and read off, per normaliser, k with input → 2^k input."""
@@ -338,12 +493,42 @@ class ScaledLoss:
                 h.remove()
         return {name: _degree(x1[name], seen[name]) for name in x1}
 
+    def batch_statistics_sizes(self) -> dict[str, int]:
+        """For each normaliser with batch statistics: how many values each channel's mean and
+        variance are taken over (batch × spatial size), in the recorded pass."""
+        if self._eps_key() not in self._norm_inputs:
+            self._gradients(0, {}, record=True)
+        mods = dict(self.work.named_modules())
+        return {
+            n: x.numel() // max(int(x.shape[1]), 1)
+            for n, x in self._norm_inputs[self._eps_key()].items()
+            if isinstance(mods[n], nn.modules.batchnorm._NormBase) and x.dim() >= 2
+        }
+
     def reach(self) -> Reach:
         """What depends on each parameter, from the autograd graph of the pass at ``points[0]``."""
         if self._reach is None:
             self._gradients(0, {}, record=True)
         assert self._reach is not None
         return self._reach
+
+
+def _own_loss(out: Any) -> torch.Tensor | None:
+    """The scalar ``loss`` a model returned with its output (``ModelOutput.loss``), if any."""
+    loss = out.get("loss") if isinstance(out, Mapping) else getattr(out, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
+        return loss
+    return None
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, Mapping):
+        return [t for x in tree.values() for t in _tensors(x)]
+    if isinstance(tree, (tuple, list)):
+        return [t for x in tree for t in _tensors(x)]
+    return []
 
 
 def _rel(value: float, ref: float) -> float:
@@ -362,14 +547,37 @@ def _degree(x1: torch.Tensor, x2: torch.Tensor) -> float | None:
 
 
 def _working_copy(model: nn.Module) -> nn.Module:
+    # the floating parameters and buffers go straight to float64 copies (no copy in their own
+    # dtype first, no gradients copied along): deepcopy takes them from its memo
+    memo: dict[int, Any] = {}
+    for param in model.parameters():
+        if param.is_floating_point() and id(param) not in memo:
+            memo[id(param)] = nn.Parameter(
+                param.detach().to(torch.float64, copy=True), requires_grad=param.requires_grad
+            )
+    for buf in model.buffers():
+        if buf.is_floating_point() and id(buf) not in memo:
+            memo[id(buf)] = buf.detach().to(torch.float64, copy=True)
     try:
-        work = copy.deepcopy(model)
+        work = copy.deepcopy(model, memo)
     except (TypeError, RuntimeError, AttributeError, copy.Error) as exc:
         # what deepcopy raises for a module it cannot copy: said with the model in the message
         raise TypeError(f"the model cannot be deep-copied for the audit: {exc}") from exc
     work = work.to(torch.float64)
     work.train()
     for m in work.modules():
-        if isinstance(m, DROPOUT_CLASSES):
-            m.eval()  # random masks would make every comparison fail; dropout is scale-equivariant
+        # random masks would make every comparison fail; dropout is scale-equivariant
+        if is_random_regulariser(m):
+            m.training = False  # this module only: a container's normalisers keep batch statistics
+            if isinstance(getattr(m, "p", None), float):
+                setattr(m, "p", 0.0)  # noqa: B010 - read by HF attention: dropout=self.dropout.p
+        for attr, value in vars(m).items():
+            # a dropout probability kept as a plain float (HF attention: attention_dropout)
+            if (
+                isinstance(value, float)
+                and not isinstance(value, bool)
+                and 0.0 < value < 1.0
+                and any(k in attr.lower() for k in _DROP_ATTRS)
+            ):
+                setattr(m, attr, 0.0)
     return work

@@ -10,19 +10,26 @@ set numerically and checks its three consequences:
 - ⟨∇_S L, θ_S⟩ = 0 (Euler's identity for degree 0).
 
 Each parameter is reported as invariant *on its own*, invariant only
-*jointly* with others (the convolutions of a pre-activation ResNet), not
-invariant (with the reason in words), or frozen (not trained, not audited).
+*jointly* with others (the convolutions of a pre-activation ResNet; the
+report's ``joint_sets`` splits them into the parts that are invariant each on
+its own), not invariant (with the reason in words and its kind), or frozen
+(not trained, not audited).
 
 How (the rooms of the audit):
 
 - :mod:`equivalence.invariance.checks`: the numeric checks on a float64 deep
-  copy of the model in training mode (batch statistics; dropout switched
-  off), so that the model, its running statistics and its mode are left
-  untouched. One backward pass per test point gives ⟨∇_W L, W⟩ for every
-  tensor W at once; forward passes at random joint scalings confirm a set.
+  copy of the model in training mode (batch statistics; dropout, drop path and
+  stochastic depth switched off, every pass from the same random state), so
+  that the model, its running statistics and its mode are left untouched. One
+  backward pass per test point gives ⟨∇_W L, W⟩ for every tensor W at once;
+  forward passes at random joint scalings confirm a set.
+- :mod:`equivalence.invariance.degrees`: the first pass recorded op by op;
+  which tensors can carry a common scale follows from the kinds of the ops
+  (the joint sets of transformers and ConvNeXts, too large to enumerate).
 - :mod:`equivalence.invariance.search`: the largest invariant set M ⊇ I (I:
-  the tensors invariant on their own), screened by Euler's identity and
-  confirmed by scaling, with the procedure and its tolerances.
+  the tensors invariant on their own), screened by Euler's identity, proposed
+  by the degrees and confirmed by scaling, with the procedure and its
+  tolerances.
 - :mod:`equivalence.invariance.reasons`: why each tensor outside M breaks
   invariance, in words.
 - :mod:`equivalence.invariance.report`: :class:`AuditReport` and
@@ -49,12 +56,17 @@ parameters, and reported (``respect_eps=True`` classifies with it).
 Cost, with s = len(scales): 2 forward + backward passes for the screen
 (they also record the autograd graph and the running-statistics inputs), s
 forward + backward and s forward passes to confirm M and check the gradients
-(:meth:`~equivalence.invariance.checks.ScaledLoss.check`), s + 1 forward
-passes for the real eps and one for the running-statistics degrees: for the
-default s = 4, 6 forward + backward and 10 forward passes. A screen that lets
-a tensor through wrongly costs a few more confirmations (group testing,
-2·s forward passes each); ``respect_eps=True`` repeats the screen and the
-confirmation with eps → 0.
+(:meth:`~equivalence.invariance.checks.ScaledLoss.check`; those backward passes
+compute the gradients of M's tensors only), 3 forward passes for the real eps
+(the loss at the model's parameters, and with S scaled by the smallest and the
+largest factor) and one for the running-statistics degrees: for the default
+s = 4, 6 forward + backward and 8 forward passes (the first pass is also
+recorded op by op: no extra pass). A screen that lets a tensor through
+wrongly costs a few more confirmations (one when the scaled points' Euler
+numbers name it, else group testing, 2·s forward passes each);
+``respect_eps=True`` repeats the screen and the confirmation with eps → 0.
+The gradients go into buffers allocated once: for 10^8 parameters, fresh
+memory per backward pass would cost more page faults than the pass itself.
 """
 
 from __future__ import annotations
@@ -68,6 +80,8 @@ import torch
 from torch import nn
 
 from .checks import EulerRows, ScaledLoss, joint_draws
+from .degrees import parts as degree_parts
+from .degrees import propose as degree_propose
 from .layer_kinds import is_gain_or_shift
 from .make_invariant import make_scale_invariant
 from .reasons import reasons
@@ -78,7 +92,8 @@ __all__ = ["audit", "AuditReport", "ParamCheck", "make_scale_invariant"]
 
 _TINY_EPS = 1e-300
 _N_POINTS = 2  # the model's parameters and one random perturbation of them
-_CONFIRM_POINTS = (0, 1)
+_CONFIRM_POINTS = (1, 0)  # the screen ends at point 1, the eps and degree passes use point 0
+_FEW_VALUES = 2  # a batch-statistics normaliser over this many values per channel is degenerate
 
 
 def audit(
@@ -107,7 +122,10 @@ def audit(
             arguments) or a dict (keyword arguments); floating tensors are
             cast to float64. Batch statistics need a batch of at least 2.
         loss_fn: ``output -> scalar tensor`` (close over targets if it needs
-            them). Default: ½·mean((output − t)²) with a fixed random t, which
+            them). Default: the model's own loss when its output carries one (a
+            Hugging Face ``ModelOutput`` with ``loss``, labels among the inputs),
+            else ½·mean((output − t)²) with a fixed random t, summed over the
+            output's floating tensors (a tensor, or a tuple / dict of them), which
             depends on every output component.
         scales: the factors c to test; default ``n_scales`` random values with
             |log10 c| between 0.3 and 3, half below 1 and half above. A test
@@ -140,6 +158,9 @@ def audit(
             raise ValueError(f"{name} = {val!r} is outside the valid range 0 < {name} < 1")
     rng = np.random.default_rng(seed)
     scale_list = _scales(scales, n_scales, rng)
+    # Euler's identity at the scaled points names a unit when its slope dL/d ln c would move
+    # the loss by more than rtol over the largest factor: the forward test's own threshold
+    flag_slope = rtol / max(abs(math.log(c)) for c in scale_list)
     args, kwargs = _as_args(example_input)
 
     probe = ScaledLoss(model, args, kwargs, loss_fn, seed, _N_POINTS)
@@ -152,37 +173,67 @@ def audit(
         probe.set_eps(_TINY_EPS)
     trainable = probe.trainable
 
-    def draws(singles: Sequence[str], rest: Sequence[str]) -> list[dict[str, float]]:
-        units = [[n] for n in singles] + ([list(rest)] if rest else [])
-        return joint_draws(units, scale_list, rng)
+    def draws(
+        singles: Sequence[str], rest: Sequence[str], parts: Sequence[Sequence[str]] | None = None
+    ) -> list[dict[str, float]]:
+        groups = [list(p) for p in parts] if parts else ([list(rest)] if rest else [])
+        return joint_draws([[n] for n in singles] + groups, scale_list, rng)
 
-    def violation(singles: Sequence[str], rest: Sequence[str]) -> float:
-        return probe.violation(draws(singles, rest), _CONFIRM_POINTS)
+    def violation(
+        singles: Sequence[str], rest: Sequence[str], parts: Sequence[Sequence[str]] | None = None
+    ) -> float:
+        return probe.violation(draws(singles, rest, parts), _CONFIRM_POINTS)
+
+    def propose(cands: list[str]) -> list[str]:
+        return degree_propose(probe.trace, cands).members if probe.trace is not None else []
+
+    def split(joint: list[str]) -> list[list[str]]:
+        return degree_parts(probe.trace, joint) if probe.trace is not None else [joint]
 
     def run_search(
         with_gradients: bool,
     ) -> tuple[SearchResult, EulerRows, tuple[float, dict[str, float], float] | None]:
         """Screen, confirm, repair; ``with_gradients``: the degree −1 check at the confirmation."""
         rows, grads = probe.euler_rows()
+        probe.suspects = set()
         checked: dict[Any, tuple[float, dict[str, float], float]] = {}
 
-        def confirm(singles: Sequence[str], rest: Sequence[str]) -> float:
+        def confirm(
+            singles: Sequence[str],
+            rest: Sequence[str],
+            parts: Sequence[Sequence[str]] | None = None,
+        ) -> float:
             if not with_gradients:
-                return violation(singles, rest)
-            key = (tuple(singles), tuple(rest))
+                return violation(singles, rest, parts)
+            key = (tuple(singles), tuple(rest), tuple(tuple(p) for p in parts or ()))
             checked[key] = probe.check(
-                draws(singles, rest), _CONFIRM_POINTS, grads, rows.grad_norms
+                draws(singles, rest, parts),
+                _CONFIRM_POINTS,
+                grads,
+                rows.grad_norms,
+                screen_tol=(rtol, flag_slope),
             )
             return checked[key][0]
 
         joinable = lambda n: not is_gain_or_shift(probe.work, n)  # noqa: E731
-        found = search(rows, trainable, joinable, confirm, violation, rtol=rtol, scales=scale_list)
-        final = (
-            tuple(found.individual),
-            tuple(n for n in found.members if n not in found.individual),
+        found = search(
+            rows,
+            trainable,
+            joinable,
+            confirm,
+            violation,
+            rtol=rtol,
+            scales=scale_list,
+            propose=propose if probe.trace is not None else None,
+            split=split if probe.trace is not None else None,
+            suspects=(lambda: set(probe.suspects)) if with_gradients else None,
         )
+        joint = tuple(n for n in found.members if n not in found.individual)
+        parts = tuple(tuple(p) for p in found.parts) if len(found.parts) > 1 else ()
+        final = (tuple(found.individual), joint, parts)
         if with_gradients and found.members and final not in checked:
-            confirm(*final)  # the set changed in the repair: check the final one
+            # the set changed in the repair: check the final one
+            confirm(final[0], final[1], [list(p) for p in parts] or None)
         return found, rows, checked.get(final)
 
     found, rows, final_check = run_search(with_gradients=True)
@@ -205,7 +256,10 @@ def audit(
     eps_effect = 0.0
     if members and eps_values and not respect_eps:
         probe.set_eps(eps_values)
-        eps_effect = probe.violation(draws([], members), (0,))  # at the model's own parameters
+        # at the model's own parameters, at the smallest and the largest factor: the first
+        # brings the normalisers' input variance closest to eps, the second farthest
+        extremes = [dict.fromkeys(members, c) for c in (min(scale_list), max(scale_list))]
+        eps_effect = probe.violation(extremes, (0,))
         probe.set_eps(_TINY_EPS)
         if eps_effect > rtol:
             worst = max(eps_values.values())
@@ -228,6 +282,17 @@ def audit(
                 "not correctable)"
             )
 
+    tiny = {n: k for n, k in probe.batch_statistics_sizes().items() if k <= _FEW_VALUES}
+    if tiny:
+        shown = ", ".join(f"{n} ({k})" for n, k in list(tiny.items())[:3])
+        notes.append(
+            f"{len(tiny)} batch-statistics normaliser(s) average over {_FEW_VALUES} values or fewer "
+            f"per channel ({shown}{', ...' if len(tiny) > 3 else ''}): with 2 values the "
+            "normalised output is ±1 whatever its input, so the loss is piecewise constant in "
+            "everything before it and the verdicts there are not meaningful; use a larger batch "
+            "or input"
+        )
+
     eps_only: list[str] = []
     if respect_eps:
         # which failures are due to eps: the set found with eps -> 0
@@ -236,7 +301,13 @@ def audit(
         probe.set_eps(eps_values)
 
     outside = [n for n in trainable if n not in members]
-    why = reasons(probe.work, outside, probe.reach(), eps_only, eps_values)
+    stopped: dict[str, str] = {}
+    if probe.trace is not None:  # what the degrees of the traced pass say about the rest
+        # every joinable tensor as a candidate (the individual ones too: a key's bias is
+        # invariant on its own, but the attention scores are what stop the key's weight)
+        joinable = [n for n in trainable if not is_gain_or_shift(probe.work, n)]
+        stopped = degree_propose(probe.trace, joinable).removed
+    why = reasons(probe.work, outside, probe.reach(), eps_only, eps_values, stopped)
     checks: dict[str, ParamCheck] = {}
     for n, p in probe.params.items():
         shape = tuple(p.shape)
@@ -259,7 +330,8 @@ def audit(
                 "not",
                 found.alone.get(n, float("nan")),
                 euler=euler[n],
-                reason=why.get(n, ""),
+                reason=why[n][0] if n in why else "",
+                reason_kind=why[n][1] if n in why else "",
             )
     return AuditReport(
         model=model,
@@ -275,6 +347,7 @@ def audit(
         eps_values=eps_values,
         respect_eps=respect_eps,
         notes=notes,
+        joint_sets=[list(p) for p in found.parts],
     )
 
 

@@ -23,7 +23,7 @@ class Reach:
 
     ``norms[name]``: the normaliser modules whose input depends on parameter ``name``;
     ``output``: the parameters the model's output depends on; ``nonzero``: the parameters
-    with a nonzero entry (doubling a zero tensor changes nothing).
+    with a nonzero entry at the model's own parameters.
     """
 
     norms: dict[str, list[str]]
@@ -52,9 +52,9 @@ class Reach:
         return cls(norms, frozenset(output), nonzero)
 
     def changes(self, name: str) -> tuple[list[str], bool]:
-        """(normalisers whose input changes, whether the output changes) when ``name`` doubles."""
-        if name not in self.nonzero:
-            return [], False
+        """(normalisers whose input depends on ``name``, whether the output does), from the
+        graph's structure: a tensor that is zero at these parameters (a zero-initialised bias)
+        still counts, since the audit also tests a perturbed point where it is not."""
         return list(self.norms.get(name, [])), name in self.output
 
 

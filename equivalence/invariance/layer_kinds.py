@@ -4,7 +4,8 @@ The scale-invariance audit and :func:`equivalence.make_scale_invariant` both sor
 modules and parameters by these kinds: a normaliser removes the scale of its input (BatchNorm,
 GroupNorm, LayerNorm, InstanceNorm, RMSNorm), its affine scale and shift do not scale with the
 weights before it, and a weight-normalisation gain (``parametrizations.weight.original0``)
-scales its layer's output directly.
+scales its layer's output directly. Dropout and its relatives (drop path, stochastic depth) are
+switched off in the audit's working copy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "DROPOUT_CLASSES",
     "NORM_CLASSES",
     "has_running_stats",
+    "is_random_regulariser",
     "is_gain_or_shift",
     "owner",
 ]
@@ -34,6 +36,20 @@ DROPOUT_CLASSES: tuple[type[nn.Module], ...] = (
     nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
+
+
+#: class-name fragments of the stochastic regularisers outside ``torch.nn`` (timm's and Hugging
+#: Face's ``DropPath``, torchvision's ``StochasticDepth``, ``DropBlock2d``)
+RANDOM_REGULARISER_NAMES = ("Dropout", "DropPath", "StochasticDepth", "DropBlock")
+
+
+def is_random_regulariser(module: nn.Module) -> bool:
+    """Dropout and its relatives: ``torch.nn``'s dropout classes, and any module whose class name
+    contains one of :data:`RANDOM_REGULARISER_NAMES` (drop path, stochastic depth, drop block)."""
+    if isinstance(module, DROPOUT_CLASSES):
+        return True
+    name = type(module).__name__
+    return any(frag in name for frag in RANDOM_REGULARISER_NAMES)
 
 
 def has_running_stats(module: nn.Module) -> bool:

@@ -27,7 +27,8 @@ class ParamCheck:
     ‖c_p ∇_p L(scaled) − ∇_p L(θ)‖ / ‖∇L(θ)‖ (degree −1, each scaling at one
     of the two points; NaN outside S).
     ``euler`` = |⟨∇_p L, θ_p⟩| / (‖∇L‖ ‖θ_p‖), ‖∇L‖ over every trainable
-    tensor (the set's value for joint ones).
+    tensor (the set's value for joint ones). ``reason_kind``: the reason's
+    kind, a key of :data:`equivalence.invariance.reasons.KINDS` (for counting reasons).
     """
 
     name: str
@@ -37,6 +38,7 @@ class ParamCheck:
     grad_error: float = float("nan")
     euler: float = float("nan")
     reason: str = ""
+    reason_kind: str = ""
 
 
 @dataclass
@@ -46,6 +48,9 @@ class AuditReport:
     ``invariant_parameters()`` gives the tensors of S (of the audited model,
     ready for ``convert(invariant=...)``), ``norm_layers()`` the modules with
     running statistics whose inputs scale with S (for ``convert(norm_layers=...)``).
+    ``joint_sets``: the tensors invariant only jointly, in the parts that the audit
+    confirmed each on its own (each part can carry its own scale); one part when
+    it could not split them.
     """
 
     model: nn.Module = field(repr=False)
@@ -61,6 +66,7 @@ class AuditReport:
     eps_values: dict[str, float]
     respect_eps: bool
     notes: list[str] = field(default_factory=list)
+    joint_sets: list[list[str]] = field(default_factory=list)
 
     # -- the classification ---------------------------------------------------------
     @property
@@ -145,6 +151,12 @@ class AuditReport:
             )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        if self.joint_sets:
+            sizes = ", ".join(str(len(p)) for p in self.joint_sets)
+            lines.append(
+                f"joint sets (each invariant on its own): {len(self.joint_sets)}, of {sizes} "
+                "tensors"
+            )
         lines.append(
             f"invariant set S: max loss change {_fmt(self.set_loss_error)}, gradient degree -1 "
             f"error {_fmt(self.set_grad_error)}, |<grad_S L, θ_S>|/(|grad||θ|) "
