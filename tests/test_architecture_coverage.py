@@ -213,3 +213,50 @@ def test_the_set_returned_always_passes(together_ok):
     found = search(rows, names, lambda n: True, violation, violation, rtol=1e-8, scales=[0.5, 2])
     assert violation(found.individual, [n for n in found.members if n not in found.individual]) == 0
     assert len(found.members) == (2 if together_ok else 1), found
+
+
+class _PreLN(nn.Module):
+    """A pre-LayerNorm transformer block: LayerNorm without bias, nn.MultiheadAttention (fused
+    query-key-value projection), a GELU MLP, keyword (dict) input, a dict output."""
+
+    def __init__(self, affine: bool, d: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, d)
+        self.ln1 = nn.LayerNorm(d, elementwise_affine=affine, bias=False)
+        self.attn = nn.MultiheadAttention(d, 2, batch_first=True)
+        self.ln2 = nn.LayerNorm(d, elementwise_affine=affine, bias=False)
+        self.fc1 = nn.Linear(d, 2 * d)
+        self.fc2 = nn.Linear(2 * d, d)
+        self.lnf = nn.LayerNorm(d, elementwise_affine=affine, bias=False)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.embed(tokens)
+        a = self.ln1(h)
+        h = h + self.attn(a, a, a, need_weights=False)[0]
+        h = h + self.fc2(nn.functional.gelu(self.fc1(self.ln2(h))))
+        return {"logits": self.head(self.lnf(h))}
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_pre_layernorm_block_without_bias(affine):
+    """The residual stream is read only through LayerNorms, so its writers (the embedding, the
+    attention's output projection, the MLP's second layer, weights and biases) are invariant
+    together, with or without LayerNorm scales. Control: the packed query-key-value projection,
+    the GELU's input layer and the head are not, and trainable LayerNorm scales are not either
+    (reason: a normaliser's scale)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = _PreLN(affine)
+    tokens = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(1))
+    rep = equivalence.audit(model, {"tokens": tokens})
+    writers = {f"{m}.{p}" for m in ("embed", "attn.out_proj", "fc2") for p in ("weight", "bias")}
+    assert [set(p) for p in rep.joint_sets] == [writers], str(rep)
+    assert rep.set_loss_error <= rep.rtol
+    kinds = {n: rep.checks[n].reason_kind for n in rep.not_invariant_names}
+    expected = {"attn.in_proj_weight", "attn.in_proj_bias", "fc1.weight", "fc1.bias"}
+    expected |= {"head.weight", "head.bias"}
+    expected |= {f"{ln}.weight" for ln in ("ln1", "ln2", "lnf")} if affine else set()
+    assert set(kinds) == expected, kinds
+    if affine:
+        assert {kinds[f"{ln}.weight"] for ln in ("ln1", "ln2", "lnf")} == {"norm scale"}

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .degrees import Trace
+from .degrees import Trace, _tensors
 from .graph import Reach
 from .layer_kinds import NORM_CLASSES, is_random_regulariser
 
@@ -519,16 +519,6 @@ def _own_loss(out: Any) -> torch.Tensor | None:
     if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
         return loss
     return None
-
-
-def _tensors(tree: Any) -> list[torch.Tensor]:
-    if isinstance(tree, torch.Tensor):
-        return [tree]
-    if isinstance(tree, Mapping):
-        return [t for x in tree.values() for t in _tensors(x)]
-    if isinstance(tree, (tuple, list)):
-        return [t for x in tree for t in _tensors(x)]
-    return []
 
 
 def _rel(value: float, ref: float) -> float:
