@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import sys
@@ -216,6 +217,11 @@ def forward_backward_seconds(model: nn.Module, inputs: dict[str, Any], repeats: 
     return times
 
 
+def _measured(x: float) -> float | None:
+    """``x``, or None where the audit measured nothing (its NaN)."""
+    return None if math.isnan(x) else x
+
+
 def _numel(named: dict[str, torch.Tensor], names: list[str]) -> int:
     return sum(named[n].numel() for n in names)
 
@@ -275,8 +281,9 @@ def summarise(model: nn.Module, report: Any) -> dict[str, Any]:
             {"tensors": len(p), "params": _numel(named, p), "names": list(p)} for p in parts
         ],
         "reasons": dict(sorted(kinds.items(), key=lambda kv: -kv[1]["params"])),
-        "set_loss_error": report.set_loss_error,
-        "set_grad_error": report.set_grad_error,
+        # not measured for an empty set: null in the JSON (NaN is not JSON)
+        "set_loss_error": _measured(report.set_loss_error),
+        "set_grad_error": _measured(report.set_grad_error),
         "notes": list(report.notes),
     }
 
@@ -647,7 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out) if args.out else ROOT / "scripts" / "results" / "architecture_coverage"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "models": results}, indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "models": results}, indent=1, allow_nan=False)
+    )
     out.with_suffix(".md").write_text(markdown(results, meta))
     print(f"wrote {out.with_suffix('.md')} and .json ({meta['total_s']:.0f} s)")
     over = [r["title"] for r in results if r["ratio"] > BUDGET]
