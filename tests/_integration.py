@@ -27,6 +27,35 @@ FLOOR_MIN = 64 * U
 Rows = Sequence[Sequence[torch.Tensor]]
 
 
+class Net(nn.Module):
+    """conv → BN → ReLU → conv → BN → ReLU → pool → linear head (the head is not invariant),
+    float64, initialised from ``seed``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.b1 = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.b2 = nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, 4)
+        self.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.b1(self.c1(x)))
+        h = torch.relu(self.b2(self.c2(h)))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def batches(*lead: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float64 inputs of shape ``(*lead, 3, 6, 6)``, labels in 0..3 of shape ``lead`` and a
+    probe batch of 8, drawn in that order from one generator."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(*lead, 3, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 4, lead, generator=g)
+    return x, y, torch.randn(8, 3, 6, 6, generator=g, dtype=torch.float64)
+
+
 def ulp_up(model: nn.Module) -> None:
     """Every nonzero parameter entry one ulp up (the floor's first twin; an exact zero, a
     zero-initialised bias, stays: one ulp of zero is no rounding of any computed value)."""

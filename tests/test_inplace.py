@@ -27,29 +27,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import equivalence as eq
 from equivalence.optim.inplace import InvarianceCheckError
 from equivalence.verify.noise_floor import JITTER_ULPS
+from tests._integration import Net
 
 U = float(np.finfo(np.float64).eps)
 FLOOR_MIN = 64 * U
 STEPS = 60
-
-
-class Net(nn.Module):
-    """conv → BN → ReLU → conv → BN → ReLU → pool → linear head (the head is not invariant)."""
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.c1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
-        self.b1 = nn.BatchNorm2d(8)
-        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
-        self.b2 = nn.BatchNorm2d(8)
-        self.head = nn.Linear(8, 4)
-        self.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.b1(self.c1(x)))
-        h = torch.relu(self.b2(self.c2(h)))
-        return self.head(h.mean(dim=(2, 3)))
 
 
 def data(steps: int = STEPS, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ pl = pytest.importorskip("pytorch_lightning")
 
 import equivalence as eq  # noqa: E402
 from equivalence.integrations.lightning import ExpLRCallback  # noqa: E402
-from tests._integration import floor, jitter_hook, ratio, snapshot, ulp_up  # noqa: E402
+from tests._integration import Net, batches, floor, jitter_hook, ratio, snapshot, ulp_up  # noqa: E402
 
 STEPS = 30
 CLIP = 0.3
@@ -40,27 +40,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning", "ignore::DeprecationWarning", "ignore::FutureWarning"
 )
 
-_g = torch.Generator().manual_seed(1)
-X = torch.randn(STEPS * 8, 3, 6, 6, generator=_g, dtype=torch.float64)
-Y = torch.randint(0, 4, (STEPS * 8,), generator=_g)
-PROBE = torch.randn(8, 3, 6, 6, generator=_g, dtype=torch.float64)
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.c1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
-        self.b1 = nn.BatchNorm2d(8)
-        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
-        self.b2 = nn.BatchNorm2d(8)
-        self.head = nn.Linear(8, 4)
-        self.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.b1(self.c1(x)))
-        h = torch.relu(self.b2(self.c2(h)))
-        return self.head(h.mean(dim=(2, 3)))
+X, Y, PROBE = batches(STEPS * 8)
 
 
 class Module(pl.LightningModule):  # type: ignore[misc]

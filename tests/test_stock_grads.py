@@ -23,7 +23,7 @@ from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
 import equivalence as eq
-from tests._integration import floor, jitter_hook, ratio, snapshot, ulp_up
+from tests._integration import Net, batches, floor, jitter_hook, ratio, snapshot, ulp_up
 
 STEPS = 40
 ACCUM = 2
@@ -31,33 +31,11 @@ CLIP = 0.3
 torch.set_num_threads(1)
 
 
-class Net(nn.Module):
-    """conv → BN → ReLU → conv → BN → ReLU → pool → linear head (the head is not invariant)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.c1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
-        self.b1 = nn.BatchNorm2d(8)
-        self.c2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
-        self.b2 = nn.BatchNorm2d(8)
-        self.head = nn.Linear(8, 4)
-        self.double()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.b1(self.c1(x)))
-        h = torch.relu(self.b2(self.c2(h)))
-        return self.head(h.mean(dim=(2, 3)))
-
-
 def invariant(net: Net) -> list[torch.Tensor]:
     return [net.c1.weight, net.c2.weight]
 
 
-_g = torch.Generator().manual_seed(1)
-X = torch.randn(STEPS, ACCUM, 8, 3, 6, 6, generator=_g, dtype=torch.float64)
-Y = torch.randint(0, 4, (STEPS, ACCUM, 8), generator=_g)
-PROBE = torch.randn(8, 3, 6, 6, generator=_g, dtype=torch.float64)
+X, Y, PROBE = batches(STEPS, ACCUM, 8)
 
 
 def sgd(net: Net) -> tuple[torch.optim.Optimizer, Any]:
