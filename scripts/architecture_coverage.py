@@ -455,13 +455,7 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines += [
             f"**{r['title']} is over the {BUDGET:g}× budget** ({r['ratio']:.1f}×): the audit "
             "computes in float64, and for this model on this CPU a float64 forward + backward "
-            f"takes {slower:.1f}× as long as a float32 one"
-            + (
-                " (its 7×7 depthwise convolutions have no vectorised float64 kernel)"
-                if "ConvNext" in r["model_class"]
-                else ""
-            )
-            + f"; against the float64 pass the audit costs {r['ratio_float64']:.1f}×. At these "
+            f"takes {slower:.1f}× as long as a float32 one; against the float64 pass the audit costs {r['ratio_float64']:.1f}×. At these "
             "small inputs the work that grows with the parameter count (the float64 copy, the "
             "perturbed test point, the gradients kept) is also a larger share than it would "
             "be at full resolution.",
