@@ -538,6 +538,49 @@ class Monitor:
         self.flush()
         return self._log.to_json(path)
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the monitor carries from one step to the next, for a checkpoint.
+
+        Its step counter, its records (column by column: a long run has ~10⁵ rows) and, per
+        group, the running noise statistic σ² (or G for AdamW) and its count, from which the
+        equilibrium predictions continue. Reads the device first (one synchronisation). The
+        values are plain Python numbers and lists (``torch.save`` / JSON friendly).
+        """
+        self.flush()
+        rows = self._log.rows
+        keys = list(rows[0]) if rows else []
+        return {
+            "step": self.step,
+            "groups": list(self.group_names),
+            "every": self.every,
+            "keys": keys,
+            "columns": [[r[k] for r in rows] for k in keys],
+            "sigma2": list(self._equilibrium.sigma2),
+            "count": list(self._equilibrium.count),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict` of a monitor with the same groups and ``every``.
+
+        The records, the step counter and the running noise statistics are replaced; the
+        hooks, the optimizer and the weights are this monitor's own (build it on the restored
+        optimizer, then load). A state of other groups or another ``every`` is refused.
+        """
+        missing = {"step", "groups", "every", "keys", "columns", "sigma2", "count"} - set(state)
+        if missing:
+            raise ValueError(f"state lacks {sorted(missing)}: not a Monitor.state_dict()")
+        if list(state["groups"]) != self.group_names or int(state["every"]) != self.every:
+            raise ValueError(
+                f"state has groups {list(state['groups'])} and every = {state['every']}; this "
+                f"monitor has groups {self.group_names} and every = {self.every}"
+            )
+        self.flush()
+        self.step = int(state["step"])
+        keys = list(state["keys"])
+        self._log.rows = [dict(zip(keys, vals)) for vals in zip(*state["columns"])]
+        self._equilibrium.sigma2 = [float(v) for v in state["sigma2"]]
+        self._equilibrium.count = [int(v) for v in state["count"]]
+
     def close(self) -> None:
         """Read what is left on the device and remove the hooks."""
         if not self.closed:
