@@ -56,16 +56,22 @@ class Equilibrium:
     norm_power: int = 4
 
 
-def _check_recipe(lr: float, weight_decay: float, momentum: float) -> None:
-    for name, val in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)):
+def _check_reals(lr: float, weight_decay: float, name: str, momentum: float) -> None:
+    """lr > 0, weight_decay ≥ 0 and the momentum coefficient ``name`` in [0, 1), all finite
+    reals (SGD's momentum, AdamW's beta1)."""
+    for key, val in (("lr", lr), ("weight_decay", weight_decay), (name, momentum)):
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            raise TypeError(f"{name} must be a finite real number, got {val!r}")
+            raise TypeError(f"{key} must be a finite real number, got {val!r}")
     if lr <= 0:
         raise ValueError(f"lr = {lr!r} is outside the valid range 0 < lr < inf")
     if weight_decay < 0:
         raise ValueError(f"weight_decay = {weight_decay!r} is outside the valid range [0, inf)")
     if not 0 <= momentum < 1:
-        raise ValueError(f"momentum = {momentum!r} is outside the valid range [0, 1)")
+        raise ValueError(f"{name} = {momentum!r} is outside the valid range [0, 1)")
+
+
+def _check_recipe(lr: float, weight_decay: float, momentum: float) -> None:
+    _check_reals(lr, weight_decay, "momentum", momentum)
     if lr * weight_decay >= 2 * (1 + momentum):
         raise ValueError(
             f"lr * weight_decay = {lr * weight_decay!r} is outside the valid range "
@@ -105,15 +111,7 @@ def predict_equilibrium(
 
 
 def _check_adamw_recipe(lr: float, weight_decay: float, beta1: float) -> None:
-    for name, val in (("lr", lr), ("weight_decay", weight_decay), ("beta1", beta1)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-            raise TypeError(f"{name} must be a finite real number, got {val!r}")
-    if lr <= 0:
-        raise ValueError(f"lr = {lr!r} is outside the valid range 0 < lr < inf")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay = {weight_decay!r} is outside the valid range [0, inf)")
-    if not 0 <= beta1 < 1:
-        raise ValueError(f"beta1 = {beta1!r} is outside the valid range [0, 1)")
+    _check_reals(lr, weight_decay, "beta1", beta1)
     if lr * weight_decay >= 1:
         raise ValueError(
             f"lr * weight_decay = {lr * weight_decay!r} is outside the valid range [0, 1) "
