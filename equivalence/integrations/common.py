@@ -10,7 +10,7 @@ from torch.optim import Optimizer
 from ..optim.converter import convert_optimizer
 from ..optim.run import ConvertedRun
 
-__all__ = ["convert_framework_optimizer", "resolve", "unwrap_optimizer"]
+__all__ = ["check_callback_arguments", "convert_framework_optimizer", "resolve", "unwrap_optimizer"]
 
 
 def unwrap_optimizer(optimizer: Any) -> Optimizer:
@@ -31,6 +31,20 @@ def unwrap_optimizer(optimizer: Any) -> Optimizer:
             "Adam(decoupled_weight_decay=True)"
         )
     return opt
+
+
+def check_callback_arguments(invariant: Any, convert_kwargs: dict[str, Any], receives: str) -> None:
+    """A framework callback's own arguments: ``invariant`` given (the parameters, or a callable
+    ``receives`` -> those), and none of the arguments the callback sets itself among
+    ``convert_kwargs``."""
+    if invariant is None:
+        raise ValueError(
+            f"invariant is required: the scale-invariant parameters, or a callable {receives} -> "
+            f"those (equivalence.audit({receives}, batch).invariant_parameters())"
+        )
+    for key in ("stock_grads", "model", "invariant"):
+        if key in convert_kwargs:
+            raise TypeError(f"ExpLRCallback sets {key} itself")
 
 
 def resolve(value: Any, model: nn.Module) -> Any:

@@ -30,7 +30,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..optim.run import ConvertedRun
-from .common import convert_framework_optimizer
+from .common import check_callback_arguments, convert_framework_optimizer
 
 __all__ = ["ExpLRCallback"]
 
@@ -62,14 +62,7 @@ class ExpLRCallback(TrainerCallback):
         restore_stock: bool = True,
         **convert_kwargs: Any,
     ) -> None:
-        if invariant is None:
-            raise ValueError(
-                "invariant is required: the scale-invariant parameters, or a callable model -> "
-                "those (equivalence.audit(model, batch).invariant_parameters())"
-            )
-        for key in ("stock_grads", "model", "invariant"):
-            if key in convert_kwargs:
-                raise TypeError(f"ExpLRCallback sets {key} itself")
+        check_callback_arguments(invariant, convert_kwargs, "model")
         self.invariant = invariant
         self.norm_layers = norm_layers
         self.restore_stock = bool(restore_stock)

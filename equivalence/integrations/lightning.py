@@ -31,7 +31,7 @@ from torch import nn
 
 from ..monitor.core import Monitor
 from ..optim.run import ConvertedRun
-from .common import convert_framework_optimizer, resolve
+from .common import check_callback_arguments, convert_framework_optimizer, resolve
 
 if "lightning.pytorch" in sys.modules and "pytorch_lightning" not in sys.modules:
     import lightning.pytorch as pl
@@ -84,14 +84,7 @@ class ExpLRCallback(pl.Callback):
         **convert_kwargs: Any,
     ) -> None:
         super().__init__()
-        if invariant is None:
-            raise ValueError(
-                "invariant is required: the scale-invariant parameters, or a callable "
-                "pl_module -> those (equivalence.audit(module, batch).invariant_parameters())"
-            )
-        for key in ("stock_grads", "model", "invariant"):
-            if key in convert_kwargs:
-                raise TypeError(f"ExpLRCallback sets {key} itself")
+        check_callback_arguments(invariant, convert_kwargs, "pl_module")
         if log_every_n_steps is not None and (
             isinstance(log_every_n_steps, bool)
             or not isinstance(log_every_n_steps, int)
