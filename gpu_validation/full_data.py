@@ -14,13 +14,12 @@ r"""The whole CIFAR-10 training set: step decay with WD against its exact expone
   twin, as :mod:`gpu_validation.recipes` builds recipe c); ``--no-texp`` leaves it out;
 - ``floor``: recipe a again, the same run in exact arithmetic, with every rounding changed:
   float32's noise floor, how far rounding alone moves a training run. It is the lockstep
-  harness's noise-floor twin (``equivalence.verify.lockstep.perturbed(ulp=1)``: every initial
-  weight one ulp up, stock SGD + stock scheduler) with the harness's two other perturbations
-  applied here (:class:`FloorTwin`), drawn on the run's device: the samples of every batch
-  fed in another (seeded) order (every batch sum — BatchNorm's statistics, the weight
-  gradients — rounds differently), and every trainable weight moved by ``--jitter-ulps`` = 4
-  ulps in a random direction after every step (``--no-floor`` drops the twin). On the CPU
-  the draws are the harness's own, bit for bit (``tests/test_full_recipe.py``). b's weights
+  harness's noise-floor twin (``equivalence.verify.lockstep.perturbed``) with all three of its
+  perturbations, its draws made on the run's device: every initial weight one ulp up (stock
+  SGD + stock scheduler), the samples of every batch fed in another (seeded) order (every
+  batch sum — BatchNorm's statistics, the weight gradients — rounds differently), and every
+  trainable weight moved by ``--jitter-ulps`` = 4 ulps in a random direction after every step
+  (``--no-floor`` drops the twin). b's weights
   θ̃ = m_t θ are not bit-exact, so *every* rounding of its forward and backward passes
   differs from a's at every step; a twin that only perturbs the weights keeps most of a's
   roundings and underestimates that (measured: 8 steps on 256 images, seed 1, a weight-only
@@ -136,11 +135,9 @@ __all__ = [
     "COMPILE_MODES",
     "PAPER",
     "SMOKE",
-    "FloorTwin",
     "FullDataConfig",
     "attach_monitors",
     "build_parser",
-    "jitter_",
     "main",
     "max_rel_err",
     "run_full_data",
@@ -389,70 +386,6 @@ def max_rel_err(mine: Sequence[torch.Tensor], theirs: Sequence[torch.Tensor]) ->
     return ratio.max()
 
 
-def jitter_(params: Sequence[torch.Tensor], ulps: float, generator: torch.Generator) -> None:
-    """θ ← θ + (2s − 1)·J·ulp(|θ|) coordinate by coordinate, in place.
-
-    s ∈ {0, 1} uniform from ``generator`` (one draw per coordinate, the tensors in order,
-    each in its logical index order), J = ``ulps``, ulp(x) = nextafter(x, ∞) − x: the noise-floor
-    jitter of ``equivalence.verify.lockstep.perturbed`` (there drawn on the CPU, per tensor),
-    drawn on the generator's device in one pass. With a CPU generator the draws and the
-    result are the harness's bit for bit.
-    """
-    ps = [p.detach() for p in params]
-    if not ps:
-        return
-    with torch.no_grad():
-        flat = torch.cat([p.reshape(-1) for p in ps])
-        a = flat.abs()
-        ulp = torch.nextafter(a, torch.full_like(a, math.inf)) - a
-        sign = torch.randint(0, 2, flat.shape, generator=generator, device=flat.device)
-        step = (sign.to(flat.dtype) * 2 - 1) * ulps * ulp
-        parts = step.split([p.numel() for p in ps])
-        torch._foreach_add_(ps, [d.view(p.shape) for d, p in zip(parts, ps)])
-
-
-class FloorTwin:
-    """The noise-floor twin: ``perturbed(ulp=1)`` of the harness, each batch reordered, jittered.
-
-    ``inner`` is the harness's twin (:func:`equivalence.verify.lockstep.perturbed` with
-    ``ulp=1``: initial weights one ulp up, stock SGD and stock scheduler); this adds its
-    other two perturbations with generators on ``device``: :meth:`order` is a seeded random
-    permutation of each batch (``permute_seed``), and after every :meth:`step` every
-    trainable weight moves by ``jitter_ulps`` ulps in a random direction (:func:`jitter_`,
-    ``jitter_seed``). The harness draws these on the CPU and cannot move CUDA tensors; on
-    the CPU this twin and ``perturbed(ulp=1, permute_seed, jitter_seed, jitter_ulps)`` are
-    the same run bit for bit.
-    """
-
-    def __init__(
-        self,
-        inner: Twin,
-        device: torch.device,
-        permute_seed: int,
-        jitter_seed: int,
-        jitter_ulps: float,
-    ) -> None:
-        self.inner = inner
-        self.model = inner.model
-        self.optimizer = inner.optimizer
-        self.scheduler = getattr(inner, "scheduler", None)
-        self.jitter_ulps = jitter_ulps
-        self.permute = torch.Generator(device=device).manual_seed(permute_seed)
-        self.jitter = torch.Generator(device=device).manual_seed(jitter_seed)
-        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
-
-    def order(self, n: int) -> torch.Tensor | None:
-        return torch.randperm(n, generator=self.permute, device=self.permute.device)
-
-    def step(self, t: int) -> None:
-        self.inner.step(t)
-        if self.jitter_ulps:
-            jitter_(self.trainable, self.jitter_ulps, self.jitter)
-
-    def scale(self) -> float | None:
-        return 1.0
-
-
 @torch.no_grad()
 def _eval(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1000
@@ -653,7 +586,6 @@ def _scheduler(tw: Twin) -> Any:
 def _build_runs(
     cfg: FullDataConfig, base: nn.Module, names: list[str], total: int, milestones: list[int]
 ) -> dict[str, Twin]:
-    dev = next(base.parameters()).device
     recipe = SGDRecipe(
         cfg.lr,
         cfg.momentum,
@@ -669,19 +601,18 @@ def _build_runs(
     if cfg.texp:
         plan.append(("c", converted("texp"), recipe if cfg.c_schedule == "recipe" else constant))
     if cfg.floor:
-        plan.append(("floor", perturbed(ulp=1), recipe))
-    runs: dict[str, Twin] = {}
-    for k, factory, rec in plan:
-        runs[k] = factory(copy.deepcopy(base), rec, names, total)
-    if cfg.floor:
-        runs["floor"] = FloorTwin(
-            runs["floor"],
-            dev,
-            permute_seed=cfg.seed + 2,
-            jitter_seed=cfg.seed + 1,
-            jitter_ulps=cfg.jitter_ulps,
+        floor = perturbed(
+            ulp=1, permute_seed=cfg.seed + 2, jitter_seed=cfg.seed + 1, jitter_ulps=cfg.jitter_ulps
         )
-    return runs
+        plan.append(("floor", floor, recipe))
+    return {k: factory(copy.deepcopy(base), rec, names, total) for k, factory, rec in plan}
+
+
+def _floor_generators(runs: dict[str, Twin]) -> dict[str, torch.Generator]:
+    """The floor twin's generators (batch order, jitter): part of the checkpoint."""
+    floor = runs.get("floor")
+    gens = {"permute": getattr(floor, "perm", None), "jitter": getattr(floor, "jitter", None)}
+    return {k: g for k, g in gens.items() if isinstance(g, torch.Generator)}
 
 
 # -- the record and the checkpoint ----------------------------------------------------------------
@@ -721,12 +652,7 @@ def _checkpoint(
     data_gen: torch.Generator,
     record: _Record,
 ) -> dict[str, Any]:
-    floor = runs.get("floor")
-    gens = (
-        {"permute": floor.permute.get_state(), "jitter": floor.jitter.get_state()}
-        if isinstance(floor, FloorTwin)
-        else {}
-    )
+    gens = {k: g.get_state() for k, g in _floor_generators(runs).items()}
     sch = {k: _scheduler(tw) for k, tw in runs.items()}
     return {
         "format": _CHECKPOINT_FORMAT,
@@ -790,10 +716,8 @@ def _restore(
         s = _scheduler(tw)
         if s is not None:
             s.load_state_dict(ckpt["schedulers"][k])
-    floor = runs.get("floor")
-    if isinstance(floor, FloorTwin):
-        floor.permute.set_state(ckpt["floor_generators"]["permute"])
-        floor.jitter.set_state(ckpt["floor_generators"]["jitter"])
+    for k, g in _floor_generators(runs).items():
+        g.set_state(ckpt["floor_generators"][k])
     data_gen.set_state(ckpt["data_generator"])
     torch.set_rng_state(ckpt["torch_rng"])
     if ckpt["cuda_rng"] is not None and torch.cuda.is_available():
@@ -831,8 +755,8 @@ def run_full_data(cfg: FullDataConfig, log: Callable[[str], None] = print) -> di
     :class:`~equivalence.verify.lockstep.SGDRecipe` (stock SGD + stock ``MultiStepLR``), b =
     its :func:`~equivalence.verify.lockstep.converted` twin, c = its ``converted("texp")``
     twin, floor = its :func:`~equivalence.verify.lockstep.perturbed` twin with every
-    rounding changed (:class:`FloorTwin`: one ulp, batch order, ``jitter_ulps`` ulps per
-    step); the verdict on b and on c is :func:`equivalence.verify.noise_floor.judge` of its
+    rounding changed (one ulp, batch order, ``jitter_ulps`` ulps per step, drawn on the
+    run's device); the verdict on b and on c is :func:`equivalence.verify.noise_floor.judge` of its
     divergence against that floor (k = 0: the floor alone, F = 3, every logged step:
     ``saturated="keep"``). With ``stop_after_epochs`` the run checkpoints and stops there;
     with ``resume`` it continues from ``out/checkpoint.pt``. A checkpoint is also written at

@@ -1,5 +1,5 @@
 """The full-recipe machinery of ``gpu_validation.full_data`` on the CPU: smoke, presets,
-checkpoint/resume, the floor twin, the on-device divergences, and c's negative control.
+checkpoint/resume, the on-device divergences, and c's negative control.
 
 The full 160-epoch run needs a GPU (``gpu_validation/run_full_recipe.sh``); here:
 
@@ -8,11 +8,9 @@ The full 160-epoch run needs a GPU (``gpu_validation/run_full_recipe.sh``); here
 - a run stopped after epoch 1 and resumed equals the uninterrupted 2-epoch run bit for bit
   (the same code path: every parameter, buffer, optimizer and scheduler state, the monitors'
   records and every recorded divergence compared with ``torch.equal`` / ``==``);
-- the floor twin (:class:`~gpu_validation.full_data.FloorTwin`, whose draws live on the run's
-  device) is, on the CPU, the harness's ``perturbed(ulp=1, permute_seed, jitter_seed,
-  jitter_ulps)`` twin bit for bit;
-- :func:`~gpu_validation.full_data.max_rel_err` (fused, no host read) equals
-  ``equivalence.verify.noise_floor.rel_err``'s maximum exactly;
+- :func:`~gpu_validation.full_data.max_rel_err` (fused, no host read) agrees with
+  ``equivalence.verify.noise_floor.rel_err``'s maximum to the rounding of one float64
+  division (the maxima of |·| are exact);
 - negative control for c: TEXP of a constant LR (a's LR drops at steps 4 and 6) must fail
   the judgement while b passes (measured: c 14× its bound, b 0.11);
 - ``--compile default`` on a tiny configuration (slow: Inductor's C++ build): one graph per
@@ -21,29 +19,23 @@ The full 160-epoch run needs a GPU (``gpu_validation/run_full_recipe.sh``); here
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch.optim.lr_scheduler import MultiStepLR
 
-from equivalence.verify.lockstep import SGDRecipe, perturbed
-from equivalence.verify.noise_floor import rel_err
+from equivalence.verify.noise_floor import U64, rel_err
 from gpu_validation.full_data import (
     CHECKPOINT,
     PAPER,
     SMOKE,
-    FloorTwin,
     FullDataConfig,
     config_from_args,
     main,
     max_rel_err,
     run_full_data,
 )
-from gpu_validation.model import PreResNet, init_weights
 
 from .test_full_data import DATA, needs_data
 
@@ -99,43 +91,10 @@ def test_max_rel_err_is_rel_err():
     a = [torch.randn(3, 4, generator=g), torch.randn(7, generator=g), torch.zeros(2)]
     b = [x + 1e-3 * torch.randn(x.shape, generator=g) for x in a[:2]] + [torch.zeros(2)]
     want = max(rel_err(x, y) for x, y in zip(a, b))
-    assert float(max_rel_err(a, b)) == want
+    # another code path: the same exact maxima, one correctly rounded division each
+    assert math.isclose(float(max_rel_err(a, b)), want, rel_tol=2 * U64, abs_tol=0.0)
     assert float(max_rel_err([torch.ones(2)], [torch.zeros(2)])) == math.inf
     assert float(max_rel_err([torch.zeros(2)], [torch.zeros(2)])) == 0.0
-
-
-def test_floor_twin_is_the_harness_perturbed_twin_on_cpu():
-    torch.set_num_threads(1)
-    base = PreResNet(8, 4).double()
-    init_weights(base, torch.Generator().manual_seed(0))
-    base = base.float().to(memory_format=torch.channels_last)
-    names = [n for n, p in base.named_parameters() if p.requires_grad]
-    recipe = SGDRecipe(0.1, 0.9, 5e-4, lr_scheduler=lambda o: MultiStepLR(o, [2], 0.1))
-    g = torch.Generator().manual_seed(5)
-    batches = [
-        (torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g))
-        for _ in range(4)
-    ]
-    harness = perturbed(ulp=1, permute_seed=2, jitter_seed=1, jitter_ulps=4)(
-        copy.deepcopy(base), recipe, names, 4
-    )
-    floor = FloorTwin(
-        perturbed(ulp=1)(copy.deepcopy(base), recipe, names, 4), torch.device("cpu"), 2, 1, 4.0
-    )
-    for t, (x, y) in enumerate(batches):
-        for tw in (harness, floor):
-            tw.optimizer.zero_grad()
-            perm = tw.order(16)
-            assert perm is not None
-            F.cross_entropy(tw.model(x[perm]), y[perm]).backward()
-            tw.step(t)
-    mine, theirs = floor.model.state_dict(), harness.model.state_dict()
-    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
-    moved = max(
-        float((p - q).detach().abs().max())
-        for p, q in zip(floor.model.parameters(), base.parameters())
-    )
-    assert moved > 0  # it trained
 
 
 def _tensors_equal(x, y, where=""):

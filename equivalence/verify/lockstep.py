@@ -430,8 +430,34 @@ def converted(
     return make
 
 
+def jitter_(tensors: Sequence[torch.Tensor], ulps: float, generator: torch.Generator) -> None:
+    """x ← x + (2s − 1)·J·ulp(|x|) coordinate by coordinate, in place, for every tensor.
+
+    s ∈ {0, 1} uniform from ``generator`` (one draw per coordinate, the tensors in order, each
+    in its logical index order), J = ``ulps``, ulp(x) = nextafter(x, ∞) − x: a rounding-sized
+    change of every coordinate. The draws are made on the generator's device, in one pass over
+    all the tensors (a constant number of kernels per step on a GPU).
+    """
+    xs = [x.detach() for x in tensors]
+    if not xs:
+        return
+    with torch.no_grad():
+        flat = torch.cat([x.reshape(-1) for x in xs])
+        a = flat.abs()
+        ulp = torch.nextafter(a, torch.full_like(a, math.inf)) - a
+        sign = torch.randint(0, 2, flat.shape, generator=generator, device=generator.device)
+        step = (sign.to(flat.dtype) * 2 - 1) * ulps * ulp
+        parts = step.split([x.numel() for x in xs])
+        torch._foreach_add_(xs, [d.view(x.shape) for d, x in zip(parts, xs)])
+
+
 class _Perturbed:
-    """The stock recipe again, perturbed by rounding only (a noise-floor twin)."""
+    """The stock recipe again, perturbed by rounding only (a noise-floor twin).
+
+    Its generators (``perm``, ``jitter``) live on the model's device, so the twin runs on a GPU
+    as it does on the CPU; their states are what a checkpoint of the twin needs besides the
+    model, optimizer and scheduler.
+    """
 
     def __init__(
         self,
@@ -440,7 +466,7 @@ class _Perturbed:
         ulp: int,
         permute_seed: int | None,
         jitter_seed: int | None,
-        jitter_ulps: int,
+        jitter_ulps: float,
     ) -> None:
         self.model, self.recipe, self.jitter_ulps = model, recipe, jitter_ulps
         if ulp:
@@ -450,15 +476,22 @@ class _Perturbed:
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer: torch.optim.Optimizer
         self.optimizer, self.scheduler = recipe.stock(self.trainable)
+        dev = next(model.parameters()).device
         self.perm = (
-            torch.Generator().manual_seed(permute_seed) if permute_seed is not None else None
+            torch.Generator(device=dev).manual_seed(permute_seed)
+            if permute_seed is not None
+            else None
         )
         self.jitter = (
-            torch.Generator().manual_seed(jitter_seed) if jitter_seed is not None else None
+            torch.Generator(device=dev).manual_seed(jitter_seed)
+            if jitter_seed is not None
+            else None
         )
 
     def order(self, n: int) -> torch.Tensor | None:
-        return None if self.perm is None else torch.randperm(n, generator=self.perm)
+        if self.perm is None:
+            return None
+        return torch.randperm(n, generator=self.perm, device=self.perm.device)
 
     def step(self, t: int) -> None:
         self.recipe.set_step(self.optimizer, t)
@@ -466,14 +499,14 @@ class _Perturbed:
         if self.scheduler is not None:
             self.scheduler.step()
         if self.jitter is not None:
+            moved = []
+            for p in self.trainable:  # each weight, then its jittered optimizer state
+                state = self.optimizer.state.get(p, {})
+                moved += [p, *(state[k] for k in self.recipe.jittered_state if k in state)]
+            jitter_(moved, self.jitter_ulps, self.jitter)
             with torch.no_grad():
                 for p in self.trainable:
                     state = self.optimizer.state.get(p, {})
-                    extra = [state[k] for k in self.recipe.jittered_state if k in state]
-                    for x in (p, *extra):
-                        sign = torch.randint(0, 2, x.shape, generator=self.jitter)
-                        ulp = torch.nextafter(x.abs(), torch.full_like(x, math.inf)) - x.abs()
-                        x.add_((sign.to(x.dtype) * 2 - 1) * self.jitter_ulps * ulp)
                     for k in ("exp_avg_sq", "max_exp_avg_sq"):  # second moments stay >= 0
                         if k in state and k in self.recipe.jittered_state:
                             state[k].clamp_(min=0.0)
@@ -486,7 +519,7 @@ def perturbed(
     ulp: int = 0,
     permute_seed: int | None = None,
     jitter_seed: int | None = None,
-    jitter_ulps: int = JITTER_ULPS,
+    jitter_ulps: float = JITTER_ULPS,
 ) -> TwinFactory:
     """A noise-floor twin: the stock run again, changed by rounding only.
 
