@@ -11,13 +11,15 @@ Counted here on CPU as dispatched aten ops (a ``TorchDispatchMode``, which sees 
 Python side makes, not the per-tensor loop inside a CPU foreach kernel) and as top-level aten
 events of ``torch.profiler``: the same count for 4 and for 16 BatchNorms. Negative control: the
 per-layer loop (``mul_`` twice and ``fill_`` once per layer) grows linearly with the layers.
-The grouped corrections give bit for bit the running statistics and ε of that loop.
+The grouped corrections give the running statistics and ε of that loop, to the rounding of one
+multiplication (or division) per step (another code path: compared within that, not bitwise).
 """
 
 from __future__ import annotations
 
 import collections
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -153,7 +155,17 @@ def test_mixed_dtypes_cost_one_call_per_group() -> None:
     assert ops_of(lambda: norms.correct(0.999)) == {"aten._foreach_mul_": 6}
 
 
-def test_grouped_corrections_equal_the_per_layer_arithmetic_bit_for_bit() -> None:
+def close(x: torch.Tensor, y: torch.Tensor, ops: int = 1) -> None:
+    """x and y agree to ``ops`` correctly rounded operations of their dtype (relative)."""
+    torch.testing.assert_close(x, y, rtol=ops * torch.finfo(x.dtype).eps, atol=0.0)
+
+
+def near(x: float, y: float) -> bool:
+    """Two float64 results of one correctly rounded division each, from different code."""
+    return math.isclose(x, y, rel_tol=2 * torch.finfo(torch.float64).eps, abs_tol=0.0)
+
+
+def test_grouped_corrections_equal_the_per_layer_arithmetic() -> None:
     for traceable in (False, True):
         layers = bns(11, seed=1, dtypes=(torch.float32, torch.float64, torch.float16))
         if traceable:
@@ -166,18 +178,18 @@ def test_grouped_corrections_equal_the_per_layer_arithmetic_bit_for_bit() -> Non
             norms.set_scale(inv_scale)
             per_layer(ref, user_eps, ratio, inv_scale)
             for a, b in zip(layers, ref):
-                assert torch.equal(stat(a, "running_mean"), stat(b, "running_mean"))
-                assert torch.equal(stat(a, "running_var"), stat(b, "running_var"))
-                assert a.eps == b.eps
+                close(stat(a, "running_mean"), stat(b, "running_mean"), len(RATIOS))
+                close(stat(a, "running_var"), stat(b, "running_var"), 2 * len(RATIOS))
+                assert a.eps == b.eps  # the same Python expression, eps / inv_scale²
                 if traceable:
                     ta, tb = a.__dict__["_eps_t"], b.__dict__["_eps_t"]
                     assert ta.dtype == tb.dtype == torch.float64 and ta.dim() == 0
-                    assert ta.item() == tb.item() == a.eps
+                    assert near(ta.item(), tb.item()) and near(ta.item(), a.eps)
         norms.restore_eps()
         for m, eps in zip(layers, user_eps):
             assert m.eps == eps
             if traceable:
-                assert m.__dict__["_eps_t"].item() == eps
+                assert near(m.__dict__["_eps_t"].item(), eps)
 
 
 def test_replaced_buffers_and_stock_modules_are_followed() -> None:
@@ -189,12 +201,12 @@ def test_replaced_buffers_and_stock_modules_are_followed() -> None:
     layers[1].double()  # new buffer tensors: the cached groups must follow
     before = stat(layers[1], "running_mean").clone()
     norms.correct(0.25)
-    assert torch.equal(stat(layers[1], "running_mean"), before * 0.25)
+    close(stat(layers[1], "running_mean"), before * 0.25)
     make_stock(layers[2])  # its _eps_t is gone: the others are rebound and still set
     norms.set_scale(4.0)
     assert "_eps_t" not in layers[2].__dict__ and layers[2].eps == 1e-5 * 3 / 16
     for i in (0, 1, 3):
-        assert layers[i].__dict__["_eps_t"].item() == layers[i].eps
+        assert near(layers[i].__dict__["_eps_t"].item(), layers[i].eps)
 
 
 def test_converted_step_adds_the_same_ops_for_4_and_16_layers() -> None:
