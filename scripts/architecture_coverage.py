@@ -540,6 +540,17 @@ def markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1, with a message naming the value and the range."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (valid: >= 1)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is outside the valid range [1, inf)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -554,13 +565,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--repeats",
-        type=int,
+        type=_at_least_one,
         default=5,
         help="forward+backward passes timed per round (the fastest counts)",
     )
     ap.add_argument(
         "--threads",
-        type=int,
+        type=_at_least_one,
         default=1,
         help="torch threads for the model and the audit alike (default: %(default)s, as the "
         "audit benchmark: on a shared machine more threads make timings erratic)",
@@ -588,8 +599,11 @@ def main(argv: list[str] | None = None) -> int:
     specs = dict(BY_KEY)
     for item in args.size:
         key, _, value = item.partition("=")
-        if key not in specs or not value.isdigit() or args.reduced:
-            ap.error(f"--size {item!r}: want MODEL=N with MODEL in {list(BY_KEY)}, not --reduced")
+        if key not in specs or not value.isdigit() or int(value) < 1 or args.reduced:
+            ap.error(
+                f"--size {item!r}: want MODEL=N with MODEL in {list(BY_KEY)} and N >= 1 (an "
+                "image side or a token count), and no --reduced"
+            )
         specs[key] = replace(
             specs[key],
             size=int(value),

@@ -251,3 +251,20 @@ def test_pre_layernorm_block_without_bias(affine):
     assert set(kinds) == expected, kinds
     if affine:
         assert {kinds[f"{ln}.weight"] for ln in ("ln1", "ln2", "lnf")} == {"norm scale"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--models", "foo"], "unknown model(s) ['foo']"),
+        (["--repeats", "0"], "--repeats: 0 is outside the valid range [1, inf)"),
+        (["--threads", "0"], "--threads: 0 is outside the valid range [1, inf)"),
+        (["--size", "vit_b16=0"], "N >= 1"),
+        (["--size", "vit_b16=224", "--reduced"], "no --reduced"),
+    ],
+)
+def test_command_line_rejects_nonsense(argv, says, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        coverage.main([*argv, "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
